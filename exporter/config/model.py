@@ -1,0 +1,119 @@
+"""The validated configuration: frozen dataclasses, built only by ``exporter.config.parse``.
+
+Durations are seconds (float). Everything here is already checked: code downstream never
+re-validates a value it reads from these classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Threshold:
+    """An expiry tier threshold: a number of days left, or a share (0-100) of the lifetime left."""
+
+    days: float | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpiryTiers:
+    info: Threshold | None = Threshold(days=90)
+    warning: Threshold | None = Threshold(days=30)
+    critical: Threshold | None = Threshold(days=7)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    name: str = "default"
+    expiry_tiers: ExpiryTiers = ExpiryTiers()
+    trust: str = "system"  # "system" or the path of a PEM CA bundle
+    min_key_bits: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"rsa": 2048, "ec": 256, "dsa": 2048})
+    )
+    weak_signature_hashes: tuple[str, ...] = ("md5", "sha1")
+    min_tls_version: str = "TLSv1.2"
+    revocation: str = "ocsp"  # ocsp | crl | none
+    scan_protocol_versions: bool = True
+    scan_interval: float = 6 * 3600.0  # posture scans run less often than the expiry probe
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Defaults:
+    interval: float = 300.0
+    timeout: float = 10.0
+    profile: str = "default"
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expect:
+    """Lowercase hex without colons; from ``{certificate: file}`` both are set."""
+
+    serial: str | None = None
+    fingerprint_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    target: str  # the address as configured: the `target` label
+    host: str  # name or IP literal, without brackets
+    port: int
+    protocol: str
+    server_name: str  # SNI and the name verified
+    name: str  # display name (label `name`), defaults to `target`
+    owner: str  # target owner, else the default owner
+    labels: tuple[tuple[str, str], ...] = ()
+    all_addresses: bool = True
+    expect: Expect | None = None
+    interval: float = 300.0
+    timeout: float = 10.0
+    profile: str = "default"
+
+    @property
+    def key(self) -> str:
+        """Identity of the target across reloads."""
+        return f"{self.protocol}://{self.target}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileTarget:
+    path: str  # a path or a glob
+    name: str
+    owner: str
+    labels: tuple[tuple[str, str], ...] = ()
+    interval: float = 300.0
+    profile: str = "default"
+    password_env: str | None = None  # PKCS#12 password from an environment variable
+    password_file: str | None = None  # or from a file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerRule:
+    field: str  # subject_cn | san | issuer_cn | fingerprint_sha256
+    pattern: str  # case-insensitive shell-style glob
+    owner: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeSettings:
+    allow: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    defaults: Defaults = Defaults()
+    profiles: Mapping[str, Profile] = field(
+        default_factory=lambda: MappingProxyType({"default": Profile()})
+    )
+    targets: tuple[Target, ...] = ()
+    files: tuple[FileTarget, ...] = ()
+    certificate_owners: tuple[OwnerRule, ...] = ()
+    probe: ProbeSettings = ProbeSettings()
+    source: str | None = None  # the file it came from, for logs
+
+    def profile(self, name: str) -> Profile:
+        return self.profiles.get(name) or self.profiles["default"]

@@ -1,0 +1,89 @@
+"""Every metric name and HELP text the exporter exposes, in one place.
+
+Rules, dashboards and tests read this module to make sure they name only real metrics.
+Names are given without the ``_total`` suffix of counters; ``EXPOSED`` lists the sample names.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "tls"
+
+PROBE_SUCCESS = "tls_probe_success"
+HANDSHAKE_OUTCOME = "tls_handshake_outcome"
+FILE_OUTCOME = "tls_file_outcome"
+PROBE_DURATION = "tls_probe_duration_seconds"
+PROBE_TIMESTAMP = "tls_probe_timestamp_seconds"
+CERT_NOT_AFTER = "tls_cert_not_after_timestamp_seconds"
+CERT_NOT_BEFORE = "tls_cert_not_before_timestamp_seconds"
+CERT_DAYS_LEFT = "tls_cert_days_until_expiry"
+CERT_TIER = "tls_cert_expiry_tier"
+CERT_INFO = "tls_cert_info"
+CERT_HOSTNAME_MATCH = "tls_cert_hostname_match"
+CERT_EXPECTED_MATCH = "tls_cert_expected_match"
+CERT_KEY_BITS = "tls_cert_key_bits"
+CERT_KEY_WEAK = "tls_cert_key_weak"
+CERT_SIGNATURE_INFO = "tls_cert_signature_info"
+CERT_SIGNATURE_WEAK = "tls_cert_signature_weak"
+CHAIN_VALID = "tls_chain_valid"
+CHAIN_ISSUE = "tls_chain_issue"
+CHAIN_CERT_NOT_AFTER = "tls_chain_cert_not_after_timestamp_seconds"
+CHAIN_DAYS_LEFT = "tls_chain_days_until_expiry"
+CONNECTION_INFO = "tls_connection_info"
+PROTOCOL_ACCEPTED = "tls_protocol_accepted"
+OCSP_STATUS = "tls_ocsp_status"
+OCSP_STAPLED = "tls_ocsp_stapled"
+SECURITY_GRADE = "tls_security_grade"
+SECURITY_SCORE = "tls_security_score"
+CERT_LAST_CHANGE = "tls_cert_last_change_timestamp_seconds"
+TARGET_DISTINCT_CERTS = "tls_target_distinct_certificates"
+BUILD_INFO = "tls_exporter_build_info"
+CONFIG_RELOAD_OK = "tls_exporter_config_last_reload_successful"
+CONFIG_RELOAD_TIMESTAMP = "tls_exporter_config_last_reload_success_timestamp_seconds"
+TARGETS = "tls_exporter_targets"
+PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
+EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
+
+HELP: dict[str, str] = {
+    PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
+    HANDSHAKE_OUTCOME: "Outcome of the last probe of this address; exactly one state is 1.",
+    FILE_OUTCOME: "Outcome of the last read of this certificate file; exactly one state is 1.",
+    PROBE_DURATION: "Duration of the last probe in seconds.",
+    PROBE_TIMESTAMP: "Unix time the last probe ran.",
+    CERT_NOT_AFTER: "NotAfter of the certificate as a Unix timestamp.",
+    CERT_NOT_BEFORE: "NotBefore of the certificate as a Unix timestamp.",
+    CERT_DAYS_LEFT: "Days until the certificate expires, fractional, negative once expired; computed at scrape time.",
+    CERT_TIER: "Expiry tier of the certificate under the target's profile; exactly one state is 1.",
+    CERT_INFO: "Identity of the certificate now served.",
+    CERT_HOSTNAME_MATCH: "1 when the leaf certificate covers server_name.",
+    CERT_EXPECTED_MATCH: "1 when the served certificate matches the configured expectation.",
+    CERT_KEY_BITS: "Size of the certificate's public key in bits.",
+    CERT_KEY_WEAK: "1 when the certificate's key is below the profile's minimum.",
+    CERT_SIGNATURE_INFO: "Signature algorithm and hash of the certificate.",
+    CERT_SIGNATURE_WEAK: "1 when a weak hash signs the leaf or an intermediate.",
+    CHAIN_VALID: "1 when the served chain verifies to the profile's trust for server_name now.",
+    CHAIN_ISSUE: "1 for each chain issue that holds.",
+    CHAIN_CERT_NOT_AFTER: "NotAfter of every certificate served, by position in the chain.",
+    CHAIN_DAYS_LEFT: "Days left of the earliest-expiring certificate served.",
+    CONNECTION_INFO: "Protocol version and cipher the handshake negotiated.",
+    PROTOCOL_ACCEPTED: "1 when the server accepts this protocol version.",
+    OCSP_STATUS: "OCSP status of the leaf certificate.",
+    OCSP_STAPLED: "1 when the server stapled a valid OCSP response.",
+    SECURITY_GRADE: "Security grade of the endpoint (SSL Labs style).",
+    SECURITY_SCORE: "Security score 0-100: the grade the server would get if trusted.",
+    CERT_LAST_CHANGE: "Unix time the served certificate last changed (renewal or replacement).",
+    TARGET_DISTINCT_CERTS: "Number of different leaf certificates served across the target's addresses.",
+    BUILD_INFO: "Build information of tls-exporter.",
+    CONFIG_RELOAD_OK: "1 when the last configuration reload succeeded.",
+    CONFIG_RELOAD_TIMESTAMP: "Unix time of the last successful configuration load.",
+    TARGETS: "Number of configured targets (network targets and files).",
+    PROBES: "Probes run, by outcome.",
+    EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
+}
+
+# Every sample name that can appear in an exposition (counters with _total, histograms with
+# their series). Rules and dashboards may name only these.
+EXPOSED: frozenset[str] = frozenset(
+    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION)]
+    + [f"{PROBES}_total", f"{PROBES}_created"]
+    + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count", "created")]
+)
