@@ -1,0 +1,38 @@
+"""One-off targets for /probe and `check`, validated by the same parser as the config file."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from exporter.config import parse_config
+from exporter.config.model import Config, Target
+from exporter.errors import ConfigError
+
+_PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "server_name"}
+
+
+def adhoc_target(address: str, *, protocol: str | None, server_name: str | None, profile: str | None,
+                 config: Config) -> Target:
+    """A Target for ``address`` with the defaults of ``config``; ValueError names the bad parameter."""
+    if not address:
+        raise ValueError("target: missing (give host, host:port or [ipv6]:port)")
+    if profile is not None and profile not in config.profiles:
+        raise ValueError(f"profile: unknown profile '{profile}'")
+    entry: dict[str, object] = {"address": address}
+    if protocol:
+        entry["protocol"] = protocol
+    if server_name:
+        entry["server_name"] = server_name
+    try:
+        parsed = parse_config({"targets": [entry]}, base_dir=Path.cwd())
+    except ConfigError as exc:
+        messages = []
+        for line in exc.errors:
+            path, _, reason = line.partition(": ")
+            key = path.removeprefix("targets[0]").lstrip(".") or "target"
+            messages.append(f"{_PARAMETER.get(key, key)}: {reason}")
+        raise ValueError("; ".join(messages)) from None
+    d = config.defaults
+    return dataclasses.replace(parsed.targets[0], profile=profile or d.profile, timeout=d.timeout,
+                               interval=d.interval, owner=d.owner)

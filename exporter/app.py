@@ -1,0 +1,135 @@
+"""The running exporter: configuration, reloads, the scheduler and the HTTP server, joined."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from exporter import __version__
+from exporter.config import load_config
+from exporter.config.model import Config
+from exporter.errors import ConfigError
+from exporter.metrics.collectors import StoreCollector
+from exporter.metrics.internal import SelfMetrics
+from exporter.probe import Prober
+from exporter.scheduler import Scheduler
+from exporter.store import Store
+from exporter.web.handlers import make_app
+
+log = logging.getLogger("exporter")
+DEFAULT_CONFIG = "config.yml"
+
+
+def parse_listen(address: str) -> tuple[str, int]:
+    """`:9632`, `127.0.0.1:9632`, `[::1]:9632` -> (host, port); an empty host means every address."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--web.listen-address: invalid address {address!r} (expected host:port or :port)")
+    return host.strip("[]"), int(port)
+
+
+class Exporter:
+    def __init__(self, config_file: str | None, *, listen: str = ":9632") -> None:
+        self.config_file = config_file
+        self.listen = listen
+        self.config = Config()
+        self.ready = False
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.metrics = SelfMetrics(self.registry)
+        self.store = Store()
+        self.registry.register(StoreCollector(self.store, lambda: self.config))
+        self.prober = Prober()
+        self.scheduler: Scheduler | None = None
+        self._checksum: str | None = None
+        self._reload_lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+
+    def _path(self) -> Path | None:
+        if self.config_file:
+            return Path(self.config_file)
+        default = Path(DEFAULT_CONFIG)
+        return default if default.exists() else None
+
+    def load(self) -> tuple[Config, str | None]:
+        path = self._path()
+        if path is None:
+            return Config(), None
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        return load_config(path), hashlib.sha256(raw).hexdigest()
+
+    def apply(self, config: Config, checksum: str | None) -> None:
+        self.config, self._checksum = config, checksum
+        if self.scheduler is not None:
+            self.scheduler.apply(config)
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_timestamp.set(time.time())
+
+    async def reload(self) -> tuple[bool, str]:
+        """Load the file again; a bad file is rejected, logged, and the running config stays."""
+        async with self._reload_lock:
+            try:
+                config, checksum = await asyncio.to_thread(self.load)
+            except ConfigError as exc:
+                self.metrics.reload_ok.set(0)
+                log.error("configuration reload failed; keeping the running configuration",
+                          extra={"fields": {"file": str(self._path()), "errors": "; ".join(exc.errors)}})
+                return False, "reload failed:\n" + "\n".join(exc.errors)
+            if checksum is not None and checksum == self._checksum:
+                self.metrics.reload_ok.set(1)
+                log.info("configuration unchanged", extra={"fields": {"file": str(self._path())}})
+                return True, "configuration unchanged"
+            self.apply(config, checksum)
+            log.info("configuration reloaded", extra={"fields": summary(config)})
+            return True, "configuration reloaded"
+
+    def request_stop(self, reason: str) -> None:
+        log.info("shutting down", extra={"fields": {"reason": reason}})
+        self._stop.set()
+
+    async def run(self) -> int:
+        config, checksum = self.load()  # errors here are fatal: the caller prints them
+        host, port = parse_listen(self.listen)
+        self.scheduler = Scheduler(self.store, self.prober, self.metrics)
+        self.apply(config, checksum)
+        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host or None, port, reuse_address=True)
+        await site.start()
+        self.ready = True
+        fields = {"version": __version__, "listen": self.listen, **summary(config)}
+        log.info("tls-exporter started", extra={"fields": fields})
+        if not config.targets and not config.files:
+            log.warning("no targets configured: only /probe will do anything",
+                        extra={"fields": {"config": str(self._path() or "(none)")}})
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        try:
+            await self._stop.wait()
+        finally:
+            self.ready = False
+            await self.scheduler.stop()
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
+            log.info("stopped")
+        return 0
+
+
+def summary(config: Config) -> dict[str, object]:
+    protocols = Counter(t.protocol for t in config.targets)
+    return {"config": config.source or "(none)", "targets": len(config.targets), "files": len(config.files),
+            "protocols": ",".join(f"{p}:{c}" for p, c in sorted(protocols.items())) or "none",
+            "profiles": ",".join(sorted(config.profiles))}

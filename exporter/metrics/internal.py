@@ -1,0 +1,29 @@
+"""The exporter's own health: build, configuration reloads, targets, probes run."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from exporter import __version__
+from exporter.errors import Outcome
+from exporter.metrics import names as n
+
+PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class SelfMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.build_info = Gauge(n.BUILD_INFO, n.HELP[n.BUILD_INFO], ["version"], registry=registry)
+        self.build_info.labels(__version__).set(1)
+        self.reload_ok = Gauge(n.CONFIG_RELOAD_OK, n.HELP[n.CONFIG_RELOAD_OK], registry=registry)
+        self.reload_timestamp = Gauge(n.CONFIG_RELOAD_TIMESTAMP, n.HELP[n.CONFIG_RELOAD_TIMESTAMP], registry=registry)
+        self.targets = Gauge(n.TARGETS, n.HELP[n.TARGETS], registry=registry)
+        self.probes = Counter(n.PROBES, n.HELP[n.PROBES], ["outcome"], registry=registry)
+        for outcome in Outcome:  # every outcome from the start, so rate() works on the first failure
+            self.probes.labels(outcome.value)
+        self.probe_duration = Histogram(n.EXPORTER_PROBE_DURATION, n.HELP[n.EXPORTER_PROBE_DURATION],
+                                        buckets=PROBE_BUCKETS, registry=registry)
+
+    def observe(self, outcome: str, duration: float) -> None:
+        self.probes.labels(outcome).inc()
+        self.probe_duration.observe(duration)

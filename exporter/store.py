@@ -1,0 +1,156 @@
+"""The latest result of every configured target and file: written by the scheduler, read by
+the collector and the status page. It also remembers what each address served before, so a
+changed certificate or a changed probe state is noticed once, not on every probe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from exporter.config.model import Config, FileTarget, Target
+from exporter.results import FileResult, ProbeResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something worth one log line: a changed probe state or a new certificate."""
+
+    kind: str  # "state" | "new_certificate" | "missing"
+    target: str
+    address: str
+    message: str
+    fields: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(slots=True)
+class AddressState:
+    result: ProbeResult
+    fingerprint: str | None = None
+    last_change: float | None = None
+
+
+@dataclass(slots=True)
+class TargetState:
+    target: Target
+    addresses: dict[str, AddressState] = field(default_factory=dict)
+
+    @property
+    def distinct_certificates(self) -> int:
+        return len({a.fingerprint for a in self.addresses.values() if a.fingerprint and a.result.success})
+
+
+@dataclass(slots=True)
+class FileState:
+    target: FileTarget
+    results: dict[str, FileResult] = field(default_factory=dict)  # by path
+    fingerprints: dict[tuple[str, int], str] = field(default_factory=dict)
+    last_change: dict[tuple[str, int], float] = field(default_factory=dict)
+
+
+class Store:
+    """Thread-safe: the collector may render from another thread than the event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._targets: dict[str, TargetState] = {}
+        self._files: dict[str, FileState] = {}
+
+    def apply_config(self, config: Config) -> None:
+        """Keep state of targets that stay, drop the rest: removed targets vanish from the next scrape."""
+        with self._lock:
+            targets = {}
+            for t in config.targets:
+                state = self._targets.get(t.key) or TargetState(t)
+                state.target = t
+                targets[t.key] = state
+            self._targets = targets
+            files = {}
+            for f in config.files:
+                fstate = self._files.get(f.path) or FileState(f)
+                fstate.target = f
+                files[f.path] = fstate
+            self._files = files
+
+    def record(self, target: Target, results: Iterable[ProbeResult]) -> list[Event]:
+        events: list[Event] = []
+        with self._lock:
+            state = self._targets.get(target.key)
+            if state is None:  # removed by a reload while it was being probed
+                return events
+            fresh: dict[str, AddressState] = {}
+            for result in results:
+                previous = state.addresses.get(result.address)
+                current = AddressState(result=result)
+                if previous is not None:
+                    current.fingerprint, current.last_change = previous.fingerprint, previous.last_change
+                    if previous.result.outcome != result.outcome:
+                        events.append(Event(kind="state", target=target.target, address=result.address,
+                                            message="probe state changed",
+                                            fields=(("from", str(previous.result.outcome)), ("to", str(result.outcome)),
+                                                    ("detail", result.detail))))
+                elif not result.success:
+                    events.append(Event(kind="state", target=target.target, address=result.address,
+                                        message="probe failed", fields=(("outcome", str(result.outcome)),
+                                                                        ("detail", result.detail))))
+                if result.report is not None:
+                    leaf = result.report.leaf
+                    if current.fingerprint is None:
+                        # First sighting: the exporter cannot know when it was installed; its
+                        # issue date is the best estimate, and it never raises a "changed" alert.
+                        current.last_change = leaf.not_before
+                    elif current.fingerprint != leaf.fingerprint_sha256:
+                        current.last_change = result.started_at
+                        events.append(Event(kind="new_certificate", target=target.target, address=result.address,
+                                            message="new certificate detected",
+                                            fields=(("serial", leaf.serial), ("not_after", _iso(leaf.not_after)),
+                                                    ("subject", leaf.subject))))
+                    current.fingerprint = leaf.fingerprint_sha256
+                fresh[result.address] = current
+            state.addresses = fresh
+        return events
+
+    def record_files(self, target: FileTarget, results: Iterable[FileResult]) -> list[Event]:
+        events: list[Event] = []
+        with self._lock:
+            state = self._files.get(target.path)
+            if state is None:
+                return events
+            fresh: dict[str, FileResult] = {}
+            for result in results:
+                previous = state.results.get(result.path)
+                if (previous is not None and previous.outcome != result.outcome) or (previous is None and \
+                        result.outcome != "certificate_found"):
+                    events.append(Event(kind="state", target=result.path, address="",
+                                        message="certificate file state changed",
+                                        fields=(("outcome", str(result.outcome)), ("detail", result.detail))))
+                for position, cert in enumerate(result.certificates):
+                    key = (result.path, position)
+                    known = state.fingerprints.get(key)
+                    if known is None:
+                        state.last_change[key] = cert.not_before
+                    elif known != cert.fingerprint_sha256:
+                        state.last_change[key] = result.read_at
+                        events.append(Event(kind="new_certificate", target=result.path, address="",
+                                            message="new certificate detected",
+                                            fields=(("position", position), ("serial", cert.serial),
+                                                    ("not_after", _iso(cert.not_after)))))
+                    state.fingerprints[key] = cert.fingerprint_sha256
+                fresh[result.path] = result
+            state.results = fresh
+        return events
+
+    def snapshot(self) -> tuple[list[TargetState], list[FileState]]:
+        """Copies safe to render while probes keep writing."""
+        with self._lock:
+            targets = [TargetState(s.target, dict(s.addresses)) for s in self._targets.values()]
+            files = [FileState(f.target, dict(f.results), dict(f.fingerprints), dict(f.last_change))
+                     for f in self._files.values()]
+        return targets, files
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
