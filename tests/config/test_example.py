@@ -1,0 +1,36 @@
+"""The shipped config.example.yml (the README quick start runs it) loads and covers everything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter.config import load_config
+from exporter.config.parse import FILE_KEYS, PROFILE_KEYS, TARGET_KEYS
+from exporter.protocols import PROTOCOLS
+
+EXAMPLE = Path(__file__).parent.parent.parent / "config.example.yml"
+
+
+def test_example_loads() -> None:
+    config = load_config(EXAMPLE)
+    assert config.source == str(EXAMPLE)
+    assert config.defaults.owner == "platform"
+    assert set(config.profiles) == {"default", "internal", "legacy"}
+
+
+def test_example_has_every_protocol() -> None:
+    config = load_config(EXAMPLE)
+    assert {t.protocol for t in config.targets} == set(PROTOCOLS)
+
+
+def test_example_has_files_owners_and_probe_allow() -> None:
+    config = load_config(EXAMPLE)
+    assert len(config.files) >= 1
+    assert len(config.certificate_owners) >= 1
+    assert config.probe.allow == ("*.example.com", "192.0.2.0/24", "2001:db8::/32")
+
+
+def test_example_mentions_every_option() -> None:
+    text = EXAMPLE.read_text()
+    for key in (*PROFILE_KEYS, *TARGET_KEYS, *FILE_KEYS, "subject_cn", "san", "issuer_cn", "fingerprint_sha256"):
+        assert f"{key}:" in text or f"{key}," in text, key
