@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 DEFAULT_SANS = ("localhost", "good.test", "127.0.0.1", "::1")
 
 
@@ -49,11 +49,18 @@ class Issued:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tls-exporter tests")])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tls-exporter tests"),
+        ]
+    )
 
 
 def _pem_key(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -83,7 +90,11 @@ class PKI:
 
     # -- building blocks ---------------------------------------------------------------
     def _write(self, name: str, cert: x509.Certificate, key: PrivateKey, chain: list[x509.Certificate]) -> Issued:
-        cert_path, key_path, chain_path = (self.dir / f"{name}.crt", self.dir / f"{name}.key", self.dir / f"{name}.chain.pem")
+        cert_path, key_path, chain_path = (
+            self.dir / f"{name}.crt",
+            self.dir / f"{name}.key",
+            self.dir / f"{name}.chain.pem",
+        )
         cert_path.write_bytes(_pem(cert))
         key_path.write_bytes(_pem_key(key))
         chain_path.write_bytes(b"".join(_pem(c) for c in [cert, *chain]))
@@ -103,14 +114,25 @@ class PKI:
             .not_valid_after(NOW + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                              key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         )
         if parent:
-            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()), critical=False)
+            b = b.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()), critical=False
+            )
         cert = b.sign(signing_key, hashes.SHA256())
         return self._write(cn.lower().replace(" ", "-"), cert, key, [])
 
@@ -145,7 +167,9 @@ class PKI:
         if sans:
             b = b.add_extension(_san(sans), critical=False)
         if issuer is not None:
-            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
+            b = b.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+            )
         for ext, critical in extensions or []:
             b = b.add_extension(ext, critical=critical)
         cert = b.sign(key if issuer is None else issuer.key, hashes.SHA256())
@@ -165,10 +189,27 @@ class PKI:
         alt = ",".join(("IP:" if _is_ip(n) else "DNS:") + n for n in sans)
         ext_path.write_text(f"basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName={alt}\n")
         subprocess.run(
-            ["openssl", "x509", "-req", "-in", str(csr_path), "-CA", str(self.intermediate.cert_path),
-             "-CAkey", str(self.intermediate.key_path), "-CAcreateserial", "-sha1", "-days", "200",
-             "-extfile", str(ext_path), "-out", str(cert_path)],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                str(csr_path),
+                "-CA",
+                str(self.intermediate.cert_path),
+                "-CAkey",
+                str(self.intermediate.key_path),
+                "-CAcreateserial",
+                "-sha1",
+                "-days",
+                "200",
+                "-extfile",
+                str(ext_path),
+                "-out",
+                str(cert_path),
+            ],
+            check=True,
+            capture_output=True,
         )
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         issued = self._write(name, cert, key, [self.intermediate.cert])

@@ -7,6 +7,7 @@ ephemeral port and is closed when the ``LoopbackServers`` that started it stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import threading
@@ -35,7 +36,9 @@ class LoopbackServers:
 
     def start(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> int:
         async def _start() -> int:
-            server = await asyncio.start_server(handler, host, 0, ssl=ssl_context, ssl_handshake_timeout=10)
+            server = await asyncio.start_server(
+                handler, host, 0, ssl=ssl_context, ssl_handshake_timeout=10 if ssl_context else None
+            )
             self._servers.append(server)
             return int(server.sockets[0].getsockname()[1])
 
@@ -52,7 +55,7 @@ class LoopbackServers:
                     await writer.drain()
                 else:
                     await asyncio.wait_for(reader.read(65536), 5)
-            except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            except (TimeoutError, OSError, ssl.SSLError):
                 pass
             finally:
                 writer.close()
@@ -82,7 +85,7 @@ class LoopbackServers:
                 await asyncio.wait_for(reader.read(4096), 5)
                 writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 await writer.drain()
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             finally:
                 writer.close()
@@ -97,7 +100,7 @@ class LoopbackServers:
                 await asyncio.wait_for(reader.read(4096), 5)
                 writer.write(TLS_ALERT)
                 await writer.drain()
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             finally:
                 writer.close()
@@ -115,10 +118,8 @@ class LoopbackServers:
         for _ in range(8):  # fill the SYN and accept queues; later connects hang in SYN_SENT
             f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             f.setblocking(False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 f.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
             fillers.append(f)
         self._raw.extend(fillers)
         return port
@@ -127,13 +128,18 @@ class LoopbackServers:
         async def _stop() -> None:
             for server in self._servers:
                 server.close()
+            # Handlers still talking to a client are cancelled so their `finally` closes the socket.
+            me = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not me]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             for server in self._servers:
                 await server.wait_closed()
+            await asyncio.sleep(0)  # let transports run their close callbacks
 
-        try:
+        with contextlib.suppress(TimeoutError):
             self.run(_stop(), timeout=10)
-        except (TimeoutError, asyncio.TimeoutError):
-            pass
         for sock in self._raw:
             sock.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
