@@ -98,30 +98,38 @@ class Exporter:
         log.info("shutting down", extra={"fields": {"reason": reason}})
         self._stop.set()
 
-    async def run(self) -> int:
-        config, checksum = self.load()  # errors here are fatal: the caller prints them
-        host, port = parse_listen(self.listen)
+    async def startup(self) -> None:
+        """Load the configuration (errors are fatal here: the caller prints them) and start probing."""
+        config, checksum = self.load()
         self.scheduler = Scheduler(self.store, self.prober, self.metrics)
         self.apply(config, checksum)
-        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, host or None, port, reuse_address=True)
-        await site.start()
         self.ready = True
-        fields = {"version": __version__, "listen": self.listen, **summary(config)}
-        log.info("tls-exporter started", extra={"fields": fields})
+        log.info("tls-exporter started", extra={"fields": {"version": __version__, "listen": self.listen,
+                                                           **summary(config)}})
         if not config.targets and not config.files:
             log.warning("no targets configured: only /probe will do anything",
                         extra={"fields": {"config": str(self._path() or "(none)")}})
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+
+    async def run(self) -> int:
+        host, port = parse_listen(self.listen)
+        await self.startup()
+        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        await runner.setup()
         try:
+            await web.TCPSite(runner, host or None, port, reuse_address=True).start()
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+            loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+            log.info("listening", extra={"fields": {"address": self.listen}})
             await self._stop.wait()
         finally:
-            self.ready = False
-            await self.scheduler.stop()
+            await self.shutdown()
             with contextlib.suppress(Exception):
                 await runner.cleanup()
             log.info("stopped")
