@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian machine, then run them all:
+# ruff, mypy (strict) and pytest, including the interoperability suite against real servers
+# and the end-to-end suite against a real Prometheus and Alertmanager.
+# Usage: scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+install_debian_packages() {
+  # Tools the tests drive (openssl for SHA-1 fixtures and cross-checks, promtool, amtool,
+  # prometheus, alertmanager) and the real third-party server of every protocol.
+  mapfile -t interop < <(grep -v '^\s*#' scripts/interop-packages.txt | grep -v '^\s*$')
+  local packages=(openssl ca-certificates iproute2 procps prometheus prometheus-alertmanager "${interop[@]}")
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "Debian packages: all ${#packages[@]} present"
+    return
+  fi
+  echo "Debian packages to install: ${missing[*]}"
+  # postfix asks how to configure itself; the tests write their own configs.
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  # Do not let package scripts start system daemons: the tests start their own servers on
+  # loopback high ports, and a machine without systemd has nothing to supervise them.
+  local policy_created=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    policy_created=1
+  fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$policy_created" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+}
+
+install_python_packages() {
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+}
+
+install_debian_packages
+install_python_packages
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy (strict)"
+.venv/bin/mypy exporter
+echo "== pytest"
+.venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,94 @@
+"""`check`: the contract's exit-status rules, and the CLI around them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import make_config, make_target
+from pki import PKI
+from servers import LoopbackServers, closed_port
+
+from exporter.check import Status, judge
+from exporter.errors import Outcome
+from exporter.results import ProbeResult
+
+
+async def probe(servers: LoopbackServers, pki: PKI, leaf: str, **kw: object) -> ProbeResult:
+    from exporter.probe import Prober
+
+    target = make_target(servers.tls(pki[leaf].server_context()), **kw)  # type: ignore[arg-type]
+    (result,) = await Prober().probe_target(target, make_config(target))
+    return result
+
+
+@pytest.mark.parametrize(
+    ("leaf", "status"),
+    [
+        ("good", Status.OK),
+        ("expiring-60d", Status.OK),
+        ("expiring-20d", Status.WARNING),
+        ("expiring-5d", Status.CRITICAL),
+        ("expired", Status.CRITICAL),
+        ("wrong-host", Status.CRITICAL),
+        ("rsa-1024", Status.WARNING),
+        ("sha1", Status.WARNING),
+    ],
+)
+async def test_status_by_certificate(servers: LoopbackServers, pki: PKI, leaf: str, status: Status) -> None:
+    target = make_target(1)
+    result = await probe(servers, pki, leaf)
+    assert judge(result, target, make_config(target), time.time()).status is status
+
+
+async def test_failed_probe_invalid_chain_and_legacy_protocol(servers: LoopbackServers, pki: PKI) -> None:
+    target = make_target(1)
+    config = make_config(target)
+    failed = ProbeResult(address="127.0.0.1:1", outcome=Outcome.CONNECTION_REFUSED, detail="refused")
+    assert judge(failed, target, config, time.time()).status is Status.CRITICAL
+    good = await probe(servers, pki, "good")
+    assert good.report is not None
+    invalid = dataclasses.replace(
+        good, report=dataclasses.replace(good.report, chain_valid=False, chain_issues=frozenset({"untrusted_root"}))
+    )
+    verdict = judge(invalid, target, config, time.time())
+    assert verdict.status is Status.CRITICAL and verdict.problems == ("chain invalid: untrusted_root",)
+    legacy = dataclasses.replace(good, report=dataclasses.replace(good.report, protocols_accepted=(("TLSv1.0", True),)))
+    assert judge(legacy, target, config, time.time()).status is Status.WARNING
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_check_json_and_exit_codes(servers: LoopbackServers, pki: PKI) -> None:
+    port = servers.tls(pki["expiring-20d"].server_context())
+    out = run_cli("check", f"127.0.0.1:{port}", "--protocol", "tls", "--server-name", "localhost", "--json")
+    doc = json.loads(out.stdout)
+    (result,) = doc["targets"][0]["results"]
+    assert result["leaf"]["serial"] == pki["expiring-20d"].serial_hex
+    assert result["leaf"]["tier"] == "warning"
+    assert result["leaf"]["days_until_expiry"] == pytest.approx(20, abs=0.01)
+    assert out.returncode == doc["exit_code"] == 1, out.stderr
+    refused = run_cli("check", f"127.0.0.1:{closed_port()}", "--protocol", "tls")
+    assert refused.returncode == 2 and "connection_refused" in refused.stdout
+    bad = run_cli("check", "127.0.0.1:443", "--protocol", "smpt")
+    assert bad.returncode == 3 and "protocol: unknown protocol 'smpt'" in bad.stderr
+
+
+def test_config_check(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text("targets:\n  - address: example.com\n")
+    out = run_cli("--config.check", f"--config.file={good}")
+    assert out.returncode == 0 and "OK (1 targets" in out.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("targets:\n  - {address: example.com, protocol: smpt}\n  - {adress: x}\n")
+    out = run_cli("--config.check", f"--config.file={bad}")
+    assert out.returncode == 1
+    assert "targets[0].protocol: unknown protocol 'smpt'" in out.stderr
+    assert "targets[1]: unknown key 'adress'" in out.stderr

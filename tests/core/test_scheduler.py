@@ -1,0 +1,63 @@
+"""The scheduler: stable spread, a first probe within the window, loops follow reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+import pytest
+from helpers import make_config, make_target
+from pki import PKI
+from prometheus_client import CollectorRegistry
+from servers import LoopbackServers
+
+from exporter.metrics.internal import SelfMetrics
+from exporter.probe import Prober
+from exporter.scheduler import FIRST_PROBE_WINDOW, Scheduler, phase
+from exporter.store import Store
+
+
+def test_phase_is_stable_and_spread() -> None:
+    keys = [f"tls://10.0.0.{i}:443" for i in range(1000)]
+    phases = [phase(k, 30.0) for k in keys]
+    assert phases == [phase(k, 30.0) for k in keys]  # the same key always gets the same offset
+    assert all(0 <= p < 30.0 for p in phases)
+    per_second = [0] * 30
+    for p in phases:
+        per_second[int(p)] += 1
+    # Evenly spread: no one-second slot holds more than twice its fair share (33).
+    assert max(per_second) < 2 * len(keys) / 30
+    assert FIRST_PROBE_WINDOW == 30.0
+
+
+async def test_targets_are_probed_and_follow_reloads(
+    servers: LoopbackServers, pki: PKI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    a = make_target(servers.tls(pki["good"].server_context()))
+    b = make_target(servers.tls(pki["expiring-20d"].server_context()))
+    store, metrics = Store(), SelfMetrics(CollectorRegistry())
+    scheduler = Scheduler(store, Prober(), metrics)
+    interval_short = [dataclasses.replace(t, interval=0.5) for t in (a, b)]
+    try:
+        scheduler.apply(make_config(*interval_short))
+        for _ in range(100):  # the first probe comes within min(interval, 30 s): 0.5 s here
+            targets, _ = store.snapshot()
+            if all(s.addresses for s in targets):
+                break
+            await asyncio.sleep(0.05)
+        targets, _ = store.snapshot()
+        assert {s.target.target: [r.result.outcome.value for r in s.addresses.values()] for s in targets} == {
+            a.target: ["certificate_found"],
+            b.target: ["certificate_found"],
+        }
+        assert metrics.targets._value.get() == 2  # type: ignore[attr-defined]
+        scheduler.apply(make_config(interval_short[0]))
+        targets, _ = store.snapshot()
+        assert [s.target.target for s in targets] == [a.target]
+        assert len(scheduler._tasks) == 1
+    finally:
+        await scheduler.stop()
+    assert scheduler._tasks == {}
+    assert "stopped probing" in caplog.text
