@@ -12,8 +12,9 @@ from exporter.errors import ConfigError
 _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "server_name"}
 
 
-def adhoc_target(address: str, *, protocol: str | None, server_name: str | None, profile: str | None,
-                 config: Config) -> Target:
+def adhoc_target(
+    address: str, *, protocol: str | None, server_name: str | None, profile: str | None, config: Config
+) -> Target:
     """A Target for ``address`` with the defaults of ``config``; ValueError names the bad parameter."""
     if not address:
         raise ValueError("target: missing (give host, host:port or [ipv6]:port)")
@@ -34,5 +35,6 @@ def adhoc_target(address: str, *, protocol: str | None, server_name: str | None,
             messages.append(f"{_PARAMETER.get(key, key)}: {reason}")
         raise ValueError("; ".join(messages)) from None
     d = config.defaults
-    return dataclasses.replace(parsed.targets[0], profile=profile or d.profile, timeout=d.timeout,
-                               interval=d.interval, owner=d.owner)
+    return dataclasses.replace(
+        parsed.targets[0], profile=profile or d.profile, timeout=d.timeout, interval=d.interval, owner=d.owner
+    )

@@ -12,13 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import __version__
 from exporter.config import load_config
 from exporter.config.model import Config
 from exporter.errors import ConfigError
-from exporter.metrics.collectors import StoreCollector
+from exporter.metrics.collectors import StoreRenderer
 from exporter.metrics.internal import SelfMetrics
 from exporter.probe import Prober
 from exporter.scheduler import Scheduler
@@ -46,12 +46,16 @@ class Exporter:
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = SelfMetrics(self.registry)
         self.store = Store()
-        self.registry.register(StoreCollector(self.store, lambda: self.config))
+        self.renderer = StoreRenderer(self.store, lambda: self.config)
         self.prober = Prober()
         self.scheduler: Scheduler | None = None
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
+
+    def render_metrics(self) -> bytes:
+        """The /metrics body: every target's and file's series, then the exporter's own."""
+        return self.renderer.render().encode() + generate_latest(self.registry)
 
     def _path(self) -> Path | None:
         if self.config_file:
@@ -83,8 +87,10 @@ class Exporter:
                 config, checksum = await asyncio.to_thread(self.load)
             except ConfigError as exc:
                 self.metrics.reload_ok.set(0)
-                log.error("configuration reload failed; keeping the running configuration",
-                          extra={"fields": {"file": str(self._path()), "errors": "; ".join(exc.errors)}})
+                log.error(
+                    "configuration reload failed; keeping the running configuration",
+                    extra={"fields": {"file": str(self._path()), "errors": "; ".join(exc.errors)}},
+                )
                 return False, "reload failed:\n" + "\n".join(exc.errors)
             if checksum is not None and checksum == self._checksum:
                 self.metrics.reload_ok.set(1)
@@ -104,11 +110,14 @@ class Exporter:
         self.scheduler = Scheduler(self.store, self.prober, self.metrics)
         self.apply(config, checksum)
         self.ready = True
-        log.info("tls-exporter started", extra={"fields": {"version": __version__, "listen": self.listen,
-                                                           **summary(config)}})
+        log.info(
+            "tls-exporter started", extra={"fields": {"version": __version__, "listen": self.listen, **summary(config)}}
+        )
         if not config.targets and not config.files:
-            log.warning("no targets configured: only /probe will do anything",
-                        extra={"fields": {"config": str(self._path() or "(none)")}})
+            log.warning(
+                "no targets configured: only /probe will do anything",
+                extra={"fields": {"config": str(self._path() or "(none)")}},
+            )
 
     async def shutdown(self) -> None:
         self.ready = False
@@ -138,6 +147,10 @@ class Exporter:
 
 def summary(config: Config) -> dict[str, object]:
     protocols = Counter(t.protocol for t in config.targets)
-    return {"config": config.source or "(none)", "targets": len(config.targets), "files": len(config.files),
-            "protocols": ",".join(f"{p}:{c}" for p, c in sorted(protocols.items())) or "none",
-            "profiles": ",".join(sorted(config.profiles))}
+    return {
+        "config": config.source or "(none)",
+        "targets": len(config.targets),
+        "files": len(config.files),
+        "protocols": ",".join(f"{p}:{c}" for p, c in sorted(protocols.items())) or "none",
+        "profiles": ",".join(sorted(config.profiles)),
+    }

@@ -72,30 +72,53 @@ def _iso(ts: float) -> str:
 
 def result_json(result: ProbeResult, target: Target, config: Config, now: float) -> dict[str, Any]:
     verdict = judge(result, target, config, now)
-    out: dict[str, Any] = {"address": result.address, "outcome": result.outcome.value, "detail": result.detail,
-                           "status": verdict.status.name.lower(), "problems": list(verdict.problems),
-                           "duration_seconds": round(result.duration, 4)}
+    out: dict[str, Any] = {
+        "address": result.address,
+        "outcome": result.outcome.value,
+        "detail": result.detail,
+        "status": verdict.status.name.lower(),
+        "problems": list(verdict.problems),
+        "duration_seconds": round(result.duration, 4),
+    }
     report = result.report
     if report is not None:
         leaf = report.leaf
         profile = config.profile(target.profile)
-        out.update({
-            "tls_version": result.version, "cipher": result.cipher,
-            "leaf": {"subject": leaf.subject, "issuer": leaf.issuer, "serial": leaf.serial,
-                     "fingerprint_sha256": leaf.fingerprint_sha256, "sans": list(leaf.sans),
-                     "not_before": _iso(leaf.not_before), "not_after": _iso(leaf.not_after),
-                     "days_until_expiry": round(days_left(leaf.not_after, now), 3),
-                     "tier": tier_of(leaf.not_before, leaf.not_after, now, profile.expiry_tiers).value,
-                     "key_type": leaf.key_type, "key_bits": leaf.key_bits,
-                     "signature_algorithm": leaf.signature_algorithm},
-            "hostname_match": report.hostname_match, "key_weak": report.key_weak,
-            "signature_weak": report.signature_weak, "owner": report.owner,
-            "expected": dict(report.expected), "chain_valid": report.chain_valid,
-            "chain_issues": sorted(report.chain_issues), "ocsp_status": report.ocsp_status,
-            "protocols_accepted": dict(report.protocols_accepted), "grade": report.grade, "score": report.score,
-            "chain": [{"position": i, "subject": c.subject, "serial": c.serial, "not_after": _iso(c.not_after)}
-                      for i, c in enumerate(report.chain)],
-        })
+        out.update(
+            {
+                "tls_version": result.version,
+                "cipher": result.cipher,
+                "leaf": {
+                    "subject": leaf.subject,
+                    "issuer": leaf.issuer,
+                    "serial": leaf.serial,
+                    "fingerprint_sha256": leaf.fingerprint_sha256,
+                    "sans": list(leaf.sans),
+                    "not_before": _iso(leaf.not_before),
+                    "not_after": _iso(leaf.not_after),
+                    "days_until_expiry": round(days_left(leaf.not_after, now), 3),
+                    "tier": tier_of(leaf.not_before, leaf.not_after, now, profile.expiry_tiers).value,
+                    "key_type": leaf.key_type,
+                    "key_bits": leaf.key_bits,
+                    "signature_algorithm": leaf.signature_algorithm,
+                },
+                "hostname_match": report.hostname_match,
+                "key_weak": report.key_weak,
+                "signature_weak": report.signature_weak,
+                "owner": report.owner,
+                "expected": dict(report.expected),
+                "chain_valid": report.chain_valid,
+                "chain_issues": sorted(report.chain_issues),
+                "ocsp_status": report.ocsp_status,
+                "protocols_accepted": dict(report.protocols_accepted),
+                "grade": report.grade,
+                "score": report.score,
+                "chain": [
+                    {"position": i, "subject": c.subject, "serial": c.serial, "not_after": _iso(c.not_after)}
+                    for i, c in enumerate(report.chain)
+                ],
+            }
+        )
     return out
 
 
@@ -121,8 +144,10 @@ def render_text(result: ProbeResult, target: Target, config: Config, now: float)
             f"  host name: {'matches' if report.hostname_match else 'DOES NOT MATCH'} {target.server_name}",
         ]
         if report.chain_valid is not None:
-            lines.append(f"  chain:     {'valid' if report.chain_valid else 'INVALID'} "
-                         f"{', '.join(sorted(report.chain_issues))}".rstrip())
+            lines.append(
+                f"  chain:     {'valid' if report.chain_valid else 'INVALID'} "
+                f"{', '.join(sorted(report.chain_issues))}".rstrip()
+            )
         if report.grade is not None:
             lines.append(f"  grade:     {report.grade} (score {report.score:g})")
         lines.append(f"  owner:     {report.owner or '(none)'}")

@@ -21,11 +21,18 @@ from exporter.probe import Prober
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tls-exporter", description="Prometheus exporter for TLS certificates.",
-                                epilog="Subcommand: tls-exporter check TARGET|--config.file=F [options]")
+    p = argparse.ArgumentParser(
+        prog="tls-exporter",
+        description="Prometheus exporter for TLS certificates.",
+        epilog="Subcommand: tls-exporter check TARGET|--config.file=F [options]",
+    )
     p.add_argument("--config.file", dest="config_file", help="configuration file (default: ./config.yml if present)")
-    p.add_argument("--config.check", dest="config_check", action="store_true",
-                   help="validate the configuration, print every error, exit 0 or 1")
+    p.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration, print every error, exit 0 or 1",
+    )
     p.add_argument("--web.listen-address", dest="listen", default=":9632", help="address to listen on (default :9632)")
     p.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
@@ -34,8 +41,9 @@ def _serve_parser() -> argparse.ArgumentParser:
 
 
 def _check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tls-exporter check",
-                                description="Probe once and report; exit 0 OK, 1 warning, 2 critical, 3 unknown.")
+    p = argparse.ArgumentParser(
+        prog="tls-exporter check", description="Probe once and report; exit 0 OK, 1 warning, 2 critical, 3 unknown."
+    )
     p.add_argument("target", nargs="?", help="host, host:port, [ipv6]:port")
     p.add_argument("--protocol", help="protocol (default https)")
     p.add_argument("--server-name", dest="server_name", help="SNI and name to verify (default: the host)")
@@ -48,7 +56,6 @@ def _check_parser() -> argparse.ArgumentParser:
     return p
 
 
-
 def config_check(path: str | None) -> int:
     target = path or "config.yml"
     try:
@@ -58,8 +65,10 @@ def config_check(path: str | None) -> int:
             print(line, file=sys.stderr)
         print(f"{target}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{target}: OK ({len(config.targets)} targets, {len(config.files)} file entries, "
-          f"{len(config.profiles)} profiles)")
+    print(
+        f"{target}: OK ({len(config.targets)} targets, {len(config.files)} file entries, "
+        f"{len(config.profiles)} profiles)"
+    )
     return 0
 
 
@@ -76,8 +85,9 @@ def run_check(argv: Sequence[str]) -> int:
         return Status.UNKNOWN
     if args.target is not None:
         try:
-            target = adhoc_target(args.target, protocol=args.protocol, server_name=args.server_name,
-                                  profile=args.profile, config=config)
+            target = adhoc_target(
+                args.target, protocol=args.protocol, server_name=args.server_name, profile=args.profile, config=config
+            )
         except ValueError as exc:
             print(f"check: {exc}", file=sys.stderr)
             return Status.UNKNOWN
@@ -99,10 +109,20 @@ async def _check(targets: list[Target], config: Config, *, as_json: bool) -> int
     statuses = [judge(r, t, config, now).status for t, rs in zip(targets, results, strict=True) for r in rs]
     status = worst(statuses)
     if as_json:
-        doc = {"status": status.name.lower(), "exit_code": int(status), "targets": [
-            {"target": t.target, "protocol": t.protocol, "server_name": t.server_name, "name": t.name,
-             "results": [result_json(r, t, config, now) for r in rs]}
-            for t, rs in zip(targets, results, strict=True)]}
+        doc = {
+            "status": status.name.lower(),
+            "exit_code": int(status),
+            "targets": [
+                {
+                    "target": t.target,
+                    "protocol": t.protocol,
+                    "server_name": t.server_name,
+                    "name": t.name,
+                    "results": [result_json(r, t, config, now) for r in rs],
+                }
+                for t, rs in zip(targets, results, strict=True)
+            ],
+        }
         print(json.dumps(doc, indent=2))
     else:
         for t, rs in zip(targets, results, strict=True):

@@ -24,7 +24,8 @@ async def resolve(host: str, port: int, *, all_addresses: bool = True, timeout: 
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), timeout)
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), timeout
+        )
     except TimeoutError:
         raise ProbeError(f"resolving {host} timed out", Outcome.DNS_ERROR) from None
     except (socket.gaierror, UnicodeError) as exc:

@@ -33,8 +33,11 @@ def phase(key: str, window: float) -> float:
 def log_events(events: list[Event]) -> None:
     for e in events:
         extra = {"target": e.target, **({"address": e.address} if e.address else {}), **dict(e.fields)}
-        level = logging.INFO if e.kind == "new_certificate" or (e.fields and dict(e.fields).get("to") == \
-            "certificate_found") else logging.WARNING
+        level = (
+            logging.INFO
+            if e.kind == "new_certificate" or (e.fields and dict(e.fields).get("to") == "certificate_found")
+            else logging.WARNING
+        )
         log.log(level, e.message, extra={"fields": extra})
 
 
@@ -43,8 +46,15 @@ FileReader = Callable[[FileTarget, Config, float], Awaitable[list[FileResult]]]
 
 
 class Scheduler:
-    def __init__(self, store: Store, prober: Prober, metrics: SelfMetrics, *, concurrency: int = 256,
-                 file_reader: FileReader | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        prober: Prober,
+        metrics: SelfMetrics,
+        *,
+        concurrency: int = 256,
+        file_reader: FileReader | None = None,
+    ) -> None:
         self.store, self.prober, self.metrics = store, prober, metrics
         self.semaphore = asyncio.Semaphore(concurrency)
         self.config = Config()

@@ -6,7 +6,7 @@ changed certificate or a changed probe state is noticed once, not on every probe
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.config.model import Config, FileTarget, Target
@@ -31,14 +31,16 @@ class AddressState:
     last_change: float | None = None
 
 
+def distinct_certificates(addresses: Mapping[str, AddressState]) -> int:
+    """How many different leaves the addresses of one target serve now."""
+    return len({a.fingerprint for a in addresses.values() if a.fingerprint and a.result.success})
+
+
 @dataclass(slots=True)
 class TargetState:
     target: Target
+    # Replaced, never mutated, on every record(): a snapshot can hand it out without copying.
     addresses: dict[str, AddressState] = field(default_factory=dict)
-
-    @property
-    def distinct_certificates(self) -> int:
-        return len({a.fingerprint for a in self.addresses.values() if a.fingerprint and a.result.success})
 
 
 @dataclass(slots=True)
@@ -86,14 +88,29 @@ class Store:
                 if previous is not None:
                     current.fingerprint, current.last_change = previous.fingerprint, previous.last_change
                     if previous.result.outcome != result.outcome:
-                        events.append(Event(kind="state", target=target.target, address=result.address,
-                                            message="probe state changed",
-                                            fields=(("from", str(previous.result.outcome)), ("to", str(result.outcome)),
-                                                    ("detail", result.detail))))
+                        events.append(
+                            Event(
+                                kind="state",
+                                target=target.target,
+                                address=result.address,
+                                message="probe state changed",
+                                fields=(
+                                    ("from", str(previous.result.outcome)),
+                                    ("to", str(result.outcome)),
+                                    ("detail", result.detail),
+                                ),
+                            )
+                        )
                 elif not result.success:
-                    events.append(Event(kind="state", target=target.target, address=result.address,
-                                        message="probe failed", fields=(("outcome", str(result.outcome)),
-                                                                        ("detail", result.detail))))
+                    events.append(
+                        Event(
+                            kind="state",
+                            target=target.target,
+                            address=result.address,
+                            message="probe failed",
+                            fields=(("outcome", str(result.outcome)), ("detail", result.detail)),
+                        )
+                    )
                 if result.report is not None:
                     leaf = result.report.leaf
                     if current.fingerprint is None:
@@ -102,10 +119,19 @@ class Store:
                         current.last_change = leaf.not_before
                     elif current.fingerprint != leaf.fingerprint_sha256:
                         current.last_change = result.started_at
-                        events.append(Event(kind="new_certificate", target=target.target, address=result.address,
-                                            message="new certificate detected",
-                                            fields=(("serial", leaf.serial), ("not_after", _iso(leaf.not_after)),
-                                                    ("subject", leaf.subject))))
+                        events.append(
+                            Event(
+                                kind="new_certificate",
+                                target=target.target,
+                                address=result.address,
+                                message="new certificate detected",
+                                fields=(
+                                    ("serial", leaf.serial),
+                                    ("not_after", _iso(leaf.not_after)),
+                                    ("subject", leaf.subject),
+                                ),
+                            )
+                        )
                     current.fingerprint = leaf.fingerprint_sha256
                 fresh[result.address] = current
             state.addresses = fresh
@@ -120,11 +146,18 @@ class Store:
             fresh: dict[str, FileResult] = {}
             for result in results:
                 previous = state.results.get(result.path)
-                if (previous is not None and previous.outcome != result.outcome) or (previous is None and \
-                        result.outcome != "certificate_found"):
-                    events.append(Event(kind="state", target=result.path, address="",
-                                        message="certificate file state changed",
-                                        fields=(("outcome", str(result.outcome)), ("detail", result.detail))))
+                if (previous is not None and previous.outcome != result.outcome) or (
+                    previous is None and result.outcome != "certificate_found"
+                ):
+                    events.append(
+                        Event(
+                            kind="state",
+                            target=result.path,
+                            address="",
+                            message="certificate file state changed",
+                            fields=(("outcome", str(result.outcome)), ("detail", result.detail)),
+                        )
+                    )
                 for position, cert in enumerate(result.certificates):
                     key = (result.path, position)
                     known = state.fingerprints.get(key)
@@ -132,21 +165,34 @@ class Store:
                         state.last_change[key] = cert.not_before
                     elif known != cert.fingerprint_sha256:
                         state.last_change[key] = result.read_at
-                        events.append(Event(kind="new_certificate", target=result.path, address="",
-                                            message="new certificate detected",
-                                            fields=(("position", position), ("serial", cert.serial),
-                                                    ("not_after", _iso(cert.not_after)))))
+                        events.append(
+                            Event(
+                                kind="new_certificate",
+                                target=result.path,
+                                address="",
+                                message="new certificate detected",
+                                fields=(
+                                    ("position", position),
+                                    ("serial", cert.serial),
+                                    ("not_after", _iso(cert.not_after)),
+                                ),
+                            )
+                        )
                     state.fingerprints[key] = cert.fingerprint_sha256
                 fresh[result.path] = result
             state.results = fresh
         return events
 
-    def snapshot(self) -> tuple[list[TargetState], list[FileState]]:
-        """Copies safe to render while probes keep writing."""
+    def snapshot(self) -> tuple[list[tuple[Target, Mapping[str, AddressState]]], list[FileState]]:
+        """Views safe to render while probes keep writing (address maps are replaced, not mutated)."""
         with self._lock:
-            targets = [TargetState(s.target, dict(s.addresses)) for s in self._targets.values()]
-            files = [FileState(f.target, dict(f.results), dict(f.fingerprints), dict(f.last_change))
-                     for f in self._files.values()]
+            targets: list[tuple[Target, Mapping[str, AddressState]]] = [
+                (s.target, s.addresses) for s in self._targets.values()
+            ]
+            files = [
+                FileState(f.target, dict(f.results), dict(f.fingerprints), dict(f.last_change))
+                for f in self._files.values()
+            ]
         return targets, files
 
 

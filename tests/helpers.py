@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.registry import Collector
 
 from exporter.config.model import Config, Defaults, Expect, OwnerRule, Profile, Target
+from exporter.metrics.collectors import StoreRenderer
 
 
 def make_target(
@@ -53,10 +52,8 @@ def make_config(
     )
 
 
-def render(collector: Collector) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    return generate_latest(registry).decode()
+def render(renderer: StoreRenderer) -> str:
+    return renderer.render()
 
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]

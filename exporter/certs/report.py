@@ -25,8 +25,15 @@ def parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
     return certs
 
 
-def leaf_report(chain: Sequence[x509.Certificate], *, server_name: str, expect: Expect | None, profile: Profile,
-                owner_rules: Sequence[OwnerRule], fallback_owner: str) -> CertReport:
+def leaf_report(
+    chain: Sequence[x509.Certificate],
+    *,
+    server_name: str,
+    expect: Expect | None,
+    profile: Profile,
+    owner_rules: Sequence[OwnerRule],
+    fallback_owner: str,
+) -> CertReport:
     facts = tuple(cert_facts(c) for c in chain)
     leaf = facts[0]
     return CertReport(

@@ -21,8 +21,9 @@ class SelfMetrics:
         self.probes = Counter(n.PROBES, n.HELP[n.PROBES], ["outcome"], registry=registry)
         for outcome in Outcome:  # every outcome from the start, so rate() works on the first failure
             self.probes.labels(outcome.value)
-        self.probe_duration = Histogram(n.EXPORTER_PROBE_DURATION, n.HELP[n.EXPORTER_PROBE_DURATION],
-                                        buckets=PROBE_BUCKETS, registry=registry)
+        self.probe_duration = Histogram(
+            n.EXPORTER_PROBE_DURATION, n.HELP[n.EXPORTER_PROBE_DURATION], buckets=PROBE_BUCKETS, registry=registry
+        )
 
     def observe(self, outcome: str, duration: float) -> None:
         self.probes.labels(outcome).inc()

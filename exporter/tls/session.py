@@ -22,8 +22,16 @@ from exporter.tls.context import probe_context
 MAX_HTTP_HEADER_BYTES = 16 * 1024
 
 # OpenSSL reasons that mean "the peer did not answer with TLS at all".
-_NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
-                    "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "WRONG_SSL_VERSION", "RECORD_TOO_LARGE")
+_NOT_TLS_REASONS = (
+    "WRONG_VERSION_NUMBER",
+    "PACKET_LENGTH_TOO_LONG",
+    "UNKNOWN_PROTOCOL",
+    "RECORD_LAYER_FAILURE",
+    "HTTP_REQUEST",
+    "HTTPS_PROXY_REQUEST",
+    "WRONG_SSL_VERSION",
+    "RECORD_TOO_LARGE",
+)
 
 
 def format_address(ip: str, port: int) -> str:
@@ -68,8 +76,15 @@ async def open_plain(ip: str, port: int, deadline: Deadline, log: StepLog) -> St
         raise ProbeError(f"connect to {address} failed: {exc.strerror or exc}", Outcome.NETWORK_ERROR) from None
 
 
-async def negotiate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, starttls: str | None,
-                    server_name: str, deadline: Deadline, log: StepLog) -> None:
+async def negotiate(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    starttls: str | None,
+    server_name: str,
+    deadline: Deadline,
+    log: StepLog,
+) -> None:
     """Run the plaintext dialogue that precedes TLS (nothing for implicit TLS)."""
     if starttls is None:
         return
@@ -87,8 +102,7 @@ async def negotiate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     log(f"{starttls} dialogue: server agreed to start TLS")
 
 
-async def open_for_hello(ip: str, port: int, *, starttls: str | None, server_name: str,
-                         timeout: float) -> Stream:
+async def open_for_hello(ip: str, port: int, *, starttls: str | None, server_name: str, timeout: float) -> Stream:
     """A fresh connection ready for a ClientHello: used by posture scans."""
     deadline, log = Deadline(timeout), StepLog()
     reader, writer = await open_plain(ip, port, deadline, log)
@@ -100,15 +114,22 @@ async def open_for_hello(ip: str, port: int, *, starttls: str | None, server_nam
     return reader, writer
 
 
-async def _read_hsts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server_name: str,
-                     deadline: Deadline, log: StepLog) -> str | None:
+async def _read_hsts(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server_name: str, deadline: Deadline, log: StepLog
+) -> str | None:
     """One HEAD request for the Strict-Transport-Security header; any failure means "none seen"."""
     request = f"HEAD / HTTP/1.1\r\nHost: {server_name}\r\nUser-Agent: tls-exporter\r\nConnection: close\r\n\r\n"
     writer.write(request.encode())
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), min(deadline.left(), 3.0))
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ssl.SSLError, TimeoutError,
-            ValueError):
+    except (
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        ConnectionError,
+        ssl.SSLError,
+        TimeoutError,
+        ValueError,
+    ):
         log("no HTTP response headers read (HSTS unknown)")
         return None
     for line in head[:MAX_HTTP_HEADER_BYTES].decode("latin-1").split("\r\n")[1:]:
@@ -120,8 +141,9 @@ async def _read_hsts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return None
 
 
-async def handshake(ip: str, port: int, *, server_name: str, starttls: str | None, timeout: float,
-                    log: StepLog, read_hsts: bool = False) -> Observation:
+async def handshake(
+    ip: str, port: int, *, server_name: str, starttls: str | None, timeout: float, log: StepLog, read_hsts: bool = False
+) -> Observation:
     """Probe one address: connect, STARTTLS if any, TLS handshake, capture the served chain."""
     deadline = Deadline(timeout)
     reader, writer = await open_plain(ip, port, deadline, log)
@@ -136,8 +158,9 @@ async def handshake(ip: str, port: int, *, server_name: str, starttls: str | Non
         except ssl.SSLError as exc:
             raise classify_ssl_error(exc) from None
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
-            raise ProbeError(f"connection lost during the TLS handshake: {exc or type(exc).__name__}",
-                             Outcome.HANDSHAKE_FAILED) from None
+            raise ProbeError(
+                f"connection lost during the TLS handshake: {exc or type(exc).__name__}", Outcome.HANDSHAKE_FAILED
+            ) from None
         ssl_object = writer.get_extra_info("ssl_object")
         if not isinstance(ssl_object, ssl.SSLObject):
             raise ProbeError("no TLS session after the handshake", Outcome.HANDSHAKE_FAILED)
@@ -148,7 +171,13 @@ async def handshake(ip: str, port: int, *, server_name: str, starttls: str | Non
         if not chain:
             raise ProbeError("the server sent no certificate", Outcome.NO_CERTIFICATE)
         hsts = await _read_hsts(reader, writer, server_name, deadline, log) if read_hsts else None
-        return Observation(address=format_address(ip, port), version=version, cipher=cipher[0],
-                           cipher_bits=int(cipher[2] or 0), chain_der=tuple(chain), hsts=hsts)
+        return Observation(
+            address=format_address(ip, port),
+            version=version,
+            cipher=cipher[0],
+            cipher_bits=int(cipher[2] or 0),
+            chain_der=tuple(chain),
+            hsts=hsts,
+        )
     finally:
         await _close(writer)

@@ -7,10 +7,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from exporter.adhoc import adhoc_target
-from exporter.metrics.collectors import ProbeCollector
+from exporter.metrics.collectors import probe_text
+from exporter.metrics.text import CONTENT_TYPE
 from exporter.web.allow import probe_allowed
 from exporter.web.status import render_status
 
@@ -28,15 +28,20 @@ class Handlers:
 
     async def metrics(self, request: web.Request) -> web.Response:
         # Rendering is CPU work: off the loop, so probes keep running while a big scrape renders.
-        body = await asyncio.to_thread(generate_latest, self.exporter.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body = await asyncio.to_thread(self.exporter.render_metrics)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def probe(self, request: web.Request) -> web.Response:
         q = request.query
         config = self.exporter.config
         try:
-            target = adhoc_target(q.get("target", ""), protocol=q.get("protocol"), server_name=q.get("server_name"),
-                                  profile=q.get("profile"), config=config)
+            target = adhoc_target(
+                q.get("target", ""),
+                protocol=q.get("protocol"),
+                server_name=q.get("server_name"),
+                profile=q.get("profile"),
+                config=config,
+            )
             timeout = _timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), target.timeout)
         except ValueError as exc:
             return web.Response(status=400, text=f"{exc}\n")
@@ -45,15 +50,16 @@ class Handlers:
         results = await self.exporter.prober.probe_target(target, config, timeout=timeout)
         for r in results:
             self.exporter.metrics.observe(r.outcome.value, r.duration)
-        registry = CollectorRegistry(auto_describe=False)  # fresh per request: nothing goes stale
-        registry.register(ProbeCollector(results, target, config))
-        body = generate_latest(registry)
+        # Rendered fresh from this request's results: nothing goes stale.
+        text = probe_text(results, target, config)
         if q.get("debug", "").lower() in ("1", "true", "yes"):
             steps = "\n".join(line for r in results for line in r.log)
-            text = f"Probe of {target.target} ({target.protocol}, server name {target.server_name}, " \
-                   f"timeout {timeout:g}s)\n\nLogs for the probe:\n{steps}\n\nMetrics that would have been returned:\n"
-            return web.Response(text=text + body.decode(), content_type="text/plain")
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+            head = (
+                f"Probe of {target.target} ({target.protocol}, server name {target.server_name}, "
+                f"timeout {timeout:g}s)\n\nLogs for the probe:\n{steps}\n\nMetrics that would have been returned:\n"
+            )
+            return web.Response(text=head + text, content_type="text/plain")
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def status(self, request: web.Request) -> web.Response:
         return web.Response(text=render_status(self.exporter.store, self.exporter.config), content_type="text/html")

@@ -19,11 +19,10 @@ def render_status(store: Store, config: Config, now: float | None = None) -> str
     now = time.time() if now is None else now
     targets, files = store.snapshot()
     rows = []
-    for state in targets:
-        t = state.target
-        if not state.addresses:
+    for t, addresses in targets:
+        if not addresses:
             rows.append((t.name, t.target, t.protocol, "", "pending", "", "", "", t.owner))
-        for address, a in sorted(state.addresses.items()):
+        for address, a in sorted(addresses.items()):
             r = a.result
             if r.report is not None:
                 leaf = r.report.leaf
@@ -41,11 +40,22 @@ def render_status(store: Store, config: Config, now: float | None = None) -> str
                     owner = fstate.target.owner
                     rows.append((fstate.target.name, path, "file", "", fr.outcome.value, "", "", "", owner))
                     continue
-                tier = tier_of(cert.not_before, cert.not_after, now,
-                               config.profile(fstate.target.profile).expiry_tiers).value
-                rows.append((fstate.target.name, f"{path} #{position}", "file", "", fr.outcome.value,
-                             f"{days_left(cert.not_after, now):.1f}", tier, "",
-                             fr.owners[position] if position < len(fr.owners) else fstate.target.owner))
+                tier = tier_of(
+                    cert.not_before, cert.not_after, now, config.profile(fstate.target.profile).expiry_tiers
+                ).value
+                rows.append(
+                    (
+                        fstate.target.name,
+                        f"{path} #{position}",
+                        "file",
+                        "",
+                        fr.outcome.value,
+                        f"{days_left(cert.not_after, now):.1f}",
+                        tier,
+                        "",
+                        fr.owners[position] if position < len(fr.owners) else fstate.target.owner,
+                    )
+                )
     body = "".join(_row(*row) for row in rows)
     head = f'<meta charset="utf-8"><title>tls-exporter</title><style>{_STYLE}</style>'
     counts = f"{len(targets)} target(s), {len(files)} file entr{'y' if len(files) == 1 else 'ies'}"
@@ -56,10 +66,23 @@ def render_status(store: Store, config: Config, now: float | None = None) -> str
 <th>tier</th><th>grade</th><th>owner</th></tr>{body}</table></body></html>"""
 
 
-def _row(name: str, target: str, proto: str, addr: str, outcome: str, days: str, tier: str, grade: str,
-         owner: str) -> str:
+def _row(
+    name: str, target: str, proto: str, addr: str, outcome: str, days: str, tier: str, grade: str, owner: str
+) -> str:
     outcome_class = "ok" if outcome == "certificate_found" else ("" if outcome == "pending" else "fail")
-    cells = [(name, ""), (target, ""), (proto, ""), (addr, ""), (outcome, outcome_class), (days, tier), (tier, tier),
-             (grade, ""), (owner, "")]
-    return "<tr>" + "".join(f'<td class="{c}">{html.escape(v)}</td>' if c else f"<td>{html.escape(v)}</td>"
-                            for v, c in cells) + "</tr>"
+    cells = [
+        (name, ""),
+        (target, ""),
+        (proto, ""),
+        (addr, ""),
+        (outcome, outcome_class),
+        (days, tier),
+        (tier, tier),
+        (grade, ""),
+        (owner, ""),
+    ]
+    return (
+        "<tr>"
+        + "".join(f'<td class="{c}">{html.escape(v)}</td>' if c else f"<td>{html.escape(v)}</td>" for v, c in cells)
+        + "</tr>"
+    )

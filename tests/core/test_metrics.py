@@ -11,7 +11,7 @@ from pki import PKI
 from servers import LoopbackServers, closed_port
 
 from exporter.config.model import Config, Expect, ExpiryTiers, OwnerRule, Profile, Target, Threshold
-from exporter.metrics.collectors import StoreCollector
+from exporter.metrics.collectors import StoreRenderer
 from exporter.probe import Prober
 from exporter.store import Store
 
@@ -25,7 +25,7 @@ async def scrape(config: Config, now: float | None = None) -> Samples:
     for target in config.targets:
         store.record(target, await prober.probe_target(target, config))
     clock = (lambda: now) if now is not None else time.time
-    return parse(render(StoreCollector(store, lambda: config, clock=clock)))
+    return parse(render(StoreRenderer(store, lambda: config, clock=clock)))
 
 
 async def scrape_leaf(servers: LoopbackServers, pki: PKI, leaf: str, **target_args: object) -> tuple[Samples, Target]:
@@ -223,7 +223,7 @@ async def test_new_certificate_detected_and_distinct_leaves(servers: LoopbackSer
     renewed = [dataclasses.replace(r, address=f"127.0.0.1:{port_a}") for r in moved]
     events = store.record(target, renewed)
     assert [(e.kind, dict(e.fields)["serial"]) for e in events] == [("new_certificate", pki["expiring-60d"].serial_hex)]
-    s = parse(render(StoreCollector(store, lambda: config)))
+    s = parse(render(StoreRenderer(store, lambda: config)))
     assert value(s, "tls_cert_last_change_timestamp_seconds") == pytest.approx(renewed[0].started_at)
     # The same certificate again is no change.
     assert store.record(target, renewed) == []
@@ -238,5 +238,5 @@ async def test_removed_targets_vanish(servers: LoopbackServers, pki: PKI) -> Non
         store.record(t, await Prober().probe_target(t, config))
     smaller = make_config(a)
     store.apply_config(smaller)
-    s = parse(render(StoreCollector(store, lambda: smaller)))
+    s = parse(render(StoreRenderer(store, lambda: smaller)))
     assert {lbl["target"] for lbl, _ in s["tls_probe_success"]} == {a.target}

@@ -44,18 +44,18 @@ async def test_targets_are_probed_and_follow_reloads(
         scheduler.apply(make_config(*interval_short))
         for _ in range(100):  # the first probe comes within min(interval, 30 s): 0.5 s here
             targets, _ = store.snapshot()
-            if all(s.addresses for s in targets):
+            if all(addresses for _, addresses in targets):
                 break
             await asyncio.sleep(0.05)
         targets, _ = store.snapshot()
-        assert {s.target.target: [r.result.outcome.value for r in s.addresses.values()] for s in targets} == {
+        assert {t.target: [a.result.outcome.value for a in addresses.values()] for t, addresses in targets} == {
             a.target: ["certificate_found"],
             b.target: ["certificate_found"],
         }
         assert metrics.targets._value.get() == 2  # type: ignore[attr-defined]
         scheduler.apply(make_config(interval_short[0]))
         targets, _ = store.snapshot()
-        assert [s.target.target for s in targets] == [a.target]
+        assert [t.target for t, _ in targets] == [a.target]
         assert len(scheduler._tasks) == 1
     finally:
         await scheduler.stop()
