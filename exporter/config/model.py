@@ -106,9 +106,7 @@ class ProbeSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     defaults: Defaults = Defaults()
-    profiles: Mapping[str, Profile] = field(
-        default_factory=lambda: MappingProxyType({"default": Profile()})
-    )
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: MappingProxyType({"default": Profile()}))
     targets: tuple[Target, ...] = ()
     files: tuple[FileTarget, ...] = ()
     certificate_owners: tuple[OwnerRule, ...] = ()
