@@ -1,0 +1,216 @@
+"""Certificate files: expand a configured path or glob, read each file, judge its certificates.
+
+``read_file`` is blocking (one file); ``read_target`` runs the reads of a ``files:`` entry in
+worker threads, a batch of files per thread task, so a glob over thousands of files neither
+blocks the event loop nor queues thousands of thread tasks at once. Nothing here raises for a
+bad file: every path ends as a ``FileResult`` whose outcome says what happened
+(``missing``, ``unreadable``, ``parse_error``, ``certificate_found``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import glob
+import os
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from exporter.certs.facts import cert_facts
+from exporter.certs.load import CertificateParseError, load_certificates
+from exporter.certs.owners import owner_for
+from exporter.certs.strength import key_weak, signature_weak
+from exporter.config.model import FileTarget, OwnerRule, Profile
+from exporter.errors import FileOutcome
+from exporter.results import CertFacts, FileResult
+
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a larger file is refused (parse_error), never read
+CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p12", ".pfx"})
+BATCH_SIZE = 64  # files read one after another by one thread task
+MAX_PARALLEL_BATCHES = 4  # thread tasks of one target in flight at once
+
+_GLOB_CHARS = frozenset("*?[")
+FACTS_CACHE_SIZE = 16384
+
+
+class _FactsCache:
+    """The same certificates are read pass after pass (and one intermediate sits in many files):
+    describe each once. Keyed by SHA-256 of the DER, so it holds no certificate objects."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[bytes, CertFacts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, cert: x509.Certificate) -> CertFacts:
+        key = cert.fingerprint(hashes.SHA256())
+        with self._lock:
+            facts = self._entries.get(key)
+            if facts is not None:
+                self._entries.move_to_end(key)
+                return facts
+        facts = cert_facts(cert)
+        with self._lock:
+            self._entries[key] = facts
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return facts
+
+
+_facts = _FactsCache(FACTS_CACHE_SIZE)
+_MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR})
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in _GLOB_CHARS for c in pattern)
+
+
+def expand(pattern: str) -> list[str]:
+    """The paths a configured ``path`` stands for (blocking: touches the file system).
+
+    - a glob (any of ``*?[``): its matches, sorted, without directories;
+    - an existing directory: the certificate-looking files directly in it (by suffix, any
+      case: .pem .crt .cer .der .p7b .p7c .p12 .pfx), sorted; subdirectories are not entered;
+    - anything else (a file, or a path that does not exist): ``[pattern]``.
+
+    An empty list means nothing matched; the caller reports the pattern as ``missing``.
+    """
+    if is_glob(pattern):
+        return sorted(p for p in glob.glob(pattern) if not os.path.isdir(p))
+    if os.path.isdir(pattern):
+        try:
+            with os.scandir(pattern) as entries:
+                return sorted(
+                    e.path for e in entries if os.path.splitext(e.name)[1].lower() in CERT_SUFFIXES and not e.is_dir()
+                )
+        except OSError:
+            return [pattern]  # read_file reports the OS error as unreadable
+    return [pattern]
+
+
+def _os_reason(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "")
+    text = exc.strerror or str(exc)
+    return f"{text} ({name})" if name else text
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes; raises OSError, or CertificateParseError for an oversized file."""
+    # O_NONBLOCK: a FIFO matched by a glob must not hang the reader (no effect on regular files).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        if st.st_size > MAX_FILE_BYTES:
+            raise CertificateParseError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:  # the file may grow while we read it
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise CertificateParseError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _password(target: FileTarget) -> tuple[bytes | None, str]:
+    """The PKCS#12 password of the target, and a note explaining why there is none."""
+    if target.password_env:
+        value = os.environ.get(target.password_env)
+        if value is None:
+            return None, f"environment variable {target.password_env} is not set"
+        return value.encode("utf-8"), ""
+    if target.password_file:
+        try:
+            with open(target.password_file, "rb") as f:
+                first = f.readline(64 * 1024)
+        except OSError as exc:
+            return None, f"password file {target.password_file}: {_os_reason(exc)}"
+        return first.rstrip(b"\r\n"), ""
+    return None, ""
+
+
+def read_file(
+    path: str,
+    target: FileTarget,
+    profile: Profile,
+    owner_rules: Sequence[OwnerRule],
+    now: float,
+) -> FileResult:
+    """Read and judge one file (blocking). Never raises for a bad file."""
+    try:
+        data = _read_bytes(path)
+    except CertificateParseError as exc:
+        return FileResult(path=path, outcome=FileOutcome.PARSE_ERROR, detail=exc.reason, read_at=now)
+    except OSError as exc:
+        missing = exc.errno in _MISSING_ERRNOS
+        outcome = FileOutcome.MISSING if missing else FileOutcome.UNREADABLE
+        return FileResult(path=path, outcome=outcome, detail=_os_reason(exc), read_at=now)
+
+    password, note = _password(target)
+    try:
+        certs = load_certificates(data, password=password)
+        facts = tuple(_facts(c) for c in certs)
+    except CertificateParseError as exc:
+        detail = f"{exc.reason}; {note}" if note and "PKCS#12" in exc.reason else exc.reason
+        return FileResult(path=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, read_at=now)
+    except Exception as exc:  # a certificate cryptography loads but cannot describe
+        detail = f"unreadable certificate: {type(exc).__name__}: {exc}"
+        return FileResult(path=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, read_at=now)
+
+    return FileResult(
+        path=path,
+        outcome=FileOutcome.CERTIFICATE_FOUND,
+        read_at=now,
+        certificates=facts,
+        owners=tuple(owner_for(f, owner_rules, target.owner) for f in facts),
+        key_weak=tuple(key_weak(f, profile) for f in facts),
+        signature_weak=tuple(signature_weak([f], profile) for f in facts),
+    )
+
+
+def _read_batch(
+    paths: Sequence[str], target: FileTarget, profile: Profile, owner_rules: Sequence[OwnerRule], now: float
+) -> list[FileResult]:
+    return [read_file(p, target, profile, owner_rules, now) for p in paths]
+
+
+async def read_target(
+    target: FileTarget,
+    profile: Profile,
+    owner_rules: Sequence[OwnerRule],
+    now: float,
+) -> list[FileResult]:
+    """One result per path the target's ``path`` expands to, in sorted path order.
+
+    A glob (or a directory) that matches nothing gives one ``missing`` result whose path is
+    the pattern itself, so the entry keeps a series that says why it has no certificate.
+    """
+    paths = await asyncio.to_thread(expand, target.path)
+    if not paths:
+        what = "no file matches the pattern" if is_glob(target.path) else "no certificate file in the directory"
+        return [FileResult(path=target.path, outcome=FileOutcome.MISSING, detail=what, read_at=now)]
+    rules = tuple(owner_rules)
+    batches = [paths[i : i + BATCH_SIZE] for i in range(0, len(paths), BATCH_SIZE)]
+    gate = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+    async def run(batch: Sequence[str]) -> list[FileResult]:
+        async with gate:
+            return await asyncio.to_thread(_read_batch, batch, target, profile, rules, now)
+
+    # Tasks wait on the semaphore, not in the thread pool: at most MAX_PARALLEL_BATCHES threads.
+    done = await asyncio.gather(*(run(b) for b in batches))
+    return [r for batch_results in done for r in batch_results]
