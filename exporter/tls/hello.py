@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import struct
 from collections.abc import Awaitable, Callable, Sequence
@@ -139,8 +140,6 @@ def client_hello(version: str, server_name: str | None = None, *, status_request
 
 
 def _is_ip(name: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(name.strip("[]"))
     except ValueError:

@@ -1,0 +1,299 @@
+"""Verify a served chain as a strict client would, and say what is wrong with it.
+
+``verify_chain`` runs ``cryptography.x509.verification`` on the certificates exactly as served
+(leaf first; the rest is an unordered bag of intermediates, as for every real client) against a
+trust ``Store`` at a given time, then classifies the failure, since the verifier only gives a
+message. Issues (the ``tls_chain_issue`` label values):
+
+- ``expired`` / ``not_yet_valid``: a certificate of the path is outside its validity at that time;
+- ``self_signed``: the leaf is self-signed and not a trust anchor;
+- ``untrusted_root``: the chain ends at (or cannot reach beyond) an issuer the store does not hold;
+- ``incomplete``: it verifies only with intermediates fetched from AIA (``extra`` below);
+- ``wrong_order``: a certificate is not followed by its issuer although the issuer was served
+  (clients accept this; the chain can still be valid);
+- ``hostname_mismatch``: the leaf does not cover ``server_name`` (RFC 6125, SANs only).
+
+Name, time and trust are judged independently: an expired certificate for the wrong name under
+an unknown root shows all three issues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509 import DNSName, IPAddress
+from cryptography.x509.oid import AuthorityInformationAccessOID
+from cryptography.x509.verification import (
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    Subject,
+    VerificationError,
+)
+
+from exporter.certs.facts import sans_of
+from exporter.certs.identity import hostname_matches
+from exporter.results import CertFacts
+
+ISSUES = (
+    "expired",
+    "not_yet_valid",
+    "untrusted_root",
+    "incomplete",
+    "wrong_order",
+    "self_signed",
+    "hostname_mismatch",
+    "revoked",
+)
+
+_TIME_ERROR = "not valid at validation time"
+_ONE_SECOND = dt.timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainVerdict:
+    valid: bool  # verifies to the store for server_name at the time, from what was served alone
+    issues: frozenset[str]
+    roles: tuple[str, ...]  # per served certificate: leaf | intermediate | root
+    path: tuple[x509.Certificate, ...]  # leaf ... anchor when a path was found (else ())
+    detail: str  # the verifier's message, or "" when valid
+    completable: bool  # an issuer is missing and the last served certificate names where to fetch it (AIA)
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``issuer`` signed ``cert`` (names and signature)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    except Exception:  # unsupported key or algorithm: not provably issued
+        return False
+    return True
+
+
+def self_issued(cert: x509.Certificate) -> bool:
+    return cert.subject == cert.issuer and issued_by(cert, cert)
+
+
+def roles(chain: Sequence[x509.Certificate]) -> tuple[str, ...]:
+    return tuple("leaf" if i == 0 else ("root" if self_issued(c) else "intermediate") for i, c in enumerate(chain))
+
+
+def ca_issuer_urls(cert: x509.Certificate) -> tuple[str, ...]:
+    return _aia(cert, AuthorityInformationAccessOID.CA_ISSUERS)
+
+
+def ocsp_urls(cert: x509.Certificate) -> tuple[str, ...]:
+    return _aia(cert, AuthorityInformationAccessOID.OCSP)
+
+
+def _aia(cert: x509.Certificate, method: x509.ObjectIdentifier) -> tuple[str, ...]:
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return ()
+    return tuple(
+        d.access_location.value
+        for d in aia
+        if d.access_method == method and isinstance(d.access_location, x509.UniformResourceIdentifier)
+    )
+
+
+def wrong_order(chain: Sequence[x509.Certificate]) -> bool:
+    """Some certificate is not followed by its issuer, though its issuer was served elsewhere."""
+    for i in range(len(chain) - 1):
+        cert = chain[i]
+        if self_issued(cert) or issued_by(cert, chain[i + 1]):
+            continue
+        if any(issued_by(cert, other) for j, other in enumerate(chain) if j not in (i, i + 1)):
+            return True
+    return False
+
+
+def _subject(name: str) -> Subject | None:
+    try:
+        return IPAddress(ipaddress.ip_address(name.strip("[]")))
+    except ValueError:
+        pass
+    try:
+        return DNSName(name.rstrip(".").lower())
+    except ValueError:
+        return None
+
+
+def _trust_subject(leaf: x509.Certificate, server_name: str, name_ok: bool) -> Subject | None:
+    """A subject the leaf covers, so that trust is judged apart from the name."""
+    if name_ok:
+        subject = _subject(server_name)
+        if subject is not None:
+            return subject
+    for san in sans_of(leaf):
+        candidate = "wildcard-match" + san[1:] if san.startswith("*.") else san
+        subject = _subject(candidate)
+        if subject is not None:
+            return subject
+    return None
+
+
+def _verify(
+    leaf: x509.Certificate,
+    bag: Sequence[x509.Certificate],
+    store: Store,
+    subject: Subject | None,
+    at: dt.datetime,
+) -> tuple[x509.Certificate, ...]:
+    builder = PolicyBuilder().store(store).time(at)
+    if subject is not None:
+        return tuple(builder.build_server_verifier(subject).verify(leaf, list(bag)))
+    # A leaf without any usable SAN: judge trust alone, with a client verifier that does not
+    # look at the leaf's extensions (server verifiers insist on a SAN).
+    builder = builder.extension_policies(
+        ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
+    )
+    return tuple(builder.build_client_verifier().verify(leaf, list(bag)).chain)
+
+
+def _time_issues(certs: Sequence[x509.Certificate], at: dt.datetime) -> set[str]:
+    issues: set[str] = set()
+    for c in certs:
+        if c.not_valid_after_utc < at:
+            issues.add("expired")
+        if c.not_valid_before_utc > at:
+            issues.add("not_yet_valid")
+    return issues
+
+
+def _inside_all(certs: Sequence[x509.Certificate]) -> dt.datetime | None:
+    """A moment inside every certificate's validity window, if the windows overlap."""
+    start = max(c.not_valid_before_utc for c in certs) + _ONE_SECOND
+    end = min(c.not_valid_after_utc for c in certs)
+    return start if start <= end else None
+
+
+def verify_chain(
+    chain: Sequence[x509.Certificate],
+    store: Store,
+    server_name: str,
+    at: dt.datetime,
+    *,
+    extra: Sequence[x509.Certificate] = (),
+) -> ChainVerdict:
+    """Judge ``chain`` (as served, leaf first) for ``server_name`` at ``at`` (tz-aware).
+
+    ``extra``: intermediates fetched from AIA. A chain that verifies only with them is
+    ``incomplete`` and not valid (``tls_chain_valid`` judges what was served).
+    """
+    if not chain:
+        return ChainVerdict(
+            valid=False, issues=frozenset(), roles=(), path=(), detail="no certificate", completable=False
+        )
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    leaf, served_bag = chain[0], list(chain[1:])
+    issues: set[str] = set()
+
+    name_ok = True
+    if server_name:
+        name_ok = hostname_matches(_sans_only(leaf), server_name)
+        if not name_ok:
+            issues.add("hostname_mismatch")
+    if wrong_order(chain):
+        issues.add("wrong_order")
+    subject = _trust_subject(leaf, server_name, name_ok)
+
+    def attempt(bag: Sequence[x509.Certificate], when: dt.datetime) -> tuple[tuple[x509.Certificate, ...], str]:
+        try:
+            return _verify(leaf, bag, store, subject, when), ""
+        except VerificationError as e:
+            return (), str(e)
+        except ValueError as e:  # policy or subject the verifier refuses to build
+            return (), f"verifier: {e}"
+
+    path, detail = attempt(served_bag, at)
+    if path:
+        return _verdict(chain, issues, path, detail="", trusted=True)
+
+    first_detail = detail
+    if _TIME_ERROR in detail:
+        # Separate "trusted but out of date" from "untrusted": retry inside every window.
+        moment = _inside_all(chain)
+        if moment is not None:
+            path, detail = attempt(served_bag, moment)
+        issues |= _time_issues(path or chain, at)
+        if path:
+            return _verdict(chain, issues, path, detail=first_detail, trusted=False)
+
+    if self_issued(leaf):
+        issues.add("self_signed")
+        return _verdict(chain, issues, (), detail=first_detail, trusted=False)
+
+    last = chain[-1]
+    completable = not self_issued(last) and bool(ca_issuer_urls(last))
+    if extra:
+        bag = [*served_bag, *extra]
+        path, detail = attempt(bag, at)
+        if not path and _TIME_ERROR in detail:
+            moment = _inside_all([*chain, *extra])
+            if moment is not None:
+                path, _ = attempt(bag, moment)
+            if path:
+                issues |= _time_issues(path, at)
+        if path:
+            issues.add("incomplete")
+            return _verdict(chain, issues, path, detail=first_detail, trusted=False)
+    issues.add("untrusted_root")
+    return _verdict(chain, issues, (), detail=first_detail, trusted=False, completable=completable and not extra)
+
+
+def _verdict(
+    chain: Sequence[x509.Certificate],
+    issues: set[str],
+    path: tuple[x509.Certificate, ...],
+    *,
+    detail: str,
+    trusted: bool,
+    completable: bool = False,
+) -> ChainVerdict:
+    valid = trusted and not (issues - {"wrong_order"})
+    return ChainVerdict(
+        valid=valid,
+        issues=frozenset(issues),
+        roles=roles(chain),
+        path=path,
+        detail=detail if not valid else "",
+        completable=completable,
+    )
+
+
+def _sans_only(cert: x509.Certificate) -> CertFacts:
+    """Just enough facts for ``identity.hostname_matches``."""
+    return CertFacts(
+        subject="",
+        issuer="",
+        subject_cn="",
+        issuer_cn="",
+        serial="",
+        fingerprint_sha256="",
+        sans=sans_of(cert),
+        not_before=0.0,
+        not_after=0.0,
+        key_type="",
+        key_bits=0,
+        signature_algorithm="",
+        signature_hash="",
+        self_signed=False,
+        is_ca=False,
+    )
+
+
+def issuer_of(cert: x509.Certificate, candidates: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    """The first candidate that signed ``cert``."""
+    for c in candidates:
+        if c is not cert and issued_by(cert, c):
+            return c
+    return None
