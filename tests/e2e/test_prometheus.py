@@ -1,0 +1,544 @@
+"""The whole chain for real: loopback TLS servers -> tls-exporter -> Prometheus (the project's alert
+rules with every `for:` set to 0s) -> Alertmanager (the example configuration, receivers turned into
+webhooks to a loopback HTTP server of this test) -> webhook deliveries.
+
+Also every PromQL expression of every Grafana dashboard is sent to the real Prometheus.
+
+Fixtures served (each by its own loopback TLS server) and what they must raise:
+
+| case         | leaf            | configured owner | expected alerts                                      |
+|--------------|-----------------|------------------|------------------------------------------------------|
+| good         | good            | web-team         | none                                                 |
+| expired      | expired         | web-team         | TLSCertificateExpired (critical)                      |
+| critical     | expiring-5d     | payments         | TLSCertificateExpiryCritical (critical)              |
+| warning      | expiring-20d    | web-team         | TLSCertificateExpiryWarning (warning); through the   |
+|              |                 |                  | /probe job under the `strict` profile it is critical |
+| wrong-host   | wrong-host      | hsm-team         | TLSCertificateHostnameMismatch (critical), owner     |
+|              |                 |                  | `payments` by the certificate_owners rule            |
+| weak-key     | rsa-1024        | (default owner)  | TLSCertificateWeakKey (warning), owner `platform`    |
+| closed       | nothing listens | hsm-team         | TLSEndpointConnectionRefused (critical)              |
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pki import PKI
+from servers import LoopbackServers, closed_port
+
+from e2e.harness import (
+    REPO,
+    ManagedProcess,
+    exporter_argv,
+    free_port,
+    http,
+    query_url,
+    require_binary,
+    running,
+    wait_for,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.e2e
+
+EXPORTER_JOB = "tls-exporter"
+PROBE_JOB = "tls-probe"
+RULES = REPO / "alerting-rules" / "tls-exporter.rules.yml"
+AM_EXAMPLE = REPO / "alertmanager" / "alertmanager.example.yml"
+DASHBOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+
+# (alertname, case, job) -> labels the alert must carry besides target/address/protocol.
+EXPECTED: dict[tuple[str, str, str], dict[str, str]] = {
+    ("TLSCertificateExpired", "expired", EXPORTER_JOB): {"severity": "critical", "owner": "web-team"},
+    ("TLSCertificateExpiryCritical", "critical", EXPORTER_JOB): {"severity": "critical", "owner": "payments"},
+    ("TLSCertificateExpiryWarning", "warning", EXPORTER_JOB): {"severity": "warning", "owner": "web-team"},
+    # The same certificate scraped through /probe with profile=strict (critical below 30 days);
+    # owner, target, address and protocol come from Prometheus' relabelling.
+    ("TLSCertificateExpiryCritical", "warning", PROBE_JOB): {"severity": "critical", "owner": "web-team"},
+    ("TLSCertificateHostnameMismatch", "wrong-host", EXPORTER_JOB): {"severity": "critical", "owner": "payments"},
+    ("TLSCertificateWeakKey", "weak-key", EXPORTER_JOB): {"severity": "warning", "owner": "platform"},
+    ("TLSEndpointConnectionRefused", "closed", EXPORTER_JOB): {"severity": "critical", "owner": "hsm-team"},
+}
+
+# Alerts that legitimately fire for these fixtures once the exporter reports the chain and the
+# grade (those parts may not be wired yet, so they are allowed, not required):
+# - TLSChainInvalid: an expired leaf (chain issue `expired`), a leaf that does not cover the
+#   server name (`hostname_mismatch`) and an RSA-1024 leaf (OpenSSL's verification at Debian's
+#   security level rejects keys below 2048 bits) do not verify for a strict client.
+# - TLSSecurityGradeLow: the same three get F, M or T grades (expired, name mismatch, weak key).
+# Not allowed, and not firing when the expected set is complete: TLSExporterDown's `absent(up)`
+# holds at Prometheus' first evaluation, before the first scrape; with `for: 0s` it fires for that
+# one evaluation and is resolved (Alertmanager may get it as resolved) long before every expected
+# alert fires, since the /probe job scrapes every 2 s and the exporter probes every 2 s.
+ALLOWED: dict[tuple[str, str, str], dict[str, str]] = {
+    ("TLSChainInvalid", "expired", EXPORTER_JOB): {"severity": "critical", "owner": "web-team"},
+    ("TLSChainInvalid", "wrong-host", EXPORTER_JOB): {"severity": "critical", "owner": "payments"},
+    ("TLSChainInvalid", "weak-key", EXPORTER_JOB): {"severity": "critical", "owner": "platform"},
+    ("TLSSecurityGradeLow", "expired", EXPORTER_JOB): {"severity": "warning", "owner": "web-team"},
+    ("TLSSecurityGradeLow", "wrong-host", EXPORTER_JOB): {"severity": "warning", "owner": "payments"},
+    ("TLSSecurityGradeLow", "weak-key", EXPORTER_JOB): {"severity": "warning", "owner": "platform"},
+}
+
+LEAVES = {"good": "good", "expired": "expired", "critical": "expiring-5d", "warning": "expiring-20d",
+          "wrong-host": "wrong-host", "weak-key": "rsa-1024"}
+OWNERS = {"good": "web-team", "expired": "web-team", "critical": "payments", "warning": "web-team",
+          "wrong-host": "hsm-team", "closed": "hsm-team"}  # weak-key: the default owner
+
+
+@dataclass
+class Webhook:
+    """A loopback HTTP server recording every Alertmanager notification (receiver path, payload)."""
+
+    server: ThreadingHTTPServer
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def snapshot(self) -> list[tuple[str, dict[str, Any]]]:
+        with self.lock:
+            return list(self.received)
+
+
+def start_webhook() -> Webhook:
+    hook: Webhook
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with hook.lock:
+                hook.received.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook = Webhook(server)
+    threading.Thread(target=server.serve_forever, name="webhook", daemon=True).start()
+    return hook
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    addresses: dict[str, str]  # case -> 127.0.0.1:port
+    exporter: ManagedProcess
+    exporter_url: str
+    prometheus: ManagedProcess
+    prometheus_url: str
+    am_port: int
+    webhook: Webhook
+
+    def case_of(self, target: str) -> str:
+        return next((c for c, a in self.addresses.items() if a == target), f"<unknown {target}>")
+
+
+def exporter_config(pki: PKI, addresses: dict[str, str]) -> str:
+    root = pki.root.cert_path
+    lines = [
+        "defaults: {interval: 2s, timeout: 2s, owner: platform}",
+        "profiles:",
+        f"  default: {{trust: '{root}'}}",
+        f"  strict: {{trust: '{root}', expiry_tiers: {{info: 90d, warning: 60d, critical: 30d}}}}",
+        "certificate_owners:",
+        "  - {match: {subject_cn: 'wrong.example.test'}, owner: payments}",
+        "probe: {allow: ['*', '127.0.0.0/8']}",
+        "targets:",
+    ]
+    for case, address in addresses.items():
+        owner = f", owner: {OWNERS[case]}" if case in OWNERS else ""
+        lines.append(f"  - {{address: '{address}', protocol: tls, server_name: localhost, name: {case}{owner}}}")
+    return "\n".join(lines) + "\n"
+
+
+def rules_with_zero_for(dest: Path) -> Path:
+    text = RULES.read_text()
+    rewritten, count = re.subn(r"(?m)^(\s+)for:\s*\S+\s*$", r"\1for: 0s", text)
+    assert count >= 20, f"expected a `for:` on every rule, rewrote {count}"
+    dest.write_text(rewritten)
+    return dest
+
+
+def prometheus_config(rules: Path, exporter_port: int, am_port: int, addresses: dict[str, str]) -> str:
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules)],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+        "scrape_configs": [
+            {"job_name": EXPORTER_JOB, "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+            {
+                # The multi-target pattern of DESIGN.md: the target is a parameter of /probe.
+                "job_name": PROBE_JOB,
+                "scrape_interval": "2s",
+                "scrape_timeout": "2s",
+                "metrics_path": "/probe",
+                "params": {"protocol": ["tls"], "server_name": ["localhost"]},
+                "static_configs": [
+                    {"targets": [addresses["good"]], "labels": {"owner": "web-team", "protocol": "tls"}},
+                    {"targets": [addresses["warning"]],
+                     "labels": {"owner": "web-team", "protocol": "tls", "__param_profile": "strict"}},
+                ],
+                "relabel_configs": [
+                    {"source_labels": ["__address__"], "target_label": "__param_target"},
+                    {"source_labels": ["__param_target"], "target_label": "instance"},
+                    {"source_labels": ["__param_target"], "target_label": "target"},
+                    {"source_labels": ["__param_target"], "target_label": "address"},
+                    {"target_label": "__address__", "replacement": f"127.0.0.1:{exporter_port}"},
+                ],
+            },
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def alertmanager_config(dest_dir: Path, hook_port: int) -> Path:
+    """The example configuration, receivers turned into webhooks to the test, waits cut to 1 s."""
+    config = yaml.safe_load(AM_EXAMPLE.read_text())
+    receivers = []
+    for receiver in config["receivers"]:
+        name = receiver["name"]
+        receivers.append({"name": name, "webhook_configs": [
+            {"url": f"http://127.0.0.1:{hook_port}/{name}", "send_resolved": True}]})
+    config["receivers"] = receivers
+
+    def fast(route: dict[str, Any]) -> None:
+        for key in ("group_wait", "group_interval"):
+            if key in route or route is config["route"]:
+                route[key] = "1s"
+        for child in route.get("routes", []):
+            fast(child)
+
+    fast(config["route"])
+    shutil.copytree(AM_EXAMPLE.parent / "templates", dest_dir / "templates")
+    path = dest_dir / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus_bin = require_binary("prometheus", "prometheus")
+    promtool = require_binary("promtool", "prometheus")
+    workdir = tmp_path_factory.mktemp("e2e-prometheus")
+    with ExitStack() as stack:
+        servers = LoopbackServers()
+        stack.callback(servers.stop)
+        addresses = {case: f"127.0.0.1:{servers.tls(pki[leaf].server_context())}" for case, leaf in LEAVES.items()}
+        addresses["closed"] = f"127.0.0.1:{closed_port()}"
+
+        hook = start_webhook()
+        stack.callback(hook.server.server_close)
+        stack.callback(hook.server.shutdown)
+
+        config = workdir / "exporter.yml"
+        config.write_text(exporter_config(pki, addresses))
+        exporter_port = free_port()
+        exporter = stack.enter_context(running("exporter", exporter_argv(config, exporter_port), workdir))
+        exporter_url = f"http://127.0.0.1:{exporter_port}"
+        wait_ready(exporter_url, exporter)
+
+        rules = rules_with_zero_for(workdir / "rules.yml")
+        am_port = free_port()
+        prom_config = workdir / "prometheus.yml"
+        prom_config.write_text(prometheus_config(rules, exporter_port, am_port, addresses))
+        checked = subprocess.run([promtool, "check", "config", str(prom_config)],
+                                 capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+        prom_port = free_port()
+        prometheus = stack.enter_context(running("prometheus", [
+            prometheus_bin, f"--config.file={prom_config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+            # Resend every firing alert at every evaluation, so an Alertmanager started later gets
+            # all of them in the same round (with the default 1m, or even 1s, alerts that started
+            # firing at different evaluations are resent in different rounds).
+            "--rules.alert.resend-delay=100ms",
+        ], workdir))
+        prometheus_url = f"http://127.0.0.1:{prom_port}"
+        wait_ready(prometheus_url, prometheus, timeout=60)
+        yield Stack(workdir, addresses, exporter, exporter_url, prometheus, prometheus_url, am_port, hook)
+
+
+def prom_query(stack: Stack, promql: str) -> dict[str, Any]:
+    resp = http(query_url(stack.prometheus_url, promql))
+    doc = resp.json()
+    assert resp.status == 200 and doc["status"] == "success", f"{promql!r}: {resp.status} {resp.body}"
+    return doc["data"]
+
+
+def firing_alerts(stack: Stack) -> dict[tuple[str, str, str], dict[str, str]]:
+    resp = http(f"{stack.prometheus_url}/api/v1/alerts")
+    assert resp.status == 200, resp
+    out: dict[tuple[str, str, str], dict[str, str]] = {}
+    for alert in resp.json()["data"]["alerts"]:
+        if alert["state"] != "firing":
+            continue
+        labels = alert["labels"]
+        key = (labels["alertname"], stack.case_of(labels.get("target", "")), labels.get("job", ""))
+        assert key not in out, f"two firing alerts for {key}: {out[key]} and {labels}"
+        out[key] = labels
+    return out
+
+
+def wait_for_expected_alerts(stack: Stack) -> dict[tuple[str, str, str], dict[str, str]]:
+    def ready() -> dict[tuple[str, str, str], dict[str, str]] | None:
+        firing = firing_alerts(stack)
+        return firing if set(EXPECTED) <= set(firing) else None
+
+    return wait_for(ready, timeout=90, what=f"alerts {sorted(EXPECTED)} firing in Prometheus",
+                    interval=0.5, proc=stack.prometheus)
+
+
+def test_scrape_targets_up(stack: Stack) -> None:
+    def all_up() -> list[dict[str, Any]] | None:
+        result = prom_query(stack, "up")["result"]
+        return result if len(result) == 3 and all(r["value"][1] == "1" for r in result) else None
+
+    ups = wait_for(all_up, timeout=60, what="3 scrape targets up", proc=stack.prometheus)
+    assert {(r["metric"]["job"], r["metric"]["instance"]) for r in ups} == {
+        (EXPORTER_JOB, stack.exporter_url.removeprefix("http://")),
+        (PROBE_JOB, stack.addresses["good"]),
+        (PROBE_JOB, stack.addresses["warning"]),
+    }
+    # /probe output carries no target labels of its own: nothing was renamed to exported_*.
+    probe_series = prom_query(stack, f'{{job="{PROBE_JOB}", __name__=~"tls_.*"}}')["result"]
+    assert probe_series, "no tls_* series from the /probe job"
+    for series in probe_series:
+        assert not [k for k in series["metric"] if k.startswith("exported_")], series["metric"]
+    success = prom_query(stack, f'tls_probe_success{{job="{PROBE_JOB}"}}')["result"]
+    assert {r["metric"]["instance"]: r["value"][1] for r in success} == {
+        stack.addresses["good"]: "1", stack.addresses["warning"]: "1"}
+
+
+def test_alerts_fire_with_labels(stack: Stack) -> None:
+    firing = wait_for_expected_alerts(stack)
+    for key, want in EXPECTED.items():
+        labels = firing[key]
+        alertname, case, job = key
+        address = stack.addresses[case]
+        assert labels["alertname"] == alertname
+        assert labels["severity"] == want["severity"], (key, labels)
+        assert labels["owner"] == want["owner"], (key, labels)
+        assert labels["target"] == address, (key, labels)
+        assert labels["address"] == address, (key, labels)
+        assert labels["protocol"] == "tls", (key, labels)
+        assert labels["job"] == job, (key, labels)
+        if job == EXPORTER_JOB:
+            assert labels["name"] == case, (key, labels)
+    unexpected = {k: v for k, v in firing.items() if k not in EXPECTED and k not in ALLOWED}
+    assert not unexpected, f"unexpected alerts firing: {json.dumps(unexpected, indent=1, default=str)}"
+    for key in set(firing) & set(ALLOWED):
+        for label, value in ALLOWED[key].items():
+            assert firing[key][label] == value, (key, firing[key])
+
+    # The same through the ALERTS series the dashboards read.
+    alerts_series = prom_query(stack, 'ALERTS{alertstate="firing"}')["result"]
+    assert {(r["metric"]["alertname"], stack.case_of(r["metric"]["target"]), r["metric"]["job"])
+            for r in alerts_series} == set(firing)
+
+
+# -- dashboards ---------------------------------------------------------------------------------
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def dashboard_exprs() -> list[tuple[str, str, str]]:
+    """(dashboard, panel title, expr) for every PromQL target of every panel."""
+    out = []
+    for path in DASHBOARDS:
+        doc = json.loads(path.read_text())
+        for panel in _panels(doc.get("panels", [])):
+            for target in panel.get("targets", []):
+                if target.get("expr"):
+                    out.append((path.name, panel.get("title", ""), target["expr"]))
+    return out
+
+
+VARIABLES = {"job": EXPORTER_JOB, "owner": ".*", "target": ".*"}
+BUILTINS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1m", "__range_s": "60", "__interval_ms": "60000"}
+
+
+def substitute(expr: str) -> str:
+    """Grafana's template variables as a dashboard user selecting "All" on the exporter's job would send."""
+
+    def matcher(m: re.Match[str]) -> str:
+        label, op, var = m.group(1), m.group(2), m.group(3) or m.group(4)
+        value = VARIABLES[var]
+        if op == "=" and value == ".*":
+            return f'{label}=~"{value}"'  # "All" on an equality matcher: a regex, not the literal ".*"
+        return f'{label}{op}"{value}"'
+
+    expr = re.sub(r'(\w+)\s*(=~|!~|=|!=)\s*"\$(?:\{(\w+)\}|(\w+))"', matcher, expr)
+    for name, value in sorted(BUILTINS.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace("${" + name + "}", value).replace("$" + name, value)
+    expr = re.sub(r"\$\{?datasource\}?", "", expr)
+    assert "$" not in expr, f"unsubstituted variable in {expr!r}"
+    return expr
+
+
+def test_dashboard_variable_queries(stack: Stack) -> None:
+    wait_for_expected_alerts(stack)
+    for path in DASHBOARDS:
+        doc = json.loads(path.read_text())
+        for variable in doc.get("templating", {}).get("list", []):
+            if variable.get("type") != "query":
+                continue
+            query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query.strip())
+            assert m, f"{path.name}: variable {variable['name']}: unexpected query {query!r}"
+            selector, label = substitute(m.group(1)), m.group(2)
+            resp = http(f"{stack.prometheus_url}/api/v1/label/{label}/values?"
+                        + urllib.parse.urlencode({"match[]": selector}))
+            assert resp.status == 200, (path.name, query, resp.body)
+            values = resp.json()["data"]
+            assert values, f"{path.name}: variable {variable['name']} ({query}) has no values"
+            if label == "job":
+                assert EXPORTER_JOB in values
+            if label == "owner":
+                assert {"web-team", "payments", "hsm-team", "platform"} <= set(values), values
+
+
+@pytest.mark.parametrize(("dashboard", "title", "expr"), dashboard_exprs(),
+                         ids=[f"{d}:{t}:{i}" for i, (d, t, _) in enumerate(dashboard_exprs())])
+def test_dashboard_expression_parses(stack: Stack, dashboard: str, title: str, expr: str) -> None:
+    prom_query(stack, substitute(expr))
+
+
+def _instant(stack: Stack, expr: str) -> list[dict[str, Any]]:
+    return prom_query(stack, substitute(expr))["result"]
+
+
+def _panel_expr(dashboard: str, title: str, index: int = 0) -> str:
+    matches = [e for d, t, e in dashboard_exprs() if d == dashboard and t == title]
+    assert len(matches) > index, f"{dashboard}: no panel {title!r} (or fewer targets)"
+    return matches[index]
+
+
+def test_main_panels_return_data(stack: Stack) -> None:
+    wait_for_expected_alerts(stack)
+    overview = "tls-overview.json"
+    counts = {title: float(_instant(stack, _panel_expr(overview, title))[0]["value"][1])
+              for title in ("Expired", "Critical", "Warning", "Info", "OK", "Failed probes")}
+    # good, wrong-host and weak-key (a year left) are ok; closed is the one failed probe.
+    assert counts == {"Expired": 1, "Critical": 1, "Warning": 1, "Info": 0, "OK": 3, "Failed probes": 1}
+
+    per_tier = {r["metric"]["tier"]: float(r["value"][1])
+                for r in _instant(stack, _panel_expr(overview, "Certificates per tier"))}
+    assert per_tier == {"expired": 1, "critical": 1, "warning": 1, "ok": 3}
+
+    per_outcome = {r["metric"]["outcome"]: float(r["value"][1])
+                   for r in _instant(stack, _panel_expr(overview, "Addresses per handshake outcome"))}
+    assert per_outcome == {"certificate_found": 6, "connection_refused": 1}
+
+    days = {stack.case_of(r["metric"]["target"]): float(r["value"][1])
+            for r in _instant(stack, _panel_expr(overview, "Every certificate", 0))}
+    assert set(days) == set(LEAVES)
+    assert days["expired"] < -9
+    assert 4 < days["critical"] <= 5
+    assert 19 < days["warning"] <= 20
+    assert days["good"] > 300
+
+    tiers = {stack.case_of(r["metric"]["target"]): r["metric"]["tier"]
+             for r in _instant(stack, _panel_expr(overview, "Every certificate", 1))}
+    assert tiers == {"good": "ok", "expired": "expired", "critical": "critical", "warning": "warning",
+                     "wrong-host": "ok", "weak-key": "ok"}
+
+    status = {stack.case_of(r["metric"]["target"]): float(r["value"][1])
+              for r in _instant(stack, _panel_expr(overview, "Endpoint status over time (handshake outcome)"))}
+    assert status == {**dict.fromkeys(LEAVES, 1.0), "closed": 4.0}  # 4 = connection_refused
+
+    alarms = _instant(stack, _panel_expr(overview, "Firing TLS alerts"))
+    assert {r["metric"]["alertname"] for r in alarms} >= {k[0] for k, _ in EXPECTED.items() if k[2] == EXPORTER_JOB}
+
+
+# -- Alertmanager -------------------------------------------------------------------------------
+
+def _delivered(stack: Stack) -> dict[tuple[str, str, str], set[str]]:
+    """(alertname, case, job) -> receivers that got it firing."""
+    out: dict[tuple[str, str, str], set[str]] = {}
+    for path, payload in stack.webhook.snapshot():
+        for alert in payload["alerts"]:
+            if alert["status"] != "firing":
+                continue
+            labels = alert["labels"]
+            key = (labels["alertname"], stack.case_of(labels.get("target", "")), labels.get("job", ""))
+            out.setdefault(key, set()).add(path.strip("/"))
+            assert payload["receiver"] == path.strip("/"), (path, payload["receiver"])
+    return out
+
+
+ROUTED = {
+    ("TLSCertificateExpired", "expired", EXPORTER_JOB): "web-team-pager",
+    ("TLSCertificateExpiryCritical", "critical", EXPORTER_JOB): "payments-pager",
+    ("TLSCertificateExpiryCritical", "warning", PROBE_JOB): "web-team-pager",
+    ("TLSCertificateHostnameMismatch", "wrong-host", EXPORTER_JOB): "payments-pager",
+    ("TLSCertificateWeakKey", "weak-key", EXPORTER_JOB): "platform",
+    ("TLSEndpointConnectionRefused", "closed", EXPORTER_JOB): "hsm-team-pager",
+}
+INHIBITED = ("TLSCertificateExpiryWarning", "warning", EXPORTER_JOB)
+
+
+def test_alertmanager_routes_and_inhibits(stack: Stack) -> None:
+    am_bin = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    amtool = require_binary("amtool", "prometheus-alertmanager")
+    # Alertmanager starts only once Prometheus has every alert firing, so the first notification
+    # groups already know the critical alert that inhibits the warning one.
+    wait_for_expected_alerts(stack)
+    am_dir = stack.workdir / "alertmanager"
+    am_dir.mkdir()
+    config = alertmanager_config(am_dir, stack.webhook.port)
+    checked = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    argv = [am_bin, f"--config.file={config}", f"--storage.path={am_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{stack.am_port}", "--cluster.listen-address=", "--log.level=debug"]
+    with running("alertmanager", argv, am_dir) as am:
+        am_url = f"http://127.0.0.1:{stack.am_port}"
+        wait_ready(am_url, am)
+
+        delivered = wait_for(lambda: (d := _delivered(stack)) and set(ROUTED) <= set(d) and d,
+                             timeout=90, what=f"webhook deliveries of {sorted(ROUTED)}", interval=0.5, proc=am)
+        for key, receiver in ROUTED.items():
+            assert delivered[key] == {receiver}, (key, delivered[key])
+
+        # The warning-tier alert of the certificate that is critical under another profile is held
+        # back by the example's inhibition rule (same target, address, protocol, position).
+        def warning_state() -> dict[str, Any] | None:
+            alerts = http(f"{am_url}/api/v2/alerts?filter=alertname%3D%22{INHIBITED[0]}%22").json()
+            mine = [a for a in alerts if stack.case_of(a["labels"].get("target", "")) == INHIBITED[1]]
+            return mine[0] if mine else None
+
+        state = wait_for(warning_state, timeout=30, what="the warning alert in Alertmanager", proc=am)
+        assert state["status"]["state"] == "suppressed", state
+        assert state["status"]["inhibitedBy"], state
+        # The expired certificate's alert pages its owner's pager with the example's annotations.
+        expired_payloads = [
+            a for path, p in stack.webhook.snapshot() for a in p["alerts"]
+            if path.strip("/") == "web-team-pager" and a["labels"]["alertname"] == "TLSCertificateExpired"
+        ]
+        assert expired_payloads
+        annotations = expired_payloads[0]["annotations"]
+        assert set(annotations) >= {"summary", "detail", "impact", "remedy"}
+        assert "days ago" in annotations["detail"], annotations["detail"]
+        assert INHIBITED not in _delivered(stack), "the inhibited warning alert was delivered"
