@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import __version__
+from exporter.assess import Assessor
 from exporter.config import load_config
 from exporter.config.model import Config
 from exporter.errors import ConfigError
@@ -47,7 +48,8 @@ class Exporter:
         self.metrics = SelfMetrics(self.registry)
         self.store = Store()
         self.renderer = StoreRenderer(self.store, lambda: self.config)
-        self.prober = Prober()
+        self.assessor = Assessor()
+        self.prober = Prober(self.assessor)
         self.scheduler: Scheduler | None = None
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
@@ -123,6 +125,7 @@ class Exporter:
         self.ready = False
         if self.scheduler is not None:
             await self.scheduler.stop()
+        await self.assessor.close()
 
     async def run(self) -> int:
         host, port = parse_listen(self.listen)

@@ -8,8 +8,9 @@ from enum import IntEnum
 from typing import Any
 
 from exporter.certs.tiers import Tier, days_left, tier_of
-from exporter.config.model import Config, Target
-from exporter.results import ProbeResult
+from exporter.config.model import Config, Profile, Target
+from exporter.errors import FileOutcome
+from exporter.results import FileResult, ProbeResult
 
 LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1.0", "TLSv1.1"})
 
@@ -157,3 +158,65 @@ def render_text(result: ProbeResult, target: Target, config: Config, now: float)
 
 def worst(statuses: list[Status]) -> Status:
     return max(statuses, default=Status.UNKNOWN)
+
+
+def judge_file(result: FileResult, profile: Profile, now: float) -> Verdict:
+    """The same rules for a certificate file: each certificate of it counts."""
+    if result.outcome is not FileOutcome.CERTIFICATE_FOUND:
+        return Verdict(status=Status.CRITICAL, problems=(f"{result.outcome.value}: {result.detail}",))
+    critical: list[str] = []
+    warning: list[str] = []
+    for position, cert in enumerate(result.certificates):
+        left = days_left(cert.not_after, now)
+        tier = tier_of(cert.not_before, cert.not_after, now, profile.expiry_tiers)
+        where = f"certificate {position} ({cert.subject_cn or cert.subject})"
+        if tier is Tier.EXPIRED:
+            critical.append(f"{where} expired {-left:.1f} days ago")
+        elif tier is Tier.CRITICAL:
+            critical.append(f"{where} expires in {left:.1f} days (critical tier)")
+        elif tier is Tier.WARNING:
+            warning.append(f"{where} expires in {left:.1f} days (warning tier)")
+        if position < len(result.key_weak) and result.key_weak[position]:
+            warning.append(f"{where}: weak key {cert.key_type} {cert.key_bits} bits")
+        if position < len(result.signature_weak) and result.signature_weak[position]:
+            warning.append(f"{where}: weak signature {cert.signature_algorithm}")
+    if critical:
+        return Verdict(status=Status.CRITICAL, problems=tuple(critical + warning))
+    return Verdict(status=Status.WARNING if warning else Status.OK, problems=tuple(warning))
+
+
+def file_json(result: FileResult, profile: Profile, now: float) -> dict[str, Any]:
+    verdict = judge_file(result, profile, now)
+    return {
+        "path": result.path,
+        "outcome": result.outcome.value,
+        "detail": result.detail,
+        "status": verdict.status.name.lower(),
+        "problems": list(verdict.problems),
+        "certificates": [
+            {
+                "position": i,
+                "subject": c.subject,
+                "issuer": c.issuer,
+                "serial": c.serial,
+                "fingerprint_sha256": c.fingerprint_sha256,
+                "not_after": _iso(c.not_after),
+                "days_until_expiry": round(days_left(c.not_after, now), 3),
+                "tier": tier_of(c.not_before, c.not_after, now, profile.expiry_tiers).value,
+            }
+            for i, c in enumerate(result.certificates)
+        ],
+    }
+
+
+def file_text(result: FileResult, profile: Profile, now: float) -> str:
+    verdict = judge_file(result, profile, now)
+    lines = [f"{verdict.status.name} file {result.path}: {result.outcome.value} {result.detail}".rstrip()]
+    for i, c in enumerate(result.certificates):
+        tier = tier_of(c.not_before, c.not_after, now, profile.expiry_tiers)
+        lines.append(
+            f"  [{i}] {c.subject}  serial {c.serial}  expires {_iso(c.not_after)} "
+            f"({days_left(c.not_after, now):.1f} days, tier {tier.value})"
+        )
+    lines += [f"  problem:   {p}" for p in verdict.problems]
+    return "\n".join(lines)

@@ -9,15 +9,18 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from exporter import __version__, logs
 from exporter.adhoc import adhoc_target
 from exporter.app import Exporter, parse_listen
-from exporter.check import Status, judge, render_text, result_json, worst
+from exporter.assess import Assessor
+from exporter.check import Status, file_json, file_text, judge, judge_file, render_text, result_json, worst
 from exporter.config import load_config
-from exporter.config.model import Config, Target
+from exporter.config.model import Config, FileTarget, Target
 from exporter.errors import ConfigError
 from exporter.probe import Prober
+from exporter.probers.file import read_target
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,7 @@ def _check_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tls-exporter check", description="Probe once and report; exit 0 OK, 1 warning, 2 critical, 3 unknown."
     )
-    p.add_argument("target", nargs="?", help="host, host:port, [ipv6]:port")
+    p.add_argument("target", nargs="?", help="host, host:port, [ipv6]:port, or a certificate file path or glob")
     p.add_argument("--protocol", help="protocol (default https)")
     p.add_argument("--server-name", dest="server_name", help="SNI and name to verify (default: the host)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the text report")
@@ -83,6 +86,9 @@ def run_check(argv: Sequence[str]) -> int:
     if args.target is None and not args.config_file:
         print("check: give a TARGET or --config.file", file=sys.stderr)
         return Status.UNKNOWN
+    if args.target is not None and _looks_like_file(args.target):
+        path = str(Path(args.target).absolute())
+        return asyncio.run(_check_file(path, args.target, config, profile=args.profile, as_json=args.json))
     if args.target is not None:
         try:
             target = adhoc_target(
@@ -103,8 +109,11 @@ def run_check(argv: Sequence[str]) -> int:
 
 
 async def _check(targets: list[Target], config: Config, *, as_json: bool) -> int:
-    prober = Prober()
-    results = await asyncio.gather(*(prober.probe_target(t, config) for t in targets))
+    assessor = Assessor()
+    try:
+        results = await asyncio.gather(*(Prober(assessor).probe_target(t, config) for t in targets))
+    finally:
+        await assessor.close()
     now = time.time()
     statuses = [judge(r, t, config, now).status for t, rs in zip(targets, results, strict=True) for r in rs]
     status = worst(statuses)
@@ -129,6 +138,35 @@ async def _check(targets: list[Target], config: Config, *, as_json: bool) -> int
             for r in rs:
                 print(render_text(r, t, config, now))
         print(f"{status.name}: {len(statuses)} address(es) checked")
+    return int(status)
+
+
+def _looks_like_file(target: str) -> bool:
+    """A path that exists, or a glob or absolute/relative path: not something to connect to."""
+    return Path(target).exists() or target.startswith(("/", "./", "../")) or any(c in target for c in "*?[")
+
+
+async def _check_file(path: str, name: str, config: Config, *, profile: str | None, as_json: bool) -> int:
+    prof = config.profile(profile or config.defaults.profile)
+    target = FileTarget(path=path, name=name, owner=config.defaults.owner)
+    now = time.time()
+    results = await read_target(target, prof, config.certificate_owners, now)
+    status = worst([judge_file(r, prof, now).status for r in results])
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "status": status.name.lower(),
+                    "exit_code": int(status),
+                    "files": [file_json(r, prof, now) for r in results],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for r in results:
+            print(file_text(r, prof, now))
+        print(f"{status.name}: {len(results)} file(s) checked")
     return int(status)
 
 

@@ -18,10 +18,10 @@ Decisions (tested in tests/files/test_files_state.py):
   previous serial, and sets that position's last change to the result's ``read_at``. A position
   a known file did not have before (a certificate appended to a bundle) is a change too.
 - **The first sighting is not a change.** The first time a path shows certificates, no
-  ``new_certificate`` event is given and the last change of each position is the time it was
-  first seen (``read_at``), not the certificate's not_before: the exporter only claims what it
-  observed, and not_before says when a certificate was issued (often backdated), not when it was
-  put in the file. Consequence: after a restart, last change is the start-up pass.
+  ``new_certificate`` event is given and the last change of each position is the certificate's
+  not_before, the same rule as for network targets: the best estimate of when it was installed,
+  and stable across restarts of the exporter, so a restart never looks like a renewal to the
+  "certificate changed" alert.
 - **Memory survives failures.** A path that is missing or unparsable for a while keeps its
   fingerprints and last-change times; when it comes back with another certificate that is a
   change (the usual delete-then-write deployment), with the same one it is not.
@@ -123,7 +123,8 @@ class FileChangeTracker:
             if old is not None and old.fingerprint == facts.fingerprint_sha256:
                 slots.append(old)
                 continue
-            slots.append(_Slot(facts.fingerprint_sha256, facts.serial, result.read_at))
+            slots.append(_Slot(facts.fingerprint_sha256, facts.serial,
+                               facts.not_before if first_sighting else result.read_at))
             if not first_sighting:
                 events.append(
                     FileEvent(

@@ -7,13 +7,13 @@ This is the one path from a ``Target`` to ``ProbeResult``s: the scheduler, ``/pr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
 
+from exporter.assess import Assessor, Reopen
 from exporter.certs.report import leaf_report, parse_chain
-from exporter.config.model import Config, Target
+from exporter.config.model import Config, Profile, Target
 from exporter.errors import Outcome, ProbeError
 from exporter.protocols import PROTOCOLS
 from exporter.resolve import resolve
@@ -23,27 +23,12 @@ from exporter.tls.session import format_address, handshake, open_for_hello
 
 log = logging.getLogger(__name__)
 
-Reopen = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
-
-
-class Assess(Protocol):
-    """Chain, revocation, posture and grade: fills the rest of a CertReport (issue 4)."""
-
-    async def __call__(
-        self,
-        report: CertReport,
-        *,
-        observation: Observation,
-        target: Target,
-        config: Config,
-        reopen: Reopen | None,
-        log: StepLog,
-    ) -> CertReport: ...
-
 
 class Prober:
-    def __init__(self, assess: Assess | None = None) -> None:
-        self.assess = assess
+    """Probes targets; with an ``Assessor`` it also judges chain, revocation, posture and grade."""
+
+    def __init__(self, assessor: Assessor | None = None) -> None:
+        self.assessor = assessor  # chain, revocation, posture and grade; None: leaf analysis only
 
     async def probe_target(self, target: Target, config: Config, *, timeout: float | None = None) -> list[ProbeResult]:
         started, log = time.time(), StepLog()
@@ -95,16 +80,14 @@ class Prober:
                 owner_rules=config.certificate_owners,
                 fallback_owner=target.owner,
             )
-            if self.assess is not None:
+            if self.assessor is not None:
 
                 async def reopen() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
                     return await open_for_hello(
                         ip, target.port, starttls=spec.starttls, server_name=target.server_name, timeout=timeout
                     )
 
-                report = await self.assess(
-                    report, observation=observation, target=target, config=config, reopen=reopen, log=log
-                )
+                report = await self._assess(report, observation, target, profile, reopen, timeout, log)
             leaf = report.leaf
             expires = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(leaf.not_after))
             log(f"leaf {leaf.subject} serial {leaf.serial} expires {expires} UTC")
@@ -141,3 +124,45 @@ class Prober:
                 duration=time.monotonic() - t0,
                 log=(*(prefix or []), *log.lines),
             )
+
+    async def _assess(
+        self,
+        report: CertReport,
+        observation: Observation,
+        target: Target,
+        profile: Profile,
+        reopen: Reopen,
+        timeout: float,
+        log: StepLog,
+    ) -> CertReport:
+        assert self.assessor is not None
+        try:
+            # Bounded like the handshake: a slow OCSP responder or posture scan costs this probe, not more.
+            a = await asyncio.wait_for(
+                self.assessor.assess(
+                    observation=observation,
+                    server_name=target.server_name,
+                    profile=profile,
+                    reopen=reopen,
+                    now=time.time(),
+                ),
+                max(timeout, 1.0),
+            )
+        except TimeoutError:
+            log(f"chain, revocation and posture checks did not finish within {max(timeout, 1.0):g}s")
+            return report
+        log.extend(a.log)
+        log(
+            f"chain {'valid' if a.chain_valid else 'invalid'} {', '.join(sorted(a.chain_issues))}; "
+            f"OCSP {a.ocsp_status}; grade {a.grade} ({a.score})"
+        )
+        return dataclasses.replace(
+            report,
+            chain_valid=a.chain_valid,
+            chain_issues=a.chain_issues,
+            ocsp_status=a.ocsp_status,
+            ocsp_stapled=a.ocsp_stapled,
+            protocols_accepted=a.protocols_accepted,
+            grade=a.grade,
+            score=a.score,
+        )

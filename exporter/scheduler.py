@@ -12,12 +12,11 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 from exporter.config.model import Config, FileTarget, Target
 from exporter.metrics.internal import SelfMetrics
 from exporter.probe import Prober
-from exporter.results import FileResult
+from exporter.probers.file import read_target
 from exporter.store import Event, Store
 
 log = logging.getLogger("exporter.scheduler")
@@ -41,10 +40,6 @@ def log_events(events: list[Event]) -> None:
         log.log(level, e.message, extra={"fields": extra})
 
 
-# Reads every path of a `files:` entry (exporter.probers.file); injected to keep this module I/O-free.
-FileReader = Callable[[FileTarget, Config, float], Awaitable[list[FileResult]]]
-
-
 class Scheduler:
     def __init__(
         self,
@@ -53,13 +48,12 @@ class Scheduler:
         metrics: SelfMetrics,
         *,
         concurrency: int = 256,
-        file_reader: FileReader | None = None,
     ) -> None:
         self.store, self.prober, self.metrics = store, prober, metrics
         self.semaphore = asyncio.Semaphore(concurrency)
         self.config = Config()
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._file_reader = file_reader
+        self._items: dict[str, Target | FileTarget] = {}
 
     def apply(self, config: Config) -> None:
         """Start, keep or stop target loops to match ``config``."""
@@ -67,6 +61,7 @@ class Scheduler:
         self.store.apply_config(config)
         wanted: dict[str, Target | FileTarget] = {t.key: t for t in config.targets}
         wanted.update({f"file://{f.path}": f for f in config.files})
+        self._items = wanted
         for key in list(self._tasks):
             self._tasks.pop(key).cancel()  # restart all: intervals or timeouts may have changed
         for key, item in wanted.items():
@@ -74,15 +69,10 @@ class Scheduler:
             self._tasks[key] = asyncio.create_task(self._loop(key, phase(key, window)), name=f"probe {key}")
         self.metrics.targets.set(len(wanted))
 
-    def _current(self, key: str) -> Target | FileTarget | None:
-        if key.startswith("file://"):
-            return next((f for f in self.config.files if f"file://{f.path}" == key), None)
-        return next((t for t in self.config.targets if t.key == key), None)
-
     async def _loop(self, key: str, delay: float) -> None:
         await asyncio.sleep(delay)
         while True:
-            item = self._current(key)
+            item = self._items.get(key)
             if item is None:
                 return
             started = time.monotonic()
@@ -97,9 +87,11 @@ class Scheduler:
     async def run_once(self, item: Target | FileTarget) -> None:
         async with self.semaphore:
             if isinstance(item, FileTarget):
-                if self._file_reader is not None:
-                    file_results = await self._file_reader(item, self.config, time.time())
-                    log_events(self.store.record_files(item, file_results))
+                config = self.config
+                file_results = await read_target(
+                    item, config.profile(item.profile), config.certificate_owners, time.time()
+                )
+                log_events(self.store.record_files(item, file_results))
                 return
             results = await self.prober.probe_target(item, self.config)
         for r in results:

@@ -5,11 +5,13 @@ changed certificate or a changed probe state is noticed once, not on every probe
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.config.model import Config, FileTarget, Target
+from exporter.files_state import FileChangeTracker, FileEventKind
 from exporter.results import FileResult, ProbeResult
 
 
@@ -46,9 +48,8 @@ class TargetState:
 @dataclass(slots=True)
 class FileState:
     target: FileTarget
-    results: dict[str, FileResult] = field(default_factory=dict)  # by path
-    fingerprints: dict[tuple[str, int], str] = field(default_factory=dict)
-    last_change: dict[tuple[str, int], float] = field(default_factory=dict)
+    results: dict[str, FileResult] = field(default_factory=dict)  # by path; replaced, never mutated
+    last_change: dict[tuple[str, int], float] = field(default_factory=dict)  # (path, position) -> time
 
 
 class Store:
@@ -58,6 +59,7 @@ class Store:
         self._lock = threading.Lock()
         self._targets: dict[str, TargetState] = {}
         self._files: dict[str, FileState] = {}
+        self._file_changes = FileChangeTracker()
 
     def apply_config(self, config: Config) -> None:
         """Keep state of targets that stay, drop the rest: removed targets vanish from the next scrape."""
@@ -74,6 +76,7 @@ class Store:
                 fstate.target = f
                 files[f.path] = fstate
             self._files = files
+            self._file_changes.retain(files)
 
     def record(self, target: Target, results: Iterable[ProbeResult]) -> list[Event]:
         events: list[Event] = []
@@ -137,50 +140,29 @@ class Store:
             state.addresses = fresh
         return events
 
-    def record_files(self, target: FileTarget, results: Iterable[FileResult]) -> list[Event]:
-        events: list[Event] = []
+    def record_files(self, target: FileTarget, results: list[FileResult]) -> list[Event]:
         with self._lock:
             state = self._files.get(target.path)
-            if state is None:
-                return events
-            fresh: dict[str, FileResult] = {}
-            for result in results:
-                previous = state.results.get(result.path)
-                if (previous is not None and previous.outcome != result.outcome) or (
-                    previous is None and result.outcome != "certificate_found"
-                ):
-                    events.append(
-                        Event(
-                            kind="state",
-                            target=result.path,
-                            address="",
-                            message="certificate file state changed",
-                            fields=(("outcome", str(result.outcome)), ("detail", result.detail)),
-                        )
-                    )
-                for position, cert in enumerate(result.certificates):
-                    key = (result.path, position)
-                    known = state.fingerprints.get(key)
-                    if known is None:
-                        state.last_change[key] = cert.not_before
-                    elif known != cert.fingerprint_sha256:
-                        state.last_change[key] = result.read_at
-                        events.append(
-                            Event(
-                                kind="new_certificate",
-                                target=result.path,
-                                address="",
-                                message="new certificate detected",
-                                fields=(
-                                    ("position", position),
-                                    ("serial", cert.serial),
-                                    ("not_after", _iso(cert.not_after)),
-                                ),
-                            )
-                        )
-                    state.fingerprints[key] = cert.fingerprint_sha256
-                fresh[result.path] = result
-            state.results = fresh
+            if state is None:  # removed by a reload while it was being read
+                return []
+            file_events = self._file_changes.observe_pass(target.path, results)
+            state.results = {r.path: r for r in results}
+            state.last_change = {
+                (r.path, position): changed
+                for r in results
+                for position, changed in enumerate(self._file_changes.last_changes(r.path))
+            }
+        events = []
+        for e in file_events:
+            fields: list[tuple[str, object]] = [("outcome", e.outcome.value)]
+            if e.position is not None:
+                fields += [("position", e.position), ("serial", e.serial), ("previous_serial", e.previous_serial)]
+            if e.not_after is not None:
+                fields.append(("not_after", _iso(e.not_after)))
+            if e.detail:
+                fields.append(("detail", e.detail))
+            kind = "new_certificate" if e.kind is FileEventKind.NEW_CERTIFICATE else "state"
+            events.append(Event(kind=kind, target=e.path, address="", message=e.message, fields=tuple(fields)))
         return events
 
     def snapshot(self) -> tuple[list[tuple[Target, Mapping[str, AddressState]]], list[FileState]]:
@@ -189,14 +171,9 @@ class Store:
             targets: list[tuple[Target, Mapping[str, AddressState]]] = [
                 (s.target, s.addresses) for s in self._targets.values()
             ]
-            files = [
-                FileState(f.target, dict(f.results), dict(f.fingerprints), dict(f.last_change))
-                for f in self._files.values()
-            ]
+            files = [FileState(f.target, f.results, f.last_change) for f in self._files.values()]
         return targets, files
 
 
 def _iso(ts: float) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,8 +8,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pki import PKI, make_pki  # noqa: E402
-from servers import LoopbackServers  # noqa: E402
+from pki import PKI, make_pki
+from servers import LoopbackServers
 
 
 @pytest.fixture(scope="session")

@@ -68,13 +68,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_check_json_and_exit_codes(servers: LoopbackServers, pki: PKI) -> None:
     port = servers.tls(pki["expiring-20d"].server_context())
-    out = run_cli("check", f"127.0.0.1:{port}", "--protocol", "tls", "--server-name", "localhost", "--json")
+    out = run_cli("check", f"127.0.0.1:{port}", "--protocol", "tls", "--server-name", "localhost", "--json",
+                  "--ca-file", str(pki.root.cert_path))
     doc = json.loads(out.stdout)
     (result,) = doc["targets"][0]["results"]
     assert result["leaf"]["serial"] == pki["expiring-20d"].serial_hex
     assert result["leaf"]["tier"] == "warning"
     assert result["leaf"]["days_until_expiry"] == pytest.approx(20, abs=0.01)
-    assert out.returncode == doc["exit_code"] == 1, out.stderr
+    assert result["chain_valid"] is True and result["chain_issues"] == []
+    assert out.returncode == doc["exit_code"] == 1, out.stderr  # warning tier, nothing worse
+    untrusted = json.loads(run_cli("check", f"127.0.0.1:{port}", "--protocol", "tls", "--json").stdout)
+    (result,) = untrusted["targets"][0]["results"]
+    assert result["chain_valid"] is False and result["chain_issues"] == ["untrusted_root"]
+    assert untrusted["exit_code"] == 2
     refused = run_cli("check", f"127.0.0.1:{closed_port()}", "--protocol", "tls")
     assert refused.returncode == 2 and "connection_refused" in refused.stdout
     bad = run_cli("check", "127.0.0.1:443", "--protocol", "smpt")
@@ -92,3 +98,15 @@ def test_config_check(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "targets[0].protocol: unknown protocol 'smpt'" in out.stderr
     assert "targets[1]: unknown key 'adress'" in out.stderr
+
+
+def test_cli_check_accepts_a_certificate_file(pki: PKI, tmp_path: Path) -> None:
+    out = run_cli("check", str(pki["expiring-20d"].cert_path), "--json")
+    doc = json.loads(out.stdout)
+    (cert,) = doc["files"][0]["certificates"]
+    assert cert["serial"] == pki["expiring-20d"].serial_hex and cert["tier"] == "warning"
+    assert out.returncode == doc["exit_code"] == 1
+    chain = run_cli("check", str(pki["expiring-5d"].chain_path))
+    assert chain.returncode == 2 and "[1] O=tls-exporter tests,CN=Test Intermediate CA" in chain.stdout
+    missing = run_cli("check", str(tmp_path / "absent.pem"))
+    assert missing.returncode == 2 and "missing" in missing.stdout

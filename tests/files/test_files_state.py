@@ -29,6 +29,11 @@ def _failed(at: float, outcome: FileOutcome, detail: str = "", path: str = PATH)
     return FileResult(path=path, outcome=outcome, detail=detail, read_at=at)
 
 
+def nb(cert: x509.Certificate) -> float:
+    """A certificate's notBefore: its last change when first seen."""
+    return cert.not_valid_before_utc.timestamp()
+
+
 def _kinds(events: list[FileEvent]) -> list[tuple[FileEventKind, str]]:
     return [(e.kind, e.path) for e in events]
 
@@ -36,11 +41,11 @@ def _kinds(events: list[FileEvent]) -> list[tuple[FileEventKind, str]]:
 # -- pure ----------------------------------------------------------------------------------------
 
 
-def test_first_sighting_is_not_a_change_and_sets_last_change_to_first_seen(pki: PKI) -> None:
+def test_first_sighting_is_not_a_change_and_sets_last_change_to_not_before(pki: PKI) -> None:
     tracker = FileChangeTracker()
     assert tracker.observe(_found(100.0, pki["good"].cert, pki.intermediate.cert)) == []
-    assert tracker.last_changes(PATH) == (100.0, 100.0)
-    assert tracker.last_change(PATH, 0) == 100.0
+    assert tracker.last_changes(PATH) == (nb(pki["good"].cert), nb(pki.intermediate.cert))
+    assert tracker.last_change(PATH, 0) == nb(pki["good"].cert)
     assert tracker.last_change(PATH, 2) is None
     assert tracker.last_change("/other", 0) is None
 
@@ -49,7 +54,7 @@ def test_same_certificate_again_is_not_a_change(pki: PKI) -> None:
     tracker = FileChangeTracker()
     tracker.observe(_found(100.0, pki["good"].cert))
     assert tracker.observe(_found(200.0, pki["good"].cert)) == []
-    assert tracker.last_change(PATH, 0) == 100.0
+    assert tracker.last_change(PATH, 0) == nb(pki["good"].cert)
 
 
 def test_replaced_leaf_is_one_new_certificate_event(pki: PKI) -> None:
@@ -63,7 +68,7 @@ def test_replaced_leaf_is_one_new_certificate_event(pki: PKI) -> None:
         fingerprint_sha256=pki["expiring-60d"].fingerprint, previous_serial=pki["good"].serial_hex,
     )]
     assert events[0].message == "new certificate detected"
-    assert tracker.last_changes(PATH) == (200.0, 100.0)
+    assert tracker.last_changes(PATH) == (200.0, nb(pki.intermediate.cert))
     assert tracker.observe(_found(300.0, new, pki.intermediate.cert)) == []
 
 
@@ -72,9 +77,9 @@ def test_appended_certificate_is_a_change_and_removed_position_is_forgotten(pki:
     tracker.observe(_found(100.0, pki["good"].cert))
     events = tracker.observe(_found(200.0, pki["good"].cert, pki.intermediate.cert))
     assert [(e.kind, e.position, e.previous_serial) for e in events] == [(FileEventKind.NEW_CERTIFICATE, 1, "")]
-    assert tracker.last_changes(PATH) == (100.0, 200.0)
+    assert tracker.last_changes(PATH) == (nb(pki["good"].cert), 200.0)
     assert tracker.observe(_found(300.0, pki["good"].cert)) == []
-    assert tracker.last_changes(PATH) == (100.0,)
+    assert tracker.last_changes(PATH) == (nb(pki["good"].cert),)
 
 
 def test_missing_is_reported_once_per_transition(pki: PKI) -> None:
@@ -94,7 +99,7 @@ def test_missing_at_first_sighting_is_reported(pki: PKI) -> None:
     assert tracker.observe(_failed(200.0, FileOutcome.MISSING)) == []
     # It appears: found, but a first sighting is not a change.
     assert _kinds(tracker.observe(_found(300.0, pki["good"].cert))) == [(FileEventKind.FOUND, PATH)]
-    assert tracker.last_change(PATH, 0) == 300.0
+    assert tracker.last_change(PATH, 0) == nb(pki["good"].cert)
 
 
 def test_failures_report_each_new_outcome_not_each_new_detail(pki: PKI) -> None:
@@ -116,7 +121,7 @@ def test_memory_survives_a_failure(pki: PKI) -> None:
     tracker.observe(_failed(200.0, FileOutcome.MISSING))
     # Back with the same certificate: found, no change, last change kept.
     assert _kinds(tracker.observe(_found(300.0, pki["good"].cert))) == [(FileEventKind.FOUND, PATH)]
-    assert tracker.last_change(PATH, 0) == 100.0
+    assert tracker.last_change(PATH, 0) == nb(pki["good"].cert)
     tracker.observe(_failed(400.0, FileOutcome.PARSE_ERROR, "empty file"))
     # Back with another one (delete, then write the renewal): found and a change.
     events = tracker.observe(_found(500.0, pki["expired"].cert))
@@ -134,7 +139,7 @@ def test_observe_pass_reports_vanished_glob_matches_once_and_forgets_them(pki: P
     # b appears: a first sighting, no event.
     assert tracker.observe_pass("/certs/*.pem", [_found(200.0, pki["good"].cert, path=a),
                                                  _found(200.0, pki["expired"].cert, path=b)]) == []
-    assert tracker.last_change(b, 0) == 200.0
+    assert tracker.last_change(b, 0) == nb(pki["expired"].cert)
     # b deleted: the glob no longer matches it.
     events = tracker.observe_pass("/certs/*.pem", [_found(300.0, pki["good"].cert, path=a)])
     assert [(e.kind, e.path, e.at, e.detail) for e in events] == [
@@ -209,7 +214,7 @@ async def test_file_rewritten_with_the_same_certificate(pki: PKI, tmp_path: Path
     path = write(tmp_path / "server.crt", pem(pki["good"].cert))
     passes = _Passes(path)
     await passes.run()
-    first_seen = passes.clock
+    first_seen = nb(pki["good"].cert)
     write(path, key_pem(pki["good"].key) + pem(pki["good"].cert))  # other bytes, same certificate
     assert (await passes.run())[1] == []
     path.unlink()
@@ -242,7 +247,7 @@ async def test_file_created_after_the_first_pass(pki: PKI, tmp_path: Path) -> No
     results, events = await passes.run()
     assert [r.outcome for r in results] == [FileOutcome.CERTIFICATE_FOUND]
     assert _kinds(events) == [(FileEventKind.FOUND, str(path))]  # found, but not a "new certificate"
-    assert passes.tracker.last_change(str(path), 0) == passes.clock
+    assert passes.tracker.last_change(str(path), 0) == nb(pki["good"].cert)
 
 
 async def test_glob_gains_and_loses_files(pki: PKI, tmp_path: Path) -> None:
@@ -252,7 +257,7 @@ async def test_glob_gains_and_loses_files(pki: PKI, tmp_path: Path) -> None:
     b = write(tmp_path / "b.pem", pem(pki["expired"].cert))
     results, events = await passes.run()
     assert [r.path for r in results] == [str(a), str(b)] and events == []
-    assert passes.tracker.last_change(str(b), 0) == passes.clock
+    assert passes.tracker.last_change(str(b), 0) == nb(pki["expired"].cert)
     b.unlink()
     results, events = await passes.run()
     assert [r.path for r in results] == [str(a)]
