@@ -37,9 +37,13 @@ def write_files(directory: Path, count: int) -> None:
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
-        x509.CertificateBuilder().subject_name(_name("Bench CA")).issuer_name(_name("Bench CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
+        x509.CertificateBuilder()
+        .subject_name(_name("Bench CA"))
+        .issuer_name(_name("Bench CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
@@ -48,9 +52,13 @@ def write_files(directory: Path, count: int) -> None:
     for i in range(count):
         host = f"host{i:05d}.bench.test"
         cert = (
-            x509.CertificateBuilder().subject_name(_name(host)).issuer_name(ca.subject)
-            .public_key(leaf_key).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1 + i % 365))
+            x509.CertificateBuilder()
+            .subject_name(_name(host))
+            .issuer_name(ca.subject)
+            .public_key(leaf_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1 + i % 365))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )

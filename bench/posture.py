@@ -38,16 +38,21 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -110,8 +115,10 @@ async def measure(label: str, port: int, scans: int, concurrency: int) -> None:
     await asyncio.gather(*(one() for _ in range(scans)))
     wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
     hellos = scans * len(hello.VERSIONS)
-    print(f"{label:42} conc={concurrency:<3} scans={scans:<4} {hellos / wall:7.0f} hellos/s  "
-          f"{1000 * cpu / scans:6.2f} ms CPU/scan  {1000 * wall / scans:6.2f} ms wall/scan  accepts {accepted}")
+    print(
+        f"{label:42} conc={concurrency:<3} scans={scans:<4} {hellos / wall:7.0f} hellos/s  "
+        f"{1000 * cpu / scans:6.2f} ms CPU/scan  {1000 * wall / scans:6.2f} ms wall/scan  accepts {accepted}"
+    )
 
 
 def main() -> None:
@@ -137,9 +144,22 @@ def main() -> None:
                 log = Path(d) / "s_server.log"
                 with log.open("wb") as out:
                     proc = subprocess.Popen(
-                        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key),
-                         "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
-                        stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+                        [
+                            "openssl",
+                            "s_server",
+                            "-accept",
+                            f"127.0.0.1:{port}",
+                            "-cert",
+                            str(cert),
+                            "-key",
+                            str(key),
+                            "-tls1",
+                            "-cipher",
+                            "DEFAULT:@SECLEVEL=0",
+                        ],
+                        stdin=subprocess.PIPE,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
                     )
                 for _ in range(100):
                     if b"ACCEPT" in log.read_bytes():

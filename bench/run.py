@@ -59,6 +59,7 @@ PER_SUBNET = 250  # endpoints per 127.77.X.0/24
 
 # --------------------------------------------------------------------------- endpoint server
 
+
 def endpoint_address(i: int) -> str:
     return f"127.77.{i // PER_SUBNET}.{i % PER_SUBNET + 1}"
 
@@ -102,8 +103,9 @@ class _Stats:
             self.distinct += 1
 
     def line(self) -> str:
-        return json.dumps({"distinct": self.distinct, "handshakes": self.handshakes, "first": self.first,
-                           "last": self.last})
+        return json.dumps(
+            {"distinct": self.distinct, "handshakes": self.handshakes, "first": self.first, "last": self.last}
+        )
 
 
 async def _serve(count: int, port: int, pki_dir: Path) -> None:
@@ -120,8 +122,11 @@ async def _serve(count: int, port: int, pki_dir: Path) -> None:
     try:
         for i in range(count):
             factory: Callable[[], asyncio.Protocol] = lambda i=i: _Counting(i, stats)  # noqa: E731
-            servers.append(await loop.create_server(factory, endpoint_address(i), port, ssl=ctx, backlog=64,
-                                                    ssl_handshake_timeout=15))
+            servers.append(
+                await loop.create_server(
+                    factory, endpoint_address(i), port, ssl=ctx, backlog=64, ssl_handshake_timeout=15
+                )
+            )
         print("ready", flush=True)
         previous = ""
         while not stop.is_set():
@@ -138,6 +143,7 @@ async def _serve(count: int, port: int, pki_dir: Path) -> None:
 
 # --------------------------------------------------------------------------- driver helpers
 
+
 def _raise_nofile(wanted: int) -> tuple[int, int]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
@@ -151,6 +157,7 @@ def _child_setup(nofile: int) -> Callable[[], None]:
         _raise_nofile(nofile)
         with contextlib.suppress(Exception):  # die with the driver, whatever kills it
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
     return setup
 
 
@@ -172,10 +179,12 @@ def code_state() -> str:
     for path in sorted((ROOT / "exporter").rglob("*.py")):
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "exporter"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=10).stdout.splitlines()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "exporter"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         head, dirty = "unknown", []
     return f"{head}{f'+{len(dirty)} changed' if dirty else ''} exporter-src {digest.hexdigest()[:12]}"
@@ -242,6 +251,7 @@ def parse_metrics(body: bytes) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- the run
 
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     n = args.endpoints
     code = code_state()
@@ -255,24 +265,33 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             # 1. the endpoints
             server = subprocess.Popen(
                 [sys.executable, __file__, "--serve", str(n), "--port", str(args.port), "--pki", str(tmpdir / "pki")],
-                stdout=subprocess.PIPE, preexec_fn=_child_setup(nofile[0]), cwd=ROOT)
+                stdout=subprocess.PIPE,
+                preexec_fn=_child_setup(nofile[0]),
+                cwd=ROOT,
+            )
             progress = ServerProgress(server)
             t = time.monotonic()
             while not progress.ready.wait(0.5):
                 if server.poll() is not None:
-                    raise RuntimeError(f"endpoint server exited with {server.returncode} before listening "
-                                       f"(port {args.port} busy on 127.77.x.y? try --port)")
+                    raise RuntimeError(
+                        f"endpoint server exited with {server.returncode} before listening "
+                        f"(port {args.port} busy on 127.77.x.y? try --port)"
+                    )
                 if time.monotonic() - t > 300:
                     raise RuntimeError("endpoint server not listening after 300 s")
-            print(f"endpoint server pid {server.pid}: listening on {n} addresses "
-                  f"127.77.0.1..{endpoint_address(n - 1)} port {args.port} ({time.monotonic() - t:.1f} s)")
+            print(
+                f"endpoint server pid {server.pid}: listening on {n} addresses "
+                f"127.77.0.1..{endpoint_address(n - 1)} port {args.port} ({time.monotonic() - t:.1f} s)"
+            )
 
             # 2. the configuration and the exporter
             config = tmpdir / "config.yml"
             timeout = min(10, args.interval)  # the configuration refuses a timeout above the interval
             lines = [f"defaults: {{interval: {args.interval}s, timeout: {timeout}s}}", "targets:"]
-            lines += [f"  - {{address: '{endpoint_address(i)}:{args.port}', protocol: tls, server_name: localhost}}"
-                      for i in range(n)]
+            lines += [
+                f"  - {{address: '{endpoint_address(i)}:{args.port}', protocol: tls, server_name: localhost}}"
+                for i in range(n)
+            ]
             config.write_text("\n".join(lines) + "\n")
             port = _free_port()
             base = f"http://127.0.0.1:{port}"
@@ -280,9 +299,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             with log_path.open("wb") as log_file:
                 t_start = time.monotonic()
                 exporter = subprocess.Popen(
-                    [sys.executable, "-m", "exporter", f"--config.file={config}",
-                     f"--web.listen-address=127.0.0.1:{port}"],
-                    stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_child_setup(nofile[0]), cwd=tmpdir)
+                    [
+                        sys.executable,
+                        "-m",
+                        "exporter",
+                        f"--config.file={config}",
+                        f"--web.listen-address=127.0.0.1:{port}",
+                    ],
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_child_setup(nofile[0]),
+                    cwd=tmpdir,
+                )
             pid = exporter.pid
             while True:
                 if exporter.poll() is not None:
@@ -296,8 +324,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             t_ready = time.monotonic()
             cpu_ready = _cpu_seconds(pid)
             probed_at_ready = progress.latest["distinct"]
-            print(f"exporter pid {pid} ready after {t_ready - t_start:.2f} s, {cpu_ready:.2f} CPU s "
-                  f"({probed_at_ready} endpoints already probed)")
+            print(
+                f"exporter pid {pid} ready after {t_ready - t_start:.2f} s, {cpu_ready:.2f} CPU s "
+                f"({probed_at_ready} endpoints already probed)"
+            )
 
             # 3. the first pass: wait for the endpoint server to have seen every endpoint
             deadline = t_ready + args.deadline
@@ -306,8 +336,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     if exporter.poll() is not None or server.poll() is not None:
                         raise RuntimeError("a child exited during the first pass")
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"first pass incomplete after {args.deadline} s: "
-                                           f"{progress.latest['distinct']}/{n}")
+                        raise RuntimeError(
+                            f"first pass incomplete after {args.deadline} s: {progress.latest['distinct']}/{n}"
+                        )
                     progress.changed.wait(1.0)
             t_seen = time.monotonic()
             time.sleep(args.settle)  # the last probes parse and record after the server saw them close
@@ -344,8 +375,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     pass_seconds = last - first
     if code_state() != code:
-        print("warning: exporter/ changed during the run (the running process kept the code it imported)",
-              file=sys.stderr)
+        print(
+            "warning: exporter/ changed during the run (the running process kept the code it imported)", file=sys.stderr
+        )
     return {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "code": code,
@@ -379,19 +411,19 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 def report(r: dict[str, object]) -> None:
     n = r["endpoints"]
     print(f"""
---- tls-exporter benchmark: {n} endpoints, interval {r['interval_s']} s, {r['cpus']} CPUs, {r['date']} ---
-code                  {r['code']}
-first pass            {n} probes in {r['first_pass_s']} s (first to last handshake) = {r['probes_per_s']} probes/s;
-                      start to all probed {r['start_to_all_probed_s']} s; handshakes seen {r['handshakes_seen']}
-exporter CPU          {r['first_pass_cpu_s']} s for the pass = {r['cpu_ms_per_probe']} ms per probe
-                      (startup before /-/ready: {r['startup_cpu_s']} s)
-RSS                   after the pass {r['rss_after_pass_mb']} MB (peak {r['peak_rss_after_pass_mb']} MB);
-                      after the scrapes {r['rss_mb']} MB; peak (VmHWM) {r['peak_rss_mb']} MB
-/metrics time         median {r['scrape_median_s']} s, max {r['scrape_max_s']} s over {len(r['scrape_s'])} scrapes
-                      {r['scrape_s']} (exporter CPU per scrape {r['scrape_cpu_s']})
-series per endpoint   {r['series_per_endpoint']} ({r['samples']} samples, {r['self_samples']} self)
-/metrics size         {r['metrics_bytes']} bytes ({r['metrics_gzip_bytes']} gzipped)
-exporter error lines  {r['exporter_error_lines']}""")
+--- tls-exporter benchmark: {n} endpoints, interval {r["interval_s"]} s, {r["cpus"]} CPUs, {r["date"]} ---
+code                  {r["code"]}
+first pass            {n} probes in {r["first_pass_s"]} s (first to last handshake) = {r["probes_per_s"]} probes/s;
+                      start to all probed {r["start_to_all_probed_s"]} s; handshakes seen {r["handshakes_seen"]}
+exporter CPU          {r["first_pass_cpu_s"]} s for the pass = {r["cpu_ms_per_probe"]} ms per probe
+                      (startup before /-/ready: {r["startup_cpu_s"]} s)
+RSS                   after the pass {r["rss_after_pass_mb"]} MB (peak {r["peak_rss_after_pass_mb"]} MB);
+                      after the scrapes {r["rss_mb"]} MB; peak (VmHWM) {r["peak_rss_mb"]} MB
+/metrics time         median {r["scrape_median_s"]} s, max {r["scrape_max_s"]} s over {len(r["scrape_s"])} scrapes
+                      {r["scrape_s"]} (exporter CPU per scrape {r["scrape_cpu_s"]})
+series per endpoint   {r["series_per_endpoint"]} ({r["samples"]} samples, {r["self_samples"]} self)
+/metrics size         {r["metrics_bytes"]} bytes ({r["metrics_gzip_bytes"]} gzipped)
+exporter error lines  {r["exporter_error_lines"]}""")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--endpoints must be 1..{PER_SUBNET * 256}")
     if args.scrapes < 1:
         p.error("--scrapes must be at least 1")
+
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 

@@ -123,8 +123,9 @@ class FileChangeTracker:
             if old is not None and old.fingerprint == facts.fingerprint_sha256:
                 slots.append(old)
                 continue
-            slots.append(_Slot(facts.fingerprint_sha256, facts.serial,
-                               facts.not_before if first_sighting else result.read_at))
+            slots.append(
+                _Slot(facts.fingerprint_sha256, facts.serial, facts.not_before if first_sighting else result.read_at)
+            )
             if not first_sighting:
                 events.append(
                     FileEvent(

@@ -91,7 +91,11 @@ async def test_https_hsts_decides_a_plus(
     reopen, calls = counting(port)
     a = await assessor.assess(observation=obs, server_name="localhost", profile=profile, reopen=reopen, now=T0)
     assert a.protocols_accepted == (
-        ("SSLv3", False), ("TLSv1.0", False), ("TLSv1.1", False), ("TLSv1.2", True), ("TLSv1.3", True),
+        ("SSLv3", False),
+        ("TLSv1.0", False),
+        ("TLSv1.1", False),
+        ("TLSv1.2", True),
+        ("TLSv1.3", True),
     )
     assert len(calls) == 5
     assert (a.chain_valid, a.chain_issues, a.grade, a.score) == (True, frozenset(), expected, 100.0)
@@ -106,7 +110,11 @@ async def test_tls13_only_server(pki: PKI, servers: LoopbackServers, assessor: A
     obs = await observe(port)
     a = await assessor.assess(observation=obs, server_name="localhost", profile=profile, reopen=opener(port), now=T0)
     assert dict(a.protocols_accepted) == {
-        "SSLv3": False, "TLSv1.0": False, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": True,
+        "SSLv3": False,
+        "TLSv1.0": False,
+        "TLSv1.1": False,
+        "TLSv1.2": False,
+        "TLSv1.3": True,
     }
     assert (a.grade, a.score) == ("A", 100.0)
 
@@ -119,8 +127,9 @@ async def test_tls10_only_openssl_server_is_capped(
     obs = static(der(*leaf.chain), version="TLSv1", cipher="ECDHE-RSA-AES256-SHA", cipher_bits=256)
     with OpenSSLServer(leaf, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0", workdir=tmp_path) as server:
         obs = replace(obs, address=f"127.0.0.1:{server.port}")
-        a = await assessor.assess(observation=obs, server_name="localhost", profile=profile,
-                                  reopen=opener(server.port), now=T0)
+        a = await assessor.assess(
+            observation=obs, server_name="localhost", profile=profile, reopen=opener(server.port), now=T0
+        )
     accepted = dict(a.protocols_accepted)
     assert (accepted["TLSv1.0"], accepted["TLSv1.2"], accepted["TLSv1.3"]) == (True, False, False)
     assert (a.grade, a.score) == ("C", 94.0)  # 27 + 27 (RSA-2048) + 40
@@ -158,22 +167,29 @@ async def test_missing_intermediate_fetched_from_aia_is_incomplete(
     url = responder.serve_ca("inter", pki.intermediate.cert)
     leaf = pki.issue("bare", extensions=[aia(ca_issuers=url)])
     prof = Profile(trust=str(pki.root.cert_path))
-    a = await assessor.assess(observation=static(der(leaf.cert)), server_name="localhost", profile=prof, reopen=None,
-                              now=T0)
+    a = await assessor.assess(
+        observation=static(der(leaf.cert)), server_name="localhost", profile=prof, reopen=None, now=T0
+    )
     assert (a.chain_valid, a.chain_issues, a.grade) == (False, frozenset({"incomplete"}), "B")
     assert responder.hits == ["/ca/inter"]
     assert any(line.startswith(f"aia: {url}: 1 certificate(s), issuer ") for line in a.log)
     responder.down = True  # cached: no second fetch needed
-    b = await assessor.assess(observation=static(der(leaf.cert)), server_name="localhost", profile=prof, reopen=None,
-                              now=T0 + 60)
+    b = await assessor.assess(
+        observation=static(der(leaf.cert)), server_name="localhost", profile=prof, reopen=None, now=T0 + 60
+    )
     assert b.chain_issues == {"incomplete"} and responder.hits == ["/ca/inter"]
 
 
 async def test_aia_down_leaves_untrusted_root(tmp_path: Path, responder: RevocationServer, assessor: Assessor) -> None:
     pki = PKI(tmp_path)
     leaf = pki.issue("bare", extensions=[aia(ca_issuers=f"{responder.base}/ca/none")])
-    a = await assessor.assess(observation=static(der(leaf.cert)), server_name="localhost",
-                              profile=Profile(trust=str(pki.root.cert_path)), reopen=None, now=T0)
+    a = await assessor.assess(
+        observation=static(der(leaf.cert)),
+        server_name="localhost",
+        profile=Profile(trust=str(pki.root.cert_path)),
+        reopen=None,
+        now=T0,
+    )
     assert (a.chain_valid, a.chain_issues, a.grade) == (False, frozenset({"untrusted_root"}), "T")
     assert any("HTTP 404" in line for line in a.log)
 
@@ -191,20 +207,27 @@ async def test_aia_down_leaves_untrusted_root(tmp_path: Path, responder: Revocat
 async def test_chain_issues_and_special_grades(
     pki: PKI, assessor: Assessor, profile: Profile, name: str, server_name: str, issues: set[str], grade: str
 ) -> None:
-    a = await assessor.assess(observation=static(der(*pki[name].chain)), server_name=server_name, profile=profile,
-                              reopen=None, now=T0)
+    a = await assessor.assess(
+        observation=static(der(*pki[name].chain)), server_name=server_name, profile=profile, reopen=None, now=T0
+    )
     assert (a.chain_valid, a.chain_issues, a.grade, a.score) == (False, issues, grade, 100.0)
     assert a.protocols_accepted == ()
 
 
 async def test_unknown_root_and_wrong_order(tmp_path: Path, pki: PKI, assessor: Assessor, profile: Profile) -> None:
     stranger = PKI(tmp_path).issue("stranger")
-    a = await assessor.assess(observation=static(der(*stranger.chain)), server_name="localhost", profile=profile,
-                              reopen=None, now=T0)
+    a = await assessor.assess(
+        observation=static(der(*stranger.chain)), server_name="localhost", profile=profile, reopen=None, now=T0
+    )
     assert (a.chain_valid, a.chain_issues, a.grade) == (False, {"untrusted_root"}, "T")
     good = pki["good"]
-    b = await assessor.assess(observation=static(der(good.cert, pki.root.cert, pki.intermediate.cert)),
-                              server_name="localhost", profile=profile, reopen=None, now=T0)
+    b = await assessor.assess(
+        observation=static(der(good.cert, pki.root.cert, pki.intermediate.cert)),
+        server_name="localhost",
+        profile=profile,
+        reopen=None,
+        now=T0,
+    )
     assert (b.chain_valid, b.chain_issues, b.grade) == (True, {"wrong_order"}, "A-")
 
 
@@ -218,8 +241,13 @@ async def test_ocsp_responder_answers(
     pki = PKI(tmp_path)
     leaf = pki.issue("leaf", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
     responder.register(leaf.cert, pki.intermediate, status)
-    a = await assessor.assess(observation=static(der(*leaf.chain)), server_name="localhost",
-                              profile=Profile(trust=str(pki.root.cert_path)), reopen=None, now=T0)
+    a = await assessor.assess(
+        observation=static(der(*leaf.chain)),
+        server_name="localhost",
+        profile=Profile(trust=str(pki.root.cert_path)),
+        reopen=None,
+        now=T0,
+    )
     assert (a.ocsp_status, a.ocsp_stapled, a.chain_valid) == (status, False, valid)
     assert a.chain_issues == (frozenset({"revoked"}) if status == "revoked" else frozenset())
     assert a.grade == ("T" if status == "revoked" else "A")
@@ -234,16 +262,23 @@ async def test_ocsp_responder_down_is_error_and_no_url_is_not_checked(
     leaf = pki.issue("leaf", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
     responder.register(leaf.cert, pki.intermediate, "good")
     responder.down = True
-    a = await assessor.assess(observation=static(der(*leaf.chain)), server_name="localhost", profile=prof,
-                              reopen=None, now=T0)
+    a = await assessor.assess(
+        observation=static(der(*leaf.chain)), server_name="localhost", profile=prof, reopen=None, now=T0
+    )
     assert (a.ocsp_status, a.chain_valid) == ("error", True)
     assert any("HTTP 503" in line for line in a.log)
     plain = pki.issue("plain")
-    b = await assessor.assess(observation=static(der(*plain.chain)), server_name="localhost", profile=prof,
-                              reopen=None, now=T0)
+    b = await assessor.assess(
+        observation=static(der(*plain.chain)), server_name="localhost", profile=prof, reopen=None, now=T0
+    )
     assert b.ocsp_status == "not_checked"
-    off = await assessor.assess(observation=static(der(*leaf.chain)), server_name="localhost",
-                                profile=replace(prof, revocation="none"), reopen=None, now=T0)
+    off = await assessor.assess(
+        observation=static(der(*leaf.chain)),
+        server_name="localhost",
+        profile=replace(prof, revocation="none"),
+        reopen=None,
+        now=T0,
+    )
     assert off.ocsp_status == "not_checked" and len(responder.hits) == 1
 
 
@@ -257,10 +292,15 @@ async def test_valid_staple_counts_and_the_responder_is_not_asked(
     staple.write_bytes(ocsp_response(leaf.cert, pki.intermediate, "good"))
     prof = Profile(trust=str(pki.root.cert_path))
     with OpenSSLServer(leaf, "-tls1_2", "-status_file", str(staple), workdir=tmp_path) as server:
-        obs = static(der(*leaf.chain), address=f"127.0.0.1:{server.port}", version="TLSv1.2",
-                     cipher="ECDHE-ECDSA-AES256-GCM-SHA384")
-        a = await assessor.assess(observation=obs, server_name="localhost", profile=prof,
-                                  reopen=opener(server.port), now=T0)
+        obs = static(
+            der(*leaf.chain),
+            address=f"127.0.0.1:{server.port}",
+            version="TLSv1.2",
+            cipher="ECDHE-ECDSA-AES256-GCM-SHA384",
+        )
+        a = await assessor.assess(
+            observation=obs, server_name="localhost", profile=prof, reopen=opener(server.port), now=T0
+        )
     assert (a.ocsp_status, a.ocsp_stapled, a.chain_valid) == ("good", True, True)
     assert responder.hits == []
     assert dict(a.protocols_accepted)["TLSv1.2"] is True and dict(a.protocols_accepted)["TLSv1.3"] is False
@@ -273,10 +313,20 @@ async def test_stale_staple_falls_back_to_the_responder(
     pki = PKI(tmp_path)
     leaf = pki.issue("leaf", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
     responder.register(leaf.cert, pki.intermediate, "revoked")
-    stale = ocsp_response(leaf.cert, pki.intermediate, "good", this_update=NOW.replace(year=NOW.year - 1),
-                          next_update=NOW.replace(year=NOW.year - 1).replace(month=1, day=2))
-    a = await assessor.assess(observation=static(der(*leaf.chain), ocsp_staple=stale), server_name="localhost",
-                              profile=Profile(trust=str(pki.root.cert_path)), reopen=None, now=T0)
+    stale = ocsp_response(
+        leaf.cert,
+        pki.intermediate,
+        "good",
+        this_update=NOW.replace(year=NOW.year - 1),
+        next_update=NOW.replace(year=NOW.year - 1).replace(month=1, day=2),
+    )
+    a = await assessor.assess(
+        observation=static(der(*leaf.chain), ocsp_staple=stale),
+        server_name="localhost",
+        profile=Profile(trust=str(pki.root.cert_path)),
+        reopen=None,
+        now=T0,
+    )
     assert (a.ocsp_status, a.ocsp_stapled, a.chain_issues) == ("revoked", True, {"revoked"})
     assert any(line.startswith("ocsp: staple error (stale OCSP response") for line in a.log)
 
@@ -288,19 +338,22 @@ async def test_crl_revokes_leaf_and_intermediate(
     prof = Profile(trust=str(pki.root.cert_path), revocation="crl")
     leaf = pki.issue("leaf", extensions=[crl_dp(f"{responder.base}/crl/inter")])
     responder.crls["inter"] = make_crl(pki.intermediate, [12345])
-    a = await assessor.assess(observation=static(der(*leaf.chain)), server_name="localhost", profile=prof,
-                              reopen=None, now=T0)
+    a = await assessor.assess(
+        observation=static(der(*leaf.chain)), server_name="localhost", profile=prof, reopen=None, now=T0
+    )
     assert (a.chain_valid, a.chain_issues, a.ocsp_status) == (True, frozenset(), "not_checked")
     responder.crls["inter"] = make_crl(pki.intermediate, [leaf.cert.serial_number], next_update=NOW + 30 * DAY)
-    b = await assessor.assess(observation=static(der(*leaf.chain)), server_name="localhost", profile=prof,
-                              reopen=None, now=T0 + 8 * 86400)  # the first CRL's nextUpdate (7 days) passed
+    b = await assessor.assess(
+        observation=static(der(*leaf.chain)), server_name="localhost", profile=prof, reopen=None, now=T0 + 8 * 86400
+    )  # the first CRL's nextUpdate (7 days) passed
     assert (b.chain_valid, b.chain_issues, b.grade) == (False, frozenset({"revoked"}), "T")
     # An intermediate revoked by the root's CRL.
     mid = sub_ca(pki, "Mid CA", extensions=[crl_dp(f"{responder.base}/crl/root")])
     under = pki.issue("under-mid", issuer=mid)
     responder.crls["root"] = make_crl(pki.root, [mid.cert.serial_number])
-    c = await assessor.assess(observation=static(der(*under.chain)), server_name="localhost", profile=prof,
-                              reopen=None, now=T0)
+    c = await assessor.assess(
+        observation=static(der(*under.chain)), server_name="localhost", profile=prof, reopen=None, now=T0
+    )
     assert (c.chain_valid, c.chain_issues) == (False, frozenset({"revoked"}))
     assert any(line.startswith("crl: CN=Mid CA: ") and line.endswith(": revoked (listed in the CRL)") for line in c.log)
 
@@ -313,8 +366,13 @@ async def test_failures_become_log_lines(pki: PKI, assessor: Assessor, tmp_path:
         raise OSError("no route")
 
     good = pki["good"]
-    a = await assessor.assess(observation=static(der(*good.chain)), server_name="localhost",
-                              profile=Profile(trust=str(tmp_path / "missing.pem")), reopen=broken, now=T0)
+    a = await assessor.assess(
+        observation=static(der(*good.chain)),
+        server_name="localhost",
+        profile=Profile(trust=str(tmp_path / "missing.pem")),
+        reopen=broken,
+        now=T0,
+    )
     assert isinstance(a, Assessment)
     assert (a.chain_valid, a.chain_issues, a.protocols_accepted) == (False, frozenset(), ())
     assert any(line.startswith("chain: trust store unusable") for line in a.log)

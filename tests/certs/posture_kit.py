@@ -55,9 +55,17 @@ def sub_ca(
         .not_valid_after(not_after or NOW + 900 * DAY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                          encipher_only=False, decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -138,16 +146,20 @@ def ocsp_response(
         "unknown": ocsp.OCSPCertStatus.UNKNOWN,
     }[status]
     by = signer or issuer
-    b = ocsp.OCSPResponseBuilder().add_response(
-        cert=cert,
-        issuer=issuer.cert,
-        algorithm=hashes.SHA1(),
-        cert_status=cert_status,
-        this_update=this_update or NOW - dt.timedelta(hours=1),
-        next_update=next_update or NOW + DAY,
-        revocation_time=NOW - DAY if status == "revoked" else None,
-        revocation_reason=x509.ReasonFlags.key_compromise if status == "revoked" else None,
-    ).responder_id(ocsp.OCSPResponderEncoding.HASH, by.cert)
+    b = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=cert,
+            issuer=issuer.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=cert_status,
+            this_update=this_update or NOW - dt.timedelta(hours=1),
+            next_update=next_update or NOW + DAY,
+            revocation_time=NOW - DAY if status == "revoked" else None,
+            revocation_reason=x509.ReasonFlags.key_compromise if status == "revoked" else None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, by.cert)
+    )
     if signer is not None:
         b = b.certificates([signer.cert])
     return b.sign(by.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
@@ -251,8 +263,17 @@ class OpenSSLServer:
     def __init__(self, issued: Issued, *args: str, workdir: Path) -> None:
         self.port = _free_port()
         self.log = workdir / f"s_server-{self.port}.log"
-        cmd = ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}", "-cert", str(issued.cert_path),
-               "-key", str(issued.key_path), *args]
+        cmd = [
+            "openssl",
+            "s_server",
+            "-accept",
+            f"127.0.0.1:{self.port}",
+            "-cert",
+            str(issued.cert_path),
+            "-key",
+            str(issued.key_path),
+            *args,
+        ]
         chain = [c for c in issued.chain[1:]]
         if chain:
             inter = workdir / f"s_server-{self.port}-chain.pem"
@@ -325,8 +346,9 @@ async def observe(port: int, server_name: str = "localhost", *, http: bool = Fal
                 if key.strip().lower() == "strict-transport-security":
                     hsts = value.strip()
                     break
-        return Observation(address=f"127.0.0.1:{port}", version=so.version(), cipher=name, cipher_bits=bits,
-                           chain_der=chain, hsts=hsts)
+        return Observation(
+            address=f"127.0.0.1:{port}", version=so.version(), cipher=name, cipher_bits=bits, chain_der=chain, hsts=hsts
+        )
     finally:
         writer.close()
         with contextlib.suppress(Exception):

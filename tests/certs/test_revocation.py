@@ -63,18 +63,24 @@ def test_ocsp_errors(pki: PKI) -> None:
         "other serial": judge_ocsp(ocsp_response(other.cert, inter, "good"), good.cert, inter.cert, NOW),
         "stale": judge_ocsp(
             ocsp_response(good.cert, inter, "good", this_update=NOW - 3 * DAY, next_update=NOW - DAY),
-            good.cert, inter.cert, NOW,
+            good.cert,
+            inter.cert,
+            NOW,
         ),
         "future": judge_ocsp(
             ocsp_response(good.cert, inter, "good", this_update=NOW + DAY, next_update=NOW + 2 * DAY),
-            good.cert, inter.cert, NOW,
+            good.cert,
+            inter.cert,
+            NOW,
         ),
         "issuer": judge_ocsp(ocsp_response(good.cert, inter, "good"), good.cert, pki.root.cert, NOW),
         "unsuccessful": judge_ocsp(
             ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(
                 serialization.Encoding.DER
             ),
-            good.cert, inter.cert, NOW,
+            good.cert,
+            inter.cert,
+            NOW,
         ),
         "garbage": judge_ocsp(b"\x30\x03\x0a\x01\x00junk", good.cert, inter.cert, NOW),
     }

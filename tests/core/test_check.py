@@ -68,8 +68,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_check_json_and_exit_codes(servers: LoopbackServers, pki: PKI) -> None:
     port = servers.tls(pki["expiring-20d"].server_context())
-    out = run_cli("check", f"127.0.0.1:{port}", "--protocol", "tls", "--server-name", "localhost", "--json",
-                  "--ca-file", str(pki.root.cert_path))
+    out = run_cli(
+        "check",
+        f"127.0.0.1:{port}",
+        "--protocol",
+        "tls",
+        "--server-name",
+        "localhost",
+        "--json",
+        "--ca-file",
+        str(pki.root.cert_path),
+    )
     doc = json.loads(out.stdout)
     (result,) = doc["targets"][0]["results"]
     assert result["leaf"]["serial"] == pki["expiring-20d"].serial_hex

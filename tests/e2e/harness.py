@@ -43,8 +43,14 @@ def require_binary(name: str, package: str) -> str:
     return path
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str,
-              interval: float = 0.25, proc: ManagedProcess | None = None) -> T:
+def wait_for(
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    proc: ManagedProcess | None = None,
+) -> T:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -117,8 +123,9 @@ class ManagedProcess:
         self.stdout_path = workdir / f"{name}.stdout"
         self.stderr_path = workdir / f"{name}.stderr"
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.popen = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                          cwd=workdir, env=env)
+            self.popen = subprocess.Popen(
+                self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir, env=env
+            )
 
     @property
     def pid(self) -> int:
@@ -131,8 +138,10 @@ class ManagedProcess:
         return self.stdout_path.read_text(errors="replace")
 
     def output(self, limit: int = 4000) -> str:
-        return (f"--- {self.name} stdout ---\n{self.stdout()[-limit:]}\n"
-                f"--- {self.name} stderr ---\n{self.stderr()[-limit:]}")
+        return (
+            f"--- {self.name} stdout ---\n{self.stdout()[-limit:]}\n"
+            f"--- {self.name} stderr ---\n{self.stderr()[-limit:]}"
+        )
 
     def signal(self, sig: signal.Signals) -> None:
         self.popen.send_signal(sig)
@@ -163,13 +172,23 @@ def running(name: str, argv: Sequence[str], workdir: Path, **kwargs: Any) -> Ite
 
 
 def exporter_argv(config: Path, port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "exporter", f"--config.file={config}",
-            f"--web.listen-address=127.0.0.1:{port}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "exporter",
+        f"--config.file={config}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        *extra,
+    ]
 
 
 def wait_ready(base_url: str, proc: ManagedProcess, *, timeout: float = 30) -> None:
-    wait_for(lambda: http(f"{base_url}/-/ready", timeout=2).status == 200, timeout=timeout,
-             what=f"{proc.name} ready at {base_url}", proc=proc)
+    wait_for(
+        lambda: http(f"{base_url}/-/ready", timeout=2).status == 200,
+        timeout=timeout,
+        what=f"{proc.name} ready at {base_url}",
+        proc=proc,
+    )
 
 
 def query_url(base_url: str, promql: str) -> str:

@@ -97,13 +97,16 @@ def test_serve_reload_reject_and_stop(exporter_env: dict, pki: PKI) -> None:
         assert http(f"{base}/-/healthy").status == 200
 
         # First probes come within min(interval, 30s) = 2 s of start.
-        samples = wait_for(lambda: (s := scrape(base)) and probed_targets(s) == {good, soon} and s,
-                           timeout=30, what="first probes of both targets", proc=proc)
+        samples = wait_for(
+            lambda: (s := scrape(base)) and probed_targets(s) == {good, soon} and s,
+            timeout=30,
+            what="first probes of both targets",
+            proc=proc,
+        )
         assert one(samples, names.PROBE_SUCCESS, target=good).value == 1
         assert one(samples, names.PROBE_SUCCESS, target=soon).value == 1
         good_labels = one(samples, names.PROBE_SUCCESS, target=good).labels
-        assert good_labels == {"target": good, "address": good, "protocol": "tls", "name": good,
-                               "owner": "web-team"}
+        assert good_labels == {"target": good, "address": good, "protocol": "tls", "name": good, "owner": "web-team"}
         assert one(samples, names.HANDSHAKE_OUTCOME, target=good, outcome="certificate_found").value == 1
         assert sum(s.value for s in select(samples, names.HANDSHAKE_OUTCOME, target=good)) == 1
         days = one(samples, names.CERT_DAYS_LEFT, target=soon).value
@@ -122,8 +125,12 @@ def test_serve_reload_reject_and_stop(exporter_env: dict, pki: PKI) -> None:
         # SIGHUP after a change: expiring-20d removed, expired added.
         write_config(config, pki, {ports["good"]: "web-team", ports["expired"]: "hsm-team"})
         proc.signal(signal.SIGHUP)
-        samples = wait_for(lambda: (s := scrape(base)) and probed_targets(s) == {good, expired} and s,
-                           timeout=30, what="the reloaded target set", proc=proc)
+        samples = wait_for(
+            lambda: (s := scrape(base)) and probed_targets(s) == {good, expired} and s,
+            timeout=30,
+            what="the reloaded target set",
+            proc=proc,
+        )
         assert one(samples, names.CONFIG_RELOAD_OK).value == 1
         assert one(samples, names.TARGETS).value == 2
         assert select(samples, names.CERT_DAYS_LEFT, target=soon) == []
@@ -135,12 +142,20 @@ def test_serve_reload_reject_and_stop(exporter_env: dict, pki: PKI) -> None:
         # A broken file and SIGHUP: rejected, logged with the dotted path, the old targets stay.
         write_broken(config, ports["good"])
         proc.signal(signal.SIGHUP)
-        samples = wait_for(lambda: (s := scrape(base)) and one(s, names.CONFIG_RELOAD_OK).value == 0 and s,
-                           timeout=30, what="tls_exporter_config_last_reload_successful 0", proc=proc)
+        samples = wait_for(
+            lambda: (s := scrape(base)) and one(s, names.CONFIG_RELOAD_OK).value == 0 and s,
+            timeout=30,
+            what="tls_exporter_config_last_reload_successful 0",
+            proc=proc,
+        )
         assert probed_targets(samples) == {good, expired}
         assert one(samples, names.TARGETS).value == 2
-        log = wait_for(lambda: (t := proc.stderr()) and "configuration reload failed" in t and t,
-                       timeout=10, what="the reload failure in the log", proc=proc)
+        log = wait_for(
+            lambda: (t := proc.stderr()) and "configuration reload failed" in t and t,
+            timeout=10,
+            what="the reload failure in the log",
+            proc=proc,
+        )
         failure_lines = [line for line in log.splitlines() if "configuration reload failed" in line]
         assert len(failure_lines) == 1, failure_lines
         assert "level=error" in failure_lines[0]
@@ -162,8 +177,12 @@ def test_serve_reload_reject_and_stop(exporter_env: dict, pki: PKI) -> None:
         write_config(config, pki, {ports["good"]: "web-team"})
         resp = http(f"{base}/-/reload", method="POST", data=b"")
         assert resp.status == 200, resp
-        samples = wait_for(lambda: (s := scrape(base)) and probed_targets(s) == {good} and s,
-                           timeout=30, what="the target set after POST /-/reload", proc=proc)
+        samples = wait_for(
+            lambda: (s := scrape(base)) and probed_targets(s) == {good} and s,
+            timeout=30,
+            what="the target set after POST /-/reload",
+            proc=proc,
+        )
         assert one(samples, names.CONFIG_RELOAD_OK).value == 1
 
         # SIGTERM: exit 0 within a bounded wait, and the log says so.
@@ -175,8 +194,12 @@ def test_serve_reload_reject_and_stop(exporter_env: dict, pki: PKI) -> None:
 
 
 def _config_check(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exporter", "--config.check", f"--config.file={config}"],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.check", f"--config.file={config}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_config_check(tmp_path: Path, pki: PKI) -> None:
@@ -197,8 +220,9 @@ def test_config_check(tmp_path: Path, pki: PKI) -> None:
 
 
 def _check(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exporter", "check", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "check", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def _check_json(port: int, *extra: str) -> tuple[int, dict]:

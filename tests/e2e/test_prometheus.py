@@ -92,10 +92,22 @@ ALLOWED: dict[tuple[str, str, str], dict[str, str]] = {
     ("TLSSecurityGradeLow", "weak-key", EXPORTER_JOB): {"severity": "warning", "owner": "platform"},
 }
 
-LEAVES = {"good": "good", "expired": "expired", "critical": "expiring-5d", "warning": "expiring-20d",
-          "wrong-host": "wrong-host", "weak-key": "rsa-1024"}
-OWNERS = {"good": "web-team", "expired": "web-team", "critical": "payments", "warning": "web-team",
-          "wrong-host": "hsm-team", "closed": "hsm-team"}  # weak-key: the default owner
+LEAVES = {
+    "good": "good",
+    "expired": "expired",
+    "critical": "expiring-5d",
+    "warning": "expiring-20d",
+    "wrong-host": "wrong-host",
+    "weak-key": "rsa-1024",
+}
+OWNERS = {
+    "good": "web-team",
+    "expired": "web-team",
+    "critical": "payments",
+    "warning": "web-team",
+    "wrong-host": "hsm-team",
+    "closed": "hsm-team",
+}  # weak-key: the default owner
 
 
 @dataclass
@@ -193,8 +205,10 @@ def prometheus_config(rules: Path, exporter_port: int, am_port: int, addresses: 
                 "params": {"protocol": ["tls"], "server_name": ["localhost"]},
                 "static_configs": [
                     {"targets": [addresses["good"]], "labels": {"owner": "web-team", "protocol": "tls"}},
-                    {"targets": [addresses["warning"]],
-                     "labels": {"owner": "web-team", "protocol": "tls", "__param_profile": "strict"}},
+                    {
+                        "targets": [addresses["warning"]],
+                        "labels": {"owner": "web-team", "protocol": "tls", "__param_profile": "strict"},
+                    },
                 ],
                 "relabel_configs": [
                     {"source_labels": ["__address__"], "target_label": "__param_target"},
@@ -215,8 +229,9 @@ def alertmanager_config(dest_dir: Path, hook_port: int) -> Path:
     receivers = []
     for receiver in config["receivers"]:
         name = receiver["name"]
-        receivers.append({"name": name, "webhook_configs": [
-            {"url": f"http://127.0.0.1:{hook_port}/{name}", "send_resolved": True}]})
+        receivers.append(
+            {"name": name, "webhook_configs": [{"url": f"http://127.0.0.1:{hook_port}/{name}", "send_resolved": True}]}
+        )
     config["receivers"] = receivers
 
     def fast(route: dict[str, Any]) -> None:
@@ -259,19 +274,28 @@ def stack(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
         am_port = free_port()
         prom_config = workdir / "prometheus.yml"
         prom_config.write_text(prometheus_config(rules, exporter_port, am_port, addresses))
-        checked = subprocess.run([promtool, "check", "config", str(prom_config)],
-                                 capture_output=True, text=True, timeout=60)
+        checked = subprocess.run(
+            [promtool, "check", "config", str(prom_config)], capture_output=True, text=True, timeout=60
+        )
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
         prom_port = free_port()
-        prometheus = stack.enter_context(running("prometheus", [
-            prometheus_bin, f"--config.file={prom_config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-            # Resend every firing alert at every evaluation, so an Alertmanager started later gets
-            # all of them in the same round (with the default 1m, or even 1s, alerts that started
-            # firing at different evaluations are resent in different rounds).
-            "--rules.alert.resend-delay=100ms",
-        ], workdir))
+        prometheus = stack.enter_context(
+            running(
+                "prometheus",
+                [
+                    prometheus_bin,
+                    f"--config.file={prom_config}",
+                    f"--storage.tsdb.path={workdir / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                    # Resend every firing alert at every evaluation, so an Alertmanager started later gets
+                    # all of them in the same round (with the default 1m, or even 1s, alerts that started
+                    # firing at different evaluations are resent in different rounds).
+                    "--rules.alert.resend-delay=100ms",
+                ],
+                workdir,
+            )
+        )
         prometheus_url = f"http://127.0.0.1:{prom_port}"
         wait_ready(prometheus_url, prometheus, timeout=60)
         yield Stack(workdir, addresses, exporter, exporter_url, prometheus, prometheus_url, am_port, hook)
@@ -303,8 +327,9 @@ def wait_for_expected_alerts(stack: Stack) -> dict[tuple[str, str, str], dict[st
         firing = firing_alerts(stack)
         return firing if set(EXPECTED) <= set(firing) else None
 
-    return wait_for(ready, timeout=90, what=f"alerts {sorted(EXPECTED)} firing in Prometheus",
-                    interval=0.5, proc=stack.prometheus)
+    return wait_for(
+        ready, timeout=90, what=f"alerts {sorted(EXPECTED)} firing in Prometheus", interval=0.5, proc=stack.prometheus
+    )
 
 
 def test_scrape_targets_up(stack: Stack) -> None:
@@ -325,7 +350,9 @@ def test_scrape_targets_up(stack: Stack) -> None:
         assert not [k for k in series["metric"] if k.startswith("exported_")], series["metric"]
     success = prom_query(stack, f'tls_probe_success{{job="{PROBE_JOB}"}}')["result"]
     assert {r["metric"]["instance"]: r["value"][1] for r in success} == {
-        stack.addresses["good"]: "1", stack.addresses["warning"]: "1"}
+        stack.addresses["good"]: "1",
+        stack.addresses["warning"]: "1",
+    }
 
 
 def test_alerts_fire_with_labels(stack: Stack) -> None:
@@ -351,11 +378,13 @@ def test_alerts_fire_with_labels(stack: Stack) -> None:
 
     # The same through the ALERTS series the dashboards read.
     alerts_series = prom_query(stack, 'ALERTS{alertstate="firing"}')["result"]
-    assert {(r["metric"]["alertname"], stack.case_of(r["metric"]["target"]), r["metric"]["job"])
-            for r in alerts_series} == set(firing)
+    assert {
+        (r["metric"]["alertname"], stack.case_of(r["metric"]["target"]), r["metric"]["job"]) for r in alerts_series
+    } == set(firing)
 
 
 # -- dashboards ---------------------------------------------------------------------------------
+
 
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for panel in panels:
@@ -408,8 +437,9 @@ def test_dashboard_variable_queries(stack: Stack) -> None:
             m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query.strip())
             assert m, f"{path.name}: variable {variable['name']}: unexpected query {query!r}"
             selector, label = substitute(m.group(1)), m.group(2)
-            resp = http(f"{stack.prometheus_url}/api/v1/label/{label}/values?"
-                        + urllib.parse.urlencode({"match[]": selector}))
+            resp = http(
+                f"{stack.prometheus_url}/api/v1/label/{label}/values?" + urllib.parse.urlencode({"match[]": selector})
+            )
             assert resp.status == 200, (path.name, query, resp.body)
             values = resp.json()["data"]
             assert values, f"{path.name}: variable {variable['name']} ({query}) has no values"
@@ -419,8 +449,11 @@ def test_dashboard_variable_queries(stack: Stack) -> None:
                 assert {"web-team", "payments", "hsm-team", "platform"} <= set(values), values
 
 
-@pytest.mark.parametrize(("dashboard", "title", "expr"), dashboard_exprs(),
-                         ids=[f"{d}:{t}:{i}" for i, (d, t, _) in enumerate(dashboard_exprs())])
+@pytest.mark.parametrize(
+    ("dashboard", "title", "expr"),
+    dashboard_exprs(),
+    ids=[f"{d}:{t}:{i}" for i, (d, t, _) in enumerate(dashboard_exprs())],
+)
 def test_dashboard_expression_parses(stack: Stack, dashboard: str, title: str, expr: str) -> None:
     prom_query(stack, substitute(expr))
 
@@ -438,34 +471,52 @@ def _panel_expr(dashboard: str, title: str, index: int = 0) -> str:
 def test_main_panels_return_data(stack: Stack) -> None:
     wait_for_expected_alerts(stack)
     overview = "tls-overview.json"
-    counts = {title: float(_instant(stack, _panel_expr(overview, title))[0]["value"][1])
-              for title in ("Expired", "Critical", "Warning", "Info", "OK", "Failed probes")}
+    counts = {
+        title: float(_instant(stack, _panel_expr(overview, title))[0]["value"][1])
+        for title in ("Expired", "Critical", "Warning", "Info", "OK", "Failed probes")
+    }
     # good, wrong-host and weak-key (a year left) are ok; closed is the one failed probe.
     assert counts == {"Expired": 1, "Critical": 1, "Warning": 1, "Info": 0, "OK": 3, "Failed probes": 1}
 
-    per_tier = {r["metric"]["tier"]: float(r["value"][1])
-                for r in _instant(stack, _panel_expr(overview, "Certificates per tier"))}
+    per_tier = {
+        r["metric"]["tier"]: float(r["value"][1])
+        for r in _instant(stack, _panel_expr(overview, "Certificates per tier"))
+    }
     assert per_tier == {"expired": 1, "critical": 1, "warning": 1, "ok": 3}
 
-    per_outcome = {r["metric"]["outcome"]: float(r["value"][1])
-                   for r in _instant(stack, _panel_expr(overview, "Addresses per handshake outcome"))}
+    per_outcome = {
+        r["metric"]["outcome"]: float(r["value"][1])
+        for r in _instant(stack, _panel_expr(overview, "Addresses per handshake outcome"))
+    }
     assert per_outcome == {"certificate_found": 6, "connection_refused": 1}
 
-    days = {stack.case_of(r["metric"]["target"]): float(r["value"][1])
-            for r in _instant(stack, _panel_expr(overview, "Every certificate", 0))}
+    days = {
+        stack.case_of(r["metric"]["target"]): float(r["value"][1])
+        for r in _instant(stack, _panel_expr(overview, "Every certificate", 0))
+    }
     assert set(days) == set(LEAVES)
     assert days["expired"] < -9
     assert 4 < days["critical"] <= 5
     assert 19 < days["warning"] <= 20
     assert days["good"] > 300
 
-    tiers = {stack.case_of(r["metric"]["target"]): r["metric"]["tier"]
-             for r in _instant(stack, _panel_expr(overview, "Every certificate", 1))}
-    assert tiers == {"good": "ok", "expired": "expired", "critical": "critical", "warning": "warning",
-                     "wrong-host": "ok", "weak-key": "ok"}
+    tiers = {
+        stack.case_of(r["metric"]["target"]): r["metric"]["tier"]
+        for r in _instant(stack, _panel_expr(overview, "Every certificate", 1))
+    }
+    assert tiers == {
+        "good": "ok",
+        "expired": "expired",
+        "critical": "critical",
+        "warning": "warning",
+        "wrong-host": "ok",
+        "weak-key": "ok",
+    }
 
-    status = {stack.case_of(r["metric"]["target"]): float(r["value"][1])
-              for r in _instant(stack, _panel_expr(overview, "Endpoint status over time (handshake outcome)"))}
+    status = {
+        stack.case_of(r["metric"]["target"]): float(r["value"][1])
+        for r in _instant(stack, _panel_expr(overview, "Endpoint status over time (handshake outcome)"))
+    }
     assert status == {**dict.fromkeys(LEAVES, 1.0), "closed": 4.0}  # 4 = connection_refused
 
     alarms = _instant(stack, _panel_expr(overview, "Firing TLS alerts"))
@@ -473,6 +524,7 @@ def test_main_panels_return_data(stack: Stack) -> None:
 
 
 # -- Alertmanager -------------------------------------------------------------------------------
+
 
 def _delivered(stack: Stack) -> dict[tuple[str, str, str], set[str]]:
     """(alertname, case, job) -> receivers that got it firing."""
@@ -511,14 +563,25 @@ def test_alertmanager_routes_and_inhibits(stack: Stack) -> None:
     checked = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    argv = [am_bin, f"--config.file={config}", f"--storage.path={am_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{stack.am_port}", "--cluster.listen-address=", "--log.level=debug"]
+    argv = [
+        am_bin,
+        f"--config.file={config}",
+        f"--storage.path={am_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{stack.am_port}",
+        "--cluster.listen-address=",
+        "--log.level=debug",
+    ]
     with running("alertmanager", argv, am_dir) as am:
         am_url = f"http://127.0.0.1:{stack.am_port}"
         wait_ready(am_url, am)
 
-        delivered = wait_for(lambda: (d := _delivered(stack)) and set(ROUTED) <= set(d) and d,
-                             timeout=90, what=f"webhook deliveries of {sorted(ROUTED)}", interval=0.5, proc=am)
+        delivered = wait_for(
+            lambda: (d := _delivered(stack)) and set(ROUTED) <= set(d) and d,
+            timeout=90,
+            what=f"webhook deliveries of {sorted(ROUTED)}",
+            interval=0.5,
+            proc=am,
+        )
         for key, receiver in ROUTED.items():
             assert delivered[key] == {receiver}, (key, delivered[key])
 
@@ -534,7 +597,9 @@ def test_alertmanager_routes_and_inhibits(stack: Stack) -> None:
         assert state["status"]["inhibitedBy"], state
         # The expired certificate's alert pages its owner's pager with the example's annotations.
         expired_payloads = [
-            a for path, p in stack.webhook.snapshot() for a in p["alerts"]
+            a
+            for path, p in stack.webhook.snapshot()
+            for a in p["alerts"]
             if path.strip("/") == "web-team-pager" and a["labels"]["alertname"] == "TLSCertificateExpired"
         ]
         assert expired_payloads

@@ -71,7 +71,8 @@ def test_pem_certificate_block_that_is_not_a_certificate(pki: PKI) -> None:
 def test_openssl_trusted_certificate_block(pki: PKI, tmp_path: Path) -> None:
     out = subprocess.run(
         ["openssl", "x509", "-in", str(pki["good"].cert_path), "-trustout", "-addtrust", "serverAuth"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     assert b"BEGIN TRUSTED CERTIFICATE" in out
     assert load_certificates(out) == [pki["good"].cert]

@@ -255,7 +255,11 @@ def test_permission_denied_is_unreadable(pki: PKI, tmp_path: Path) -> None:
     write(tmp_path / "secret.pem", pem(pki["good"].cert)).chmod(0o000)
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, "readable.pem", "secret.pem"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -333,9 +337,7 @@ async def test_directory_of_mixed_files(pki: PKI, tmp_path: Path) -> None:
     assert results[3].certificates[0].serial == pki["expired"].serial_hex
 
 
-async def test_glob_over_a_thousand_files_in_batches(
-    pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_glob_over_a_thousand_files_in_batches(pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     good, broken = pem(pki["good"].cert), key_pem(pki["good"].key)
     for i in range(1000):
         write(tmp_path / f"cert-{i:04d}.pem", broken if i % 100 == 7 else good)

@@ -21,8 +21,9 @@ PATH = "/etc/ssl/appliance/server.pem"
 
 
 def _found(at: float, *certs: x509.Certificate, path: str = PATH) -> FileResult:
-    return FileResult(path=path, outcome=FileOutcome.CERTIFICATE_FOUND, read_at=at,
-                      certificates=tuple(cert_facts(c) for c in certs))
+    return FileResult(
+        path=path, outcome=FileOutcome.CERTIFICATE_FOUND, read_at=at, certificates=tuple(cert_facts(c) for c in certs)
+    )
 
 
 def _failed(at: float, outcome: FileOutcome, detail: str = "", path: str = PATH) -> FileResult:
@@ -62,11 +63,19 @@ def test_replaced_leaf_is_one_new_certificate_event(pki: PKI) -> None:
     tracker.observe(_found(100.0, pki["good"].cert, pki.intermediate.cert))
     events = tracker.observe(_found(200.0, pki["expiring-60d"].cert, pki.intermediate.cert))
     new = pki["expiring-60d"].cert
-    assert events == [FileEvent(
-        kind=FileEventKind.NEW_CERTIFICATE, path=PATH, at=200.0, outcome=FileOutcome.CERTIFICATE_FOUND,
-        position=0, serial=format(new.serial_number, "x"), not_after=new.not_valid_after_utc.timestamp(),
-        fingerprint_sha256=pki["expiring-60d"].fingerprint, previous_serial=pki["good"].serial_hex,
-    )]
+    assert events == [
+        FileEvent(
+            kind=FileEventKind.NEW_CERTIFICATE,
+            path=PATH,
+            at=200.0,
+            outcome=FileOutcome.CERTIFICATE_FOUND,
+            position=0,
+            serial=format(new.serial_number, "x"),
+            not_after=new.not_valid_after_utc.timestamp(),
+            fingerprint_sha256=pki["expiring-60d"].fingerprint,
+            previous_serial=pki["good"].serial_hex,
+        )
+    ]
     assert events[0].message == "new certificate detected"
     assert tracker.last_changes(PATH) == (200.0, nb(pki.intermediate.cert))
     assert tracker.observe(_found(300.0, new, pki.intermediate.cert)) == []
@@ -86,8 +95,15 @@ def test_missing_is_reported_once_per_transition(pki: PKI) -> None:
     tracker = FileChangeTracker()
     tracker.observe(_found(100.0, pki["good"].cert))
     events = tracker.observe(_failed(200.0, FileOutcome.MISSING, "No such file or directory (ENOENT)"))
-    assert events == [FileEvent(kind=FileEventKind.MISSING, path=PATH, at=200.0, outcome=FileOutcome.MISSING,
-                                detail="No such file or directory (ENOENT)")]
+    assert events == [
+        FileEvent(
+            kind=FileEventKind.MISSING,
+            path=PATH,
+            at=200.0,
+            outcome=FileOutcome.MISSING,
+            detail="No such file or directory (ENOENT)",
+        )
+    ]
     assert events[0].message == "certificate file missing"
     assert tracker.observe(_failed(300.0, FileOutcome.MISSING)) == []
     assert tracker.observe(_failed(400.0, FileOutcome.MISSING)) == []
@@ -137,8 +153,12 @@ def test_observe_pass_reports_vanished_glob_matches_once_and_forgets_them(pki: P
     a, b = "/certs/a.pem", "/certs/b.pem"
     assert tracker.observe_pass("/certs/*.pem", [_found(100.0, pki["good"].cert, path=a)]) == []
     # b appears: a first sighting, no event.
-    assert tracker.observe_pass("/certs/*.pem", [_found(200.0, pki["good"].cert, path=a),
-                                                 _found(200.0, pki["expired"].cert, path=b)]) == []
+    assert (
+        tracker.observe_pass(
+            "/certs/*.pem", [_found(200.0, pki["good"].cert, path=a), _found(200.0, pki["expired"].cert, path=b)]
+        )
+        == []
+    )
     assert tracker.last_change(b, 0) == nb(pki["expired"].cert)
     # b deleted: the glob no longer matches it.
     events = tracker.observe_pass("/certs/*.pem", [_found(300.0, pki["good"].cert, path=a)])
@@ -201,10 +221,22 @@ async def test_file_replaced_by_a_renewed_certificate(pki: PKI, tmp_path: Path) 
     write(path, pem(renewed) + pem(pki.intermediate.cert))
     results, events = await passes.run()
     assert [(e.kind, e.path, e.position, e.serial, e.not_after, e.previous_serial) for e in events] == [
-        (FileEventKind.NEW_CERTIFICATE, str(path), 0, format(renewed.serial_number, "x"),
-         renewed.not_valid_after_utc.timestamp(), pki["expiring-20d"].serial_hex),
-        (FileEventKind.NEW_CERTIFICATE, str(path), 1, format(pki.intermediate.cert.serial_number, "x"),
-         pki.intermediate.cert.not_valid_after_utc.timestamp(), ""),
+        (
+            FileEventKind.NEW_CERTIFICATE,
+            str(path),
+            0,
+            format(renewed.serial_number, "x"),
+            renewed.not_valid_after_utc.timestamp(),
+            pki["expiring-20d"].serial_hex,
+        ),
+        (
+            FileEventKind.NEW_CERTIFICATE,
+            str(path),
+            1,
+            format(pki.intermediate.cert.serial_number, "x"),
+            pki.intermediate.cert.not_valid_after_utc.timestamp(),
+            "",
+        ),
     ]
     assert passes.tracker.last_changes(str(path)) == (passes.clock, passes.clock)
     assert passes.clock > first_seen
