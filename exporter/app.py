@@ -55,9 +55,10 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
 
-    def render_metrics(self) -> bytes:
-        """The /metrics body: every target's and file's series, then the exporter's own."""
-        return self.renderer.render().encode() + generate_latest(self.registry)
+    def render_metrics(self) -> tuple[bytes, bytes]:
+        """The /metrics body in two parts: every target's and file's series, then the exporter's own
+        (kept apart so a large exposition is not copied once more to join them)."""
+        return self.renderer.render().encode(), generate_latest(self.registry)
 
     def _path(self) -> Path | None:
         if self.config_file:

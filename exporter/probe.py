@@ -12,7 +12,7 @@ import logging
 import time
 
 from exporter.assess import Assessor, Reopen
-from exporter.certs.report import leaf_report, parse_chain
+from exporter.certs.report import chain_facts, leaf_report
 from exporter.config.model import Config, Profile, Target
 from exporter.errors import Outcome, ProbeError
 from exporter.protocols import PROTOCOLS
@@ -68,7 +68,7 @@ class Prober:
                 read_hsts=target.protocol == "https",
             )
             try:
-                chain = parse_chain(observation.chain_der)
+                chain = chain_facts(observation.chain_der)
             except ValueError as exc:
                 raise ProbeError(str(exc), Outcome.NO_CERTIFICATE) from None
             profile = config.profile(target.profile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from cryptography import x509
 
@@ -11,22 +12,28 @@ from exporter.certs.identity import expected_checks, hostname_matches
 from exporter.certs.owners import owner_for
 from exporter.certs.strength import key_weak, signature_weak
 from exporter.config.model import Expect, OwnerRule, Profile
-from exporter.results import CertReport
+from exporter.results import CertFacts, CertReport
 
 
-def parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
-    """Parse each DER certificate; one that cannot be parsed raises ValueError naming its position."""
-    certs = []
+@lru_cache(maxsize=16384)
+def facts_from_der(der: bytes) -> CertFacts:
+    """Facts of one DER certificate. Cached: most probes see the certificate they saw last time."""
+    return cert_facts(x509.load_der_x509_certificate(der))
+
+
+def chain_facts(chain_der: Sequence[bytes]) -> tuple[CertFacts, ...]:
+    """Facts of each served certificate; one that cannot be parsed raises ValueError naming its position."""
+    facts = []
     for position, der in enumerate(chain_der):
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            facts.append(facts_from_der(der))
         except ValueError as exc:
             raise ValueError(f"certificate {position} of the served chain cannot be parsed: {exc}") from None
-    return certs
+    return tuple(facts)
 
 
 def leaf_report(
-    chain: Sequence[x509.Certificate],
+    facts: tuple[CertFacts, ...],
     *,
     server_name: str,
     expect: Expect | None,
@@ -34,7 +41,6 @@ def leaf_report(
     owner_rules: Sequence[OwnerRule],
     fallback_owner: str,
 ) -> CertReport:
-    facts = tuple(cert_facts(c) for c in chain)
     leaf = facts[0]
     return CertReport(
         chain=facts,

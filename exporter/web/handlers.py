@@ -26,10 +26,16 @@ class Handlers:
     def __init__(self, exporter: Exporter) -> None:
         self.exporter = exporter
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
         # Rendering is CPU work: off the loop, so probes keep running while a big scrape renders.
-        body = await asyncio.to_thread(self.exporter.render_metrics)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        targets, own = await asyncio.to_thread(self.exporter.render_metrics)
+        response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+        response.content_length = len(targets) + len(own)
+        await response.prepare(request)
+        await response.write(targets)
+        await response.write(own)
+        await response.write_eof()
+        return response
 
     async def probe(self, request: web.Request) -> web.Response:
         q = request.query
