@@ -10,7 +10,7 @@ from typing import Any
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Config, Profile, Target
 from exporter.errors import FileOutcome
-from exporter.results import FileResult, ProbeResult
+from exporter.results import CertFacts, FileResult, ProbeResult
 
 LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1.0", "TLSv1.1"})
 
@@ -28,6 +28,20 @@ class Verdict:
     problems: tuple[str, ...]
 
 
+def _judge_expiry(
+    cert: CertFacts, profile: Profile, now: float, where: str, critical: list[str], warning: list[str]
+) -> None:
+    """Expired and critical tiers are critical; the warning tier is a warning."""
+    left = days_left(cert.not_after, now)
+    tier = tier_of(cert.not_before, cert.not_after, now, profile.expiry_tiers)
+    if tier is Tier.EXPIRED:
+        critical.append(f"{where} expired {-left:.1f} days ago")
+    elif tier is Tier.CRITICAL:
+        critical.append(f"{where} expires in {left:.1f} days (critical tier)")
+    elif tier is Tier.WARNING:
+        warning.append(f"{where} expires in {left:.1f} days (warning tier)")
+
+
 def judge(result: ProbeResult, target: Target, config: Config, now: float) -> Verdict:
     """The contract's rules for the exit status of one probed address."""
     report = result.report
@@ -36,14 +50,7 @@ def judge(result: ProbeResult, target: Target, config: Config, now: float) -> Ve
     critical: list[str] = []
     warning: list[str] = []
     leaf = report.leaf
-    left = days_left(leaf.not_after, now)
-    tier = tier_of(leaf.not_before, leaf.not_after, now, config.profile(target.profile).expiry_tiers)
-    if tier is Tier.EXPIRED:
-        critical.append(f"certificate expired {-left:.1f} days ago")
-    elif tier is Tier.CRITICAL:
-        critical.append(f"certificate expires in {left:.1f} days (critical tier)")
-    elif tier is Tier.WARNING:
-        warning.append(f"certificate expires in {left:.1f} days (warning tier)")
+    _judge_expiry(leaf, config.profile(target.profile), now, "certificate", critical, warning)
     if not report.hostname_match:
         critical.append(f"certificate does not cover {target.server_name}")
     if report.chain_valid is False:
@@ -167,15 +174,8 @@ def judge_file(result: FileResult, profile: Profile, now: float) -> Verdict:
     critical: list[str] = []
     warning: list[str] = []
     for position, cert in enumerate(result.certificates):
-        left = days_left(cert.not_after, now)
-        tier = tier_of(cert.not_before, cert.not_after, now, profile.expiry_tiers)
         where = f"certificate {position} ({cert.subject_cn or cert.subject})"
-        if tier is Tier.EXPIRED:
-            critical.append(f"{where} expired {-left:.1f} days ago")
-        elif tier is Tier.CRITICAL:
-            critical.append(f"{where} expires in {left:.1f} days (critical tier)")
-        elif tier is Tier.WARNING:
-            warning.append(f"{where} expires in {left:.1f} days (warning tier)")
+        _judge_expiry(cert, profile, now, where, critical, warning)
         if position < len(result.key_weak) and result.key_weak[position]:
             warning.append(f"{where}: weak key {cert.key_type} {cert.key_bits} bits")
         if position < len(result.signature_weak) and result.signature_weak[position]:
