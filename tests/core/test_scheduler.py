@@ -19,7 +19,7 @@ from exporter.store import Store
 
 
 def test_phase_is_stable_and_spread() -> None:
-    keys = [f"tls://10.0.0.{i}:443" for i in range(1000)]
+    keys = [f"tls://host-{i}.example.test:443" for i in range(1000)]
     phases = [phase(k, 30.0) for k in keys]
     assert phases == [phase(k, 30.0) for k in keys]  # the same key always gets the same offset
     assert all(0 <= p < 30.0 for p in phases)

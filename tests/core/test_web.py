@@ -90,7 +90,7 @@ async def test_probe_bad_parameters_are_400(make_client, params: dict[str, str],
 
 
 async def test_probe_outside_allow_is_403(make_client) -> None:
-    _, client = await make_client("probe: {allow: ['*.example.com', '10.0.0.0/8']}\n")
+    _, client = await make_client("probe: {allow: ['*.example.com', '198.51.100.0/24']}\n")
     resp = await client.get("/probe", params={"target": "127.0.0.1:443"})
     assert resp.status == 403
     assert "not allowed" in await resp.text()
