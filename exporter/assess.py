@@ -54,6 +54,21 @@ class _Posture:
     results: tuple[hello.HelloResult, ...]
 
 
+def _unassessed(ocsp_status: str, log: list[str]) -> Assessment:
+    """What a probe reports when the chain could not be judged at all: invalid, nothing scanned."""
+    return Assessment(
+        chain_valid=False,
+        chain_issues=frozenset(),
+        ocsp_status=ocsp_status,
+        ocsp_stapled=False,
+        protocols_accepted=(),
+        grade=None,
+        score=None,
+        reasons=(),
+        log=tuple(log),
+    )
+
+
 class Assessor:
     def __init__(
         self,
@@ -85,17 +100,7 @@ class Assessor:
             return await self._assess(observation, server_name, profile, reopen, now, log)
         except Exception as e:  # the contract: never raise out of assess
             log.append(f"assess: internal error: {type(e).__name__}: {e}")
-            return Assessment(
-                chain_valid=False,
-                chain_issues=frozenset(),
-                ocsp_status="error",
-                ocsp_stapled=False,
-                protocols_accepted=(),
-                grade=None,
-                score=None,
-                reasons=(),
-                log=tuple(log),
-            )
+            return _unassessed("error", log)
 
     async def _assess(
         self,
@@ -110,17 +115,7 @@ class Assessor:
         certs = _parse(obs.chain_der, log)
         if not certs:
             log.append("chain: no parsable certificate")
-            return Assessment(
-                chain_valid=False,
-                chain_issues=frozenset(),
-                ocsp_status="not_checked",
-                ocsp_stapled=False,
-                protocols_accepted=(),
-                grade=None,
-                score=None,
-                reasons=(),
-                log=tuple(log),
-            )
+            return _unassessed("not_checked", log)
         leaf = certs[0]
 
         # 1. chain, completed from AIA when the served chain lacks an issuer
