@@ -65,7 +65,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "invalid-host.yml": [
         "targets[0].address: invalid host name 'shop_example.com'",
-        "targets[1].address: invalid IPv4 address '10.0.0.300'",
+        "targets[1].address: invalid IPv4 address '192.0.2.300'",
         "targets[2].address: invalid host name '-bad.example.com'",
         "targets[3].address: invalid host name 'shop.example.com 443'",
     ],
@@ -98,7 +98,7 @@ EXPECTED: dict[str, list[str]] = {
         "files[0].profile: unknown profile 'web2'",
         "certificate_owners[0].match: unknown key 'cn'",
         "certificate_owners[0].match: give exactly one of subject_cn, san, issuer_cn, fingerprint_sha256",
-        "probe.allow[0]: invalid CIDR range '10.0.0.0/40'",
+        "probe.allow[0]: invalid CIDR range '192.0.2.0/40'",
     ],
     "invalid-not-mapping.yml": [
         "(top level): expected a mapping",
@@ -118,7 +118,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "invalid-probe.yml": [
         "probe: unknown key 'deny'",
-        "probe.allow[1]: invalid CIDR range '10.0.0.0/33'",
+        "probe.allow[1]: invalid CIDR range '192.0.2.0/33'",
         "probe.allow[2]: expected a string",
         "probe.allow[3]: must not be empty",
         "probe.allow[4]: invalid CIDR range '2001:db8::/129'",
