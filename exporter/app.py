@@ -17,17 +17,23 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter import __version__
 from exporter.assess import Assessor
 from exporter.config import load_config
-from exporter.config.model import Config
+from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
-from exporter.metrics.collectors import StoreRenderer
 from exporter.metrics.internal import SelfMetrics
-from exporter.probe import Prober
+from exporter.metrics.render import StoreRenderer, probe_text
+from exporter.pipeline import Pipeline
+from exporter.probers import make_probers
+from exporter.probers.tls import TLSSource
+from exporter.results import Result
+from exporter.scan import Scanner
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 from exporter.web.handlers import make_app
+from exporter.web.status import render_status
 
 log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
+MAX_CONNECTIONS = 256  # scheduled probes' connections open at once
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -39,6 +45,8 @@ def parse_listen(address: str) -> tuple[str, int]:
 
 
 class Exporter:
+    """The running exporter; the web layer sees it through ``exporter.service.Service``."""
+
     def __init__(self, config_file: str | None, *, listen: str = ":9632") -> None:
         self.config_file = config_file
         self.listen = listen
@@ -47,9 +55,14 @@ class Exporter:
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = SelfMetrics(self.registry)
         self.store = Store()
-        self.renderer = StoreRenderer(self.store, lambda: self.config)
-        self.assessor = Assessor()
-        self.prober = Prober(self.assessor)
+        self.scanner = Scanner()
+        self.probers = make_probers(TLSSource(asyncio.Semaphore(MAX_CONNECTIONS)))
+        self.pipeline = Pipeline(
+            probers=self.probers, assessor=Assessor(on_error=self.metrics.error), scanner=self.scanner
+        )
+        # /probe has its own source: its connections do not wait behind the scheduler's cap.
+        self.adhoc = Pipeline(assessor=self.pipeline.assessor, scanner=self.scanner)
+        self.renderer = StoreRenderer(self.store, lambda: self.config, scanner=self.scanner, probers=self.probers)
         self.scheduler: Scheduler | None = None
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
@@ -59,6 +72,18 @@ class Exporter:
         """The /metrics body in two parts: every target's and file's series, then the exporter's own
         (kept apart so a large exposition is not copied once more to join them)."""
         return self.renderer.render().encode(), generate_latest(self.registry)
+
+    async def probe(self, target: Target, *, timeout: float) -> list[Result]:
+        results = await self.adhoc.probe(target, self.config, timeout=timeout)
+        for r in results:
+            self.metrics.observe(r.outcome.value, r.duration)
+        return results
+
+    def probe_text(self, results: list[Result], target: Target) -> str:
+        return probe_text(results, target, self.config, scanner=self.scanner)
+
+    def status_page(self) -> str:
+        return render_status(self.store.snapshot(), self.config)
 
     def _path(self) -> Path | None:
         if self.config_file:
@@ -110,7 +135,7 @@ class Exporter:
     async def startup(self) -> None:
         """Load the configuration (errors are fatal here: the caller prints them) and start probing."""
         config, checksum = self.load()
-        self.scheduler = Scheduler(self.store, self.prober, self.metrics)
+        self.scheduler = Scheduler(self.store, self.pipeline, self.metrics)
         self.apply(config, checksum)
         self.ready = True
         log.info(
@@ -126,7 +151,7 @@ class Exporter:
         self.ready = False
         if self.scheduler is not None:
             await self.scheduler.stop()
-        await self.assessor.close()
+        await self.pipeline.close()
 
     async def run(self) -> int:
         host, port = parse_listen(self.listen)

@@ -1,72 +1,54 @@
-"""After a successful handshake: chain validity, revocation, protocol posture and the grade.
+"""After a successful handshake: chain validity, revocation and the grade, each a step of its own.
 
-The probe runner calls ``Assessor.assess`` with what the handshake observed. I/O happens here
-(AIA, OCSP and CRL fetches through ``exporter.fetch``; ClientHello probes through
-``exporter.tls.hello``); the judgements are the pure functions of ``exporter.certs``.
+I/O happens here (AIA, OCSP and CRL fetches through ``exporter.fetch``, trust bundles read in a
+worker thread); the judgements are the pure functions of ``exporter.certs``. The version scan is
+not here: it runs on its own clock (``exporter.scan``) and its latest result is handed in.
 
-Cost bounds: a posture scan is at most five ClientHellos (one per version, one at a time, each
-with ``hello_timeout``) and runs at most once per ``profile.scan_interval`` per (address,
-server_name); fetches are cached (OCSP and CRLs until nextUpdate, AIA for a day). ``assess``
-never raises: a failed step becomes ``error`` / ``not_checked`` and a log line.
+Every step succeeds or fails on its own. A failure on our side (an exception, a fetch that did
+not answer, the probe's deadline running out) puts the step in ``Assessment.errors`` and leaves
+its facts unset, so it is reported as "could not judge", never as a finding about the server;
+the other steps' results still stand. ``assess`` never raises.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.verification import Store
 
-from exporter.certs.chain import ChainVerdict, ca_issuer_urls, issuer_of, ocsp_urls, self_issued, verify_chain
+from exporter.certs.chain import (
+    ChainIssue,
+    ChainVerdict,
+    ca_issuer_urls,
+    issuer_of,
+    ocsp_urls,
+    self_issued,
+    verify_chain,
+)
 from exporter.certs.facts import cert_facts, key_of, signature_of
 from exporter.certs.grade import GradeInput, grade, normalize_version
-from exporter.certs.revocation import crl_urls, judge_crl, judge_ocsp, ocsp_request
+from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
-from exporter.certs.trust import TrustError, load_store
-from exporter.config.model import Profile
+from exporter.certs.trust import load_store
+from exporter.config.model import Profile, RevocationMode
+from exporter.deadline import Deadline
 from exporter.fetch import Fetcher, FetchError
-from exporter.results import Observation
+from exporter.results import Assessment, OcspStatus, Session, Step
 from exporter.tls import hello
 
-Reopen = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+log = logging.getLogger(__name__)
 MAX_AIA_HOPS = 3
+TRUST_RECHECK = 60.0  # seconds between checks that a trust bundle file did not change
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Assessment:
-    chain_valid: bool
-    chain_issues: frozenset[str]
-    ocsp_status: str  # good | revoked | unknown | error | not_checked
-    ocsp_stapled: bool
-    protocols_accepted: tuple[tuple[str, bool], ...]  # empty when not scanned
-    grade: str | None
-    score: float | None
-    reasons: tuple[str, ...]
-    log: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Posture:
-    expires: float
-    results: tuple[hello.HelloResult, ...]
-
-
-def _unassessed(ocsp_status: str, log: list[str]) -> Assessment:
-    """What a probe reports when the chain could not be judged at all: invalid, nothing scanned."""
-    return Assessment(
-        chain_valid=False,
-        chain_issues=frozenset(),
-        ocsp_status=ocsp_status,
-        ocsp_stapled=False,
-        protocols_accepted=(),
-        grade=None,
-        score=None,
-        reasons=(),
-        log=tuple(log),
-    )
+class _FetchFailed(Exception):
+    """Every source of a revocation answer failed to answer: the step could not be judged."""
 
 
 class Assessor:
@@ -74,14 +56,13 @@ class Assessor:
         self,
         *,
         fetcher: Fetcher | None = None,
-        hello_timeout: float = 3.0,
         store_loader: Callable[[str], Store] = load_store,
+        on_error: Callable[[Step], None] | None = None,
     ) -> None:
         self.fetcher = fetcher or Fetcher()
-        self.hello_timeout = hello_timeout
         self._load_store = store_loader
-        self._posture: dict[tuple[str, str], _Posture] = {}
-        self.scans = 0  # posture scans run (not served from the cache)
+        self._stores: dict[str, tuple[float, Store]] = {}
+        self._on_error = on_error  # counts tls_exporter_errors_total{step}
 
     async def close(self) -> None:
         await self.fetcher.close()
@@ -89,95 +70,132 @@ class Assessor:
     async def assess(
         self,
         *,
-        observation: Observation,
+        certificates: Sequence[bytes],
+        session: Session,
         server_name: str,
         profile: Profile,
-        reopen: Reopen | None,
-        now: float,
+        scan: Sequence[hello.HelloResult] = (),
+        deadline: Deadline | None = None,
+        now: float | None = None,
     ) -> Assessment:
-        log: list[str] = []
-        try:
-            return await self._assess(observation, server_name, profile, reopen, now, log)
-        except Exception as e:  # the contract: never raise out of assess
-            log.append(f"assess: internal error: {type(e).__name__}: {e}")
-            return _unassessed("error", log)
-
-    async def _assess(
-        self,
-        obs: Observation,
-        server_name: str,
-        profile: Profile,
-        reopen: Reopen | None,
-        now: float,
-        log: list[str],
-    ) -> Assessment:
-        at = dt.datetime.fromtimestamp(now, dt.UTC)
-        certs = _parse(obs.chain_der, log)
+        now = time.time() if now is None else now
+        deadline = deadline or Deadline(30.0)
+        steps: list[str] = []
+        errors: set[Step] = set()
+        certs = _parse(certificates, steps)
         if not certs:
-            log.append("chain: no parsable certificate")
-            return _unassessed("not_checked", log)
-        leaf = certs[0]
+            steps.append("chain: no parsable certificate")
+            return Assessment(errors=frozenset({Step.CHAIN, Step.REVOCATION, Step.GRADE}), log=tuple(steps))
+        at = dt.datetime.fromtimestamp(now, dt.UTC)
 
         # 1. chain, completed from AIA when the served chain lacks an issuer
-        verdict: ChainVerdict | None = None
-        extras: tuple[x509.Certificate, ...] = ()
-        try:
-            store = self._load_store(profile.trust)
-        except TrustError as e:
-            log.append(f"chain: trust store unusable: {e}")
-            store = None
-        if store is not None:
-            verdict = verify_chain(certs, store, server_name, at)
-            if verdict.completable:
-                extras = await self._complete(certs[-1], now, log)
-                if extras:
-                    verdict = verify_chain(certs, store, server_name, at, extra=extras)
-            _log_chain(verdict, log)
+        chained = await self._step(
+            Step.CHAIN, errors, steps, deadline, self._chain(certs, server_name, profile, at, now, steps)
+        )
+        verdict, extras = chained if chained is not None else (None, ())
         issues = set(verdict.issues) if verdict else set()
 
-        # 2. posture (the TLS 1.2 hello also asks for a staple)
-        results: tuple[hello.HelloResult, ...] = ()
-        if reopen is not None and profile.scan_protocol_versions:
-            results = await self._scan(obs.address, server_name, reopen, profile.scan_interval, now, log)
-        protocols = tuple((r.version, r.accepted) for r in results if r.accepted is not None)
-
-        # 3. revocation
-        path = verdict.path if verdict and verdict.path else ()
-        pairs = _pairs(path) if path else _pairs_served(certs, extras)
-        staple = obs.ocsp_staple or next((r.staple for r in results if r.staple and r.accepted), None)
-        ocsp_status, revoked = "not_checked", False
-        if profile.revocation == "none":
-            log.append("revocation: not checked (profile says none)")
+        # 2. revocation (a staple from the scan's TLS 1.2 hello counts when the handshake had none)
+        staple = session.ocsp_staple or next((r.staple for r in scan if r.staple and r.accepted), None)
+        ocsp_status: OcspStatus | None = OcspStatus.NOT_CHECKED
+        revoked = False
+        if profile.revocation == RevocationMode.NONE:
+            steps.append("revocation: not checked (profile says none)")
         else:
-            ocsp_status, revoked = await self._revocation(leaf, pairs, staple, profile.revocation, at, now, log)
-        if revoked:
-            issues.add("revoked")
-
-        # 4. grade
-        g = grade(
-            _grade_input(
-                obs, leaf, path or (leaf, *[c for c in certs[1:] if not self_issued(c)]), results, issues, profile
+            path = verdict.path if verdict and verdict.path else ()
+            pairs = _pairs(path) if path else _pairs_served(certs, extras)
+            checked = await self._step(
+                Step.REVOCATION,
+                errors,
+                steps,
+                deadline,
+                self._revocation(certs[0], pairs, staple, profile, at, now, steps),
             )
-        )
-        log.append(
-            f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
-            + (": " + "; ".join(g.reasons) if g.reasons else "")
-        )
+            ocsp_status, revoked = checked if checked is not None else (None, False)
+        if revoked:
+            issues.add(ChainIssue.REVOKED)
+
+        # 3. grade, from what the other steps found
+        g = None
+        try:
+            signed = (verdict.path if verdict and verdict.path else ()) or (
+                certs[0],
+                *[c for c in certs[1:] if not self_issued(c)],
+            )
+            g = grade(_grade_input(session, certs[0], signed, scan, issues, profile))
+            steps.append(
+                f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
+                + (": " + "; ".join(g.reasons) if g.reasons else "")
+            )
+        except Exception as exc:
+            self._failed(Step.GRADE, errors, steps, exc)
+        chain_valid = None if verdict is None else (verdict.valid and not revoked)
         return Assessment(
-            chain_valid=bool(verdict and verdict.valid) and not revoked,
+            chain_valid=chain_valid,
             chain_issues=frozenset(issues),
             ocsp_status=ocsp_status,
             ocsp_stapled=staple is not None,
-            protocols_accepted=protocols,
-            grade=g.grade,
-            score=g.score,
-            reasons=g.reasons,
-            log=tuple(log),
+            grade=None if g is None else g.grade,
+            score=None if g is None else g.score,
+            reasons=() if g is None else g.reasons,
+            errors=frozenset(errors),
+            log=tuple(steps),
         )
+
+    async def _step(self, step: Step, errors: set[Step], steps: list[str], deadline: Deadline, work: Any) -> Any:
+        """Run one step within the deadline; a failure on our side is recorded, never raised."""
+        try:
+            return await deadline.run(work)
+        except TimeoutError:
+            self._failed(step, errors, steps, None, f"not finished within the probe's deadline ({deadline.seconds:g}s)")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(step, errors, steps, exc)
+        return None
+
+    def _failed(
+        self, step: Step, errors: set[Step], steps: list[str], exc: BaseException | None, why: str = ""
+    ) -> None:
+        errors.add(step)
+        reason = why or f"{type(exc).__name__}: {exc}"
+        steps.append(f"{step}: could not be judged: {reason}")
+        log.debug("assessment step %s failed: %s", step, reason, exc_info=exc)
+        if self._on_error is not None:
+            self._on_error(step)
+
+    async def _trust(self, trust: str) -> Store:
+        """The trust store, read in a worker thread, re-checked for changes now and then."""
+        hit = self._stores.get(trust)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < TRUST_RECHECK:
+            return hit[1]
+        store = await asyncio.to_thread(self._load_store, trust)
+        self._stores[trust] = (now, store)
+        return store
+
+    async def _chain(
+        self,
+        certs: list[x509.Certificate],
+        server_name: str,
+        profile: Profile,
+        at: dt.datetime,
+        now: float,
+        steps: list[str],
+    ) -> tuple[ChainVerdict, tuple[x509.Certificate, ...]]:
+        store = await self._trust(profile.trust)  # TrustError: the chain cannot be judged
+        verdict = verify_chain(certs, store, server_name, at)
+        extras: tuple[x509.Certificate, ...] = ()
+        if verdict.completable:
+            extras = await self._complete(certs[-1], now, steps)
+            if extras:
+                verdict = verify_chain(certs, store, server_name, at, extra=extras)
+        _log_chain(verdict, steps)
+        return verdict, extras
 
     # -- steps --------------------------------------------------------------------------------------
 
-    async def _complete(self, last: x509.Certificate, now: float, log: list[str]) -> tuple[x509.Certificate, ...]:
+    async def _complete(self, last: x509.Certificate, now: float, steps: list[str]) -> tuple[x509.Certificate, ...]:
         """Follow AIA caIssuers from the last served certificate, a few hops at most."""
         found: list[x509.Certificate] = []
         current = last
@@ -188,11 +206,11 @@ class Assessor:
                 try:
                     fetched = await self.fetcher.ca_issuers(url, now=now)
                 except FetchError as e:
-                    log.append(f"aia: {e}")
+                    steps.append(f"aia: {e}")
                     continue
                 found.extend(c for c in fetched if c not in found)
                 nxt = issuer_of(current, fetched)
-                log.append(
+                steps.append(
                     f"aia: {url}: {len(fetched)} certificate(s)"
                     + (f", issuer {nxt.subject.rfc4514_string()}" if nxt else ", none issued it")
                 )
@@ -203,62 +221,50 @@ class Assessor:
             current = nxt
         return tuple(found)
 
-    async def _scan(
-        self, address: str, server_name: str, reopen: Reopen, interval: float, now: float, log: list[str]
-    ) -> tuple[hello.HelloResult, ...]:
-        key = (address, server_name)
-        cached = self._posture.get(key)
-        if cached is not None and cached.expires > now:
-            log.append(f"posture: from the scan of {interval - (cached.expires - now):.0f}s ago")
-            return cached.results
-        self.scans += 1
-        results = await hello.scan(reopen, server_name, timeout=self.hello_timeout)
-        for r in results:
-            state = {True: "accepted", False: "refused", None: "unknown"}[r.accepted]
-            info = r.suite_info
-            extra = f" {info.name}" if r.accepted and info else ""
-            log.append(f"hello {r.version}: {state}{extra}" + (f" ({r.detail})" if r.detail else ""))
-        if any(r.accepted is not None for r in results):
-            self._posture[key] = _Posture(now + interval, results)
-            if len(self._posture) > 100_000:
-                self._posture = {k: v for k, v in self._posture.items() if v.expires > now}
-        return results
-
     async def _revocation(
         self,
         leaf: x509.Certificate,
         pairs: Sequence[tuple[x509.Certificate, x509.Certificate]],
         staple: bytes | None,
-        mode: str,
+        profile: Profile,
         at: dt.datetime,
         now: float,
-        log: list[str],
-    ) -> tuple[str, bool]:
+        steps: list[str],
+    ) -> tuple[OcspStatus, bool]:
+        """The leaf's OCSP status and whether any certificate of the path is revoked.
+
+        Raises ``_FetchFailed`` when no responder or CRL answered at all: revocation unknown.
+        """
+        mode, max_age = profile.revocation, profile.revocation_interval
         issuer = pairs[0][1] if pairs and pairs[0][0] is leaf else None
-        status, revoked = "not_checked", False
+        status, revoked = OcspStatus.NOT_CHECKED, False
         if staple is not None:
             if issuer is None:
-                log.append("ocsp: staple received, but the leaf's issuer is unknown")
+                steps.append("ocsp: staple received, but the leaf's issuer is unknown")
             else:
                 v = judge_ocsp(staple, leaf, issuer, at)
-                log.append(f"ocsp: staple {v.status}" + (f" ({v.detail})" if v.detail and v.status == "error" else ""))
-                if v.status != "error" or mode != "ocsp":
-                    status = v.status
-        if mode == "ocsp":
-            if status == "not_checked":
+                steps.append(
+                    f"ocsp: staple {v.status}" + (f" ({v.detail})" if v.detail and v.status == "error" else "")
+                )
+                if v.status != "error" or mode != RevocationMode.OCSP:
+                    status = OcspStatus(v.status)
+        if mode == RevocationMode.OCSP:
+            if status is OcspStatus.NOT_CHECKED:
                 if issuer is None:
-                    log.append("ocsp: not checked (issuer of the leaf unknown)")
+                    steps.append("ocsp: not checked (issuer of the leaf unknown)")
                 else:
-                    status = await self._ocsp(leaf, issuer, at, now, log, label="leaf")
-            revoked = status == "revoked"
+                    status = await self._ocsp(leaf, issuer, at, now, max_age, steps, label="leaf")
+            revoked = status is OcspStatus.REVOKED
             for cert, parent in pairs[1:]:
-                if ocsp_urls(cert) and await self._ocsp(cert, parent, at, now, log, label="intermediate") == "revoked":
+                if not ocsp_urls(cert):
+                    continue
+                if await self._ocsp(cert, parent, at, now, max_age, steps, label="intermediate") is OcspStatus.REVOKED:
                     revoked = True
-        elif mode == "crl":
+        elif mode == RevocationMode.CRL:
             for cert, parent in pairs:
-                if await self._crl(cert, parent, at, now, log):
+                if await self._crl(cert, parent, at, now, max_age, steps):
                     revoked = True
-            revoked = revoked or status == "revoked"
+            revoked = revoked or status is OcspStatus.REVOKED
         return status, revoked
 
     async def _ocsp(
@@ -267,69 +273,81 @@ class Assessor:
         issuer: x509.Certificate,
         at: dt.datetime,
         now: float,
-        log: list[str],
+        max_age: float,
+        steps: list[str],
         *,
         label: str,
-    ) -> str:
+    ) -> OcspStatus:
         urls = ocsp_urls(cert)
         if not urls:
-            log.append(f"ocsp: {label} names no responder: not checked")
-            return "not_checked"
+            steps.append(f"ocsp: {label} names no responder: not checked")
+            return OcspStatus.NOT_CHECKED
         request = ocsp_request(cert, issuer)
-        detail = ""
+        failures = []
         for url in urls[:2]:
             try:
-                body = await self.fetcher.ocsp(url, request, now=now)
+                body = await self.fetcher.ocsp(url, request, now=now, max_age=max_age)
             except FetchError as e:
-                detail = str(e)
-                log.append(f"ocsp: {label}: {e}")
+                failures.append(str(e))
+                steps.append(f"ocsp: {label}: {e}")
                 continue
             v = judge_ocsp(body, cert, issuer, at)
-            log.append(f"ocsp: {label}: {url}: {v.status}" + (f" ({v.detail})" if v.detail else ""))
-            return v.status
-        log.append(f"ocsp: {label}: error" + (f" ({detail})" if detail else ""))
-        return "error"
+            steps.append(f"ocsp: {label}: {url}: {v.status}" + (f" ({v.detail})" if v.detail else ""))
+            return OcspStatus(v.status)
+        raise _FetchFailed(f"no OCSP responder of the {label} answered: " + "; ".join(failures))
 
     async def _crl(
-        self, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime, now: float, log: list[str]
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        at: dt.datetime,
+        now: float,
+        max_age: float,
+        steps: list[str],
     ) -> bool:
         name = cert.subject.rfc4514_string()
         urls = crl_urls(cert)
         if not urls:
-            log.append(f"crl: {name}: no distribution point")
+            steps.append(f"crl: {name}: no distribution point")
             return False
+        failures = []
         for url in urls[:2]:
             try:
-                body = await self.fetcher.crl(url, now=now)
+                crl = await self.fetcher.crl(url, now=now, max_age=max_age)
             except FetchError as e:
-                log.append(f"crl: {name}: {e}")
+                failures.append(str(e))
+                steps.append(f"crl: {name}: {e}")
                 continue
-            v = judge_crl(body, cert, issuer, at)
-            log.append(f"crl: {name}: {url}: {v.status}" + (f" ({v.detail})" if v.detail else ""))
+            v = judge_crl_list(crl, cert, issuer, at)
+            steps.append(f"crl: {name}: {url}: {v.status}" + (f" ({v.detail})" if v.detail else ""))
             if v.status != "error":
                 return v.status == "revoked"
+        if failures:
+            raise _FetchFailed(f"no CRL of {name} could be fetched: " + "; ".join(failures))
         return False
 
 
-def _parse(chain_der: Sequence[bytes], log: list[str]) -> list[x509.Certificate]:
+def _parse(chain_der: Sequence[bytes], steps: list[str]) -> list[x509.Certificate]:
     out: list[x509.Certificate] = []
     for i, der in enumerate(chain_der):
         try:
             out.append(x509.load_der_x509_certificate(der))
         except ValueError as e:
             if i == 0:
-                log.append(f"chain: the leaf does not parse: {e}")
+                steps.append(f"chain: the leaf does not parse: {e}")
                 return []
-            log.append(f"chain: certificate {i} does not parse and is ignored: {e}")
+            steps.append(f"chain: certificate {i} does not parse and is ignored: {e}")
     return out
 
 
-def _log_chain(v: ChainVerdict, log: list[str]) -> None:
+def _log_chain(v: ChainVerdict, steps: list[str]) -> None:
     if v.valid and not v.issues:
-        log.append(f"chain: valid, {len(v.path)} certificates up to {v.path[-1].subject.rfc4514_string()}")
+        steps.append(f"chain: valid, {len(v.path)} certificates up to {v.path[-1].subject.rfc4514_string()}")
         return
     state = "valid" if v.valid else "invalid"
-    log.append(f"chain: {state} ({', '.join(sorted(v.issues)) or 'no issue'})" + (f": {v.detail}" if v.detail else ""))
+    steps.append(
+        f"chain: {state} ({', '.join(sorted(v.issues)) or 'no issue'})" + (f": {v.detail}" if v.detail else "")
+    )
 
 
 def _pairs(path: Sequence[x509.Certificate]) -> list[tuple[x509.Certificate, x509.Certificate]]:
@@ -345,22 +363,22 @@ def _pairs_served(
 
 
 def _grade_input(
-    obs: Observation,
+    session: Session,
     leaf: x509.Certificate,
     signed: Sequence[x509.Certificate],
-    results: Sequence[hello.HelloResult],
+    scan: Sequence[hello.HelloResult],
     issues: set[str],
     profile: Profile,
 ) -> GradeInput:
-    accepted = [r for r in results if r.accepted]
-    protocols = {normalize_version(r.version) for r in accepted} or {normalize_version(obs.version)}
+    accepted = [r for r in scan if r.accepted]
+    protocols = {normalize_version(r.version) for r in accepted} or {normalize_version(session.version)}
     infos = [r.suite_info for r in accepted]
     key_type, key_bits = key_of(leaf)
     hashes = tuple(signature_of(c)[1] for c in signed if not self_issued(c))
     return GradeInput(
         protocols=frozenset(protocols),
-        cipher=obs.cipher,
-        cipher_bits=(obs.cipher_bits, *(i.bits for i in infos if i is not None)),
+        cipher=session.cipher,
+        cipher_bits=(session.cipher_bits, *(i.bits for i in infos if i is not None)),
         suites=tuple(i.name for i in infos if i is not None),
         key_type=key_type,
         key_bits=key_bits,
@@ -369,5 +387,5 @@ def _grade_input(
         weak_hashes=profile.weak_signature_hashes,
         key_weak=key_weak(cert_facts(leaf), profile),
         chain_issues=frozenset(issues),
-        hsts=obs.hsts,
+        hsts=session.hsts,
     )

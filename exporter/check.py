@@ -1,4 +1,7 @@
-"""`tls-exporter check`: probe once, print a report, exit Nagios-style (0 OK, 1 warning, 2 critical, 3 unknown)."""
+"""`tls-exporter check`: the verdict on a result, as text or JSON; exit Nagios-style
+(0 OK, 1 warning, 2 critical, 3 unknown). One verdict for every source: the certificates a
+result follows (a served leaf, every certificate of a file) are judged by the same rules, and
+a served chain adds what only a handshake shows (host name, chain, revocation, versions)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from enum import IntEnum
 from typing import Any
 
 from exporter.certs.tiers import Tier, days_left, tier_of
-from exporter.config.model import Config, Profile, Target
+from exporter.config.model import Job, Profile, Target
 from exporter.errors import FileOutcome
-from exporter.results import CertFacts, FileResult, ProbeResult
+from exporter.results import CertFacts, OcspStatus, Result
+from exporter.scan import ScanResult
 
 LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1.0", "TLSv1.1"})
 
@@ -28,12 +32,18 @@ class Verdict:
     problems: tuple[str, ...]
 
 
-def _judge_expiry(
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _certificate(
     cert: CertFacts, profile: Profile, now: float, where: str, critical: list[str], warning: list[str]
 ) -> None:
-    """Expired and critical tiers are critical; the warning tier is a warning."""
+    """Expired, critical tier and not yet valid are critical; the warning tier is a warning."""
     left = days_left(cert.not_after, now)
     tier = tier_of(cert.not_before, cert.not_after, now, profile.expiry_tiers)
+    if now < cert.not_before:
+        critical.append(f"{where} not valid before {_iso(cert.not_before)}")
     if tier is Tier.EXPIRED:
         critical.append(f"{where} expired {-left:.1f} days ago")
     elif tier is Tier.CRITICAL:
@@ -42,60 +52,90 @@ def _judge_expiry(
         warning.append(f"{where} expires in {left:.1f} days (warning tier)")
 
 
-def judge(result: ProbeResult, target: Target, config: Config, now: float) -> Verdict:
-    """The contract's rules for the exit status of one probed address."""
+def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanResult | None = None) -> Verdict:
+    """The contract's rules for the exit status of one location (an address or a file)."""
     report = result.report
     if report is None:
-        return Verdict(status=Status.CRITICAL, problems=(f"probe failed: {result.outcome}: {result.detail}",))
+        prefix = "" if isinstance(result.outcome, FileOutcome) else "probe failed: "
+        return Verdict(status=Status.CRITICAL, problems=(f"{prefix}{result.outcome.value}: {result.detail}",))
     critical: list[str] = []
     warning: list[str] = []
-    leaf = report.leaf
-    _judge_expiry(leaf, config.profile(target.profile), now, "certificate", critical, warning)
-    if not report.hostname_match:
-        critical.append(f"certificate does not cover {target.server_name}")
-    if report.chain_valid is False:
-        critical.append("chain invalid: " + (", ".join(sorted(report.chain_issues)) or "does not verify"))
-    if report.ocsp_status == "revoked" or "revoked" in report.chain_issues:
-        critical.append("certificate revoked")
-    if report.key_weak:
-        warning.append(f"weak key: {leaf.key_type} {leaf.key_bits} bits")
-    if report.signature_weak:
-        warning.append("weak signature hash in the chain")
-    for check, match in report.expected:
-        if not match:
-            warning.append(f"expected {check} does not match (served serial {leaf.serial})")
-    legacy = [v for v, accepted in report.protocols_accepted if accepted and v in LEGACY_VERSIONS]
-    if legacy:
-        warning.append("legacy protocol accepted: " + ", ".join(legacy))
+    served = isinstance(job, Target)
+    followed = report.chain[:1] if served else report.chain
+    for position, cert in enumerate(followed):
+        where = "certificate" if served else f"certificate {position} ({cert.subject_cn or cert.subject})"
+        _certificate(cert, profile, now, where, critical, warning)
+        if report.key_weak[position]:
+            warning.append(
+                f"{'' if served else where + ': '}weak key{':' if served else ''} {cert.key_type} {cert.key_bits} bits"
+            )
+        if report.signature_weak[position]:
+            warning.append(
+                "weak signature hash in the chain" if served else f"{where}: weak signature {cert.signature_algorithm}"
+            )
+    if isinstance(job, Target):
+        leaf = report.leaf
+        if report.hostname_match is False:
+            critical.append(f"certificate does not cover {job.server_name}")
+        a = report.assessment
+        if a is not None:
+            if a.chain_valid is False:
+                critical.append("chain invalid: " + (", ".join(sorted(a.chain_issues)) or "does not verify"))
+            if a.ocsp_status is OcspStatus.REVOKED or "revoked" in a.chain_issues:
+                critical.append("certificate revoked")
+        for check, match in report.expected:
+            if not match:
+                warning.append(f"expected {check} does not match (served serial {leaf.serial})")
+        if scan is not None:
+            legacy = [v for v, accepted in scan.accepted if accepted and v in LEGACY_VERSIONS]
+            if legacy:
+                warning.append("legacy protocol accepted: " + ", ".join(legacy))
     if critical:
         return Verdict(status=Status.CRITICAL, problems=tuple(critical + warning))
-    if warning:
-        return Verdict(status=Status.WARNING, problems=tuple(warning))
-    return Verdict(status=Status.OK, problems=())
+    return Verdict(status=Status.WARNING if warning else Status.OK, problems=tuple(warning))
 
 
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def result_json(result: ProbeResult, target: Target, config: Config, now: float) -> dict[str, Any]:
-    verdict = judge(result, target, config, now)
+def result_json(
+    result: Result, job: Job, profile: Profile, now: float, scan: ScanResult | None = None
+) -> dict[str, Any]:
+    v = verdict(result, job, profile, now, scan)
+    report = result.report
+    if not isinstance(job, Target):  # a file: every certificate with its position
+        return {
+            "path": result.location,
+            "outcome": result.outcome.value,
+            "detail": result.detail,
+            "status": v.status.name.lower(),
+            "problems": list(v.problems),
+            "certificates": [
+                {
+                    "position": i,
+                    "subject": c.subject,
+                    "issuer": c.issuer,
+                    "serial": c.serial,
+                    "fingerprint_sha256": c.fingerprint_sha256,
+                    "not_after": _iso(c.not_after),
+                    "days_until_expiry": round(days_left(c.not_after, now), 3),
+                    "tier": tier_of(c.not_before, c.not_after, now, profile.expiry_tiers).value,
+                }
+                for i, c in enumerate(report.chain if report else ())
+            ],
+        }
     out: dict[str, Any] = {
-        "address": result.address,
+        "address": result.location,
         "outcome": result.outcome.value,
         "detail": result.detail,
-        "status": verdict.status.name.lower(),
-        "problems": list(verdict.problems),
+        "status": v.status.name.lower(),
+        "problems": list(v.problems),
         "duration_seconds": round(result.duration, 4),
     }
-    report = result.report
     if report is not None:
         leaf = report.leaf
-        profile = config.profile(target.profile)
+        a = report.assessment
         out.update(
             {
-                "tls_version": result.version,
-                "cipher": result.cipher,
+                "tls_version": result.session.version if result.session else None,
+                "cipher": result.session.cipher if result.session else None,
                 "leaf": {
                     "subject": leaf.subject,
                     "issuer": leaf.issuer,
@@ -111,16 +151,17 @@ def result_json(result: ProbeResult, target: Target, config: Config, now: float)
                     "signature_algorithm": leaf.signature_algorithm,
                 },
                 "hostname_match": report.hostname_match,
-                "key_weak": report.key_weak,
-                "signature_weak": report.signature_weak,
+                "key_weak": report.key_weak[0],
+                "signature_weak": report.signature_weak[0],
                 "owner": report.owner,
                 "expected": dict(report.expected),
-                "chain_valid": report.chain_valid,
-                "chain_issues": sorted(report.chain_issues),
-                "ocsp_status": report.ocsp_status,
-                "protocols_accepted": dict(report.protocols_accepted),
-                "grade": report.grade,
-                "score": report.score,
+                "chain_valid": a.chain_valid if a else None,
+                "chain_issues": sorted(a.chain_issues) if a else [],
+                "ocsp_status": a.ocsp_status.value if a and a.ocsp_status else None,
+                "protocols_accepted": dict(scan.accepted) if scan else {},
+                "grade": a.grade if a else None,
+                "score": a.score if a else None,
+                "assessment_errors": sorted(a.errors) if a else [],
                 "chain": [
                     {"position": i, "subject": c.subject, "serial": c.serial, "not_after": _iso(c.not_after)}
                     for i, c in enumerate(report.chain)
@@ -130,16 +171,26 @@ def result_json(result: ProbeResult, target: Target, config: Config, now: float)
     return out
 
 
-def render_text(result: ProbeResult, target: Target, config: Config, now: float) -> str:
-    verdict = judge(result, target, config, now)
-    head = f"{verdict.status.name} {target.protocol}://{target.target} {result.address or '(unresolved)'}"
-    lines = [head]
+def render_text(result: Result, job: Job, profile: Profile, now: float, scan: ScanResult | None = None) -> str:
+    v = verdict(result, job, profile, now, scan)
     report = result.report
+    if not isinstance(job, Target):
+        lines = [f"{v.status.name} file {result.location}: {result.outcome.value} {result.detail}".rstrip()]
+        for i, c in enumerate(report.chain if report else ()):
+            tier = tier_of(c.not_before, c.not_after, now, profile.expiry_tiers)
+            lines.append(
+                f"  [{i}] {c.subject}  serial {c.serial}  expires {_iso(c.not_after)} "
+                f"({days_left(c.not_after, now):.1f} days, tier {tier.value})"
+            )
+        lines += [f"  problem:   {p}" for p in v.problems]
+        return "\n".join(lines)
+    lines = [f"{v.status.name} {job.protocol}://{job.target} {result.location or '(unresolved)'}"]
     if report is None:
         lines.append(f"  outcome:   {result.outcome.value} ({result.detail})")
     else:
         leaf = report.leaf
-        tier = tier_of(leaf.not_before, leaf.not_after, now, config.profile(target.profile).expiry_tiers)
+        tier = tier_of(leaf.not_before, leaf.not_after, now, profile.expiry_tiers)
+        session = f"{result.session.version} {result.session.cipher}" if result.session else ""
         lines += [
             f"  subject:   {leaf.subject}",
             f"  issuer:    {leaf.issuer}",
@@ -148,75 +199,22 @@ def render_text(result: ProbeResult, target: Target, config: Config, now: float)
             f"  names:     {', '.join(leaf.sans) or '(none)'}",
             f"  expires:   {_iso(leaf.not_after)} ({days_left(leaf.not_after, now):.1f} days, tier {tier.value})",
             f"  key:       {leaf.key_type} {leaf.key_bits} bits; signature {leaf.signature_algorithm}",
-            f"  session:   {result.version} {result.cipher}",
-            f"  host name: {'matches' if report.hostname_match else 'DOES NOT MATCH'} {target.server_name}",
+            f"  session:   {session}",
+            f"  host name: {'matches' if report.hostname_match else 'DOES NOT MATCH'} {job.server_name}",
         ]
-        if report.chain_valid is not None:
+        a = report.assessment
+        if a is not None and a.chain_valid is not None:
             lines.append(
-                f"  chain:     {'valid' if report.chain_valid else 'INVALID'} "
-                f"{', '.join(sorted(report.chain_issues))}".rstrip()
+                f"  chain:     {'valid' if a.chain_valid else 'INVALID'} {', '.join(sorted(a.chain_issues))}".rstrip()
             )
-        if report.grade is not None:
-            lines.append(f"  grade:     {report.grade} (score {report.score:g})")
+        if a is not None and a.grade is not None:
+            lines.append(f"  grade:     {a.grade} (score {a.score:g})")
+        if a is not None and a.errors:
+            lines.append(f"  not judged: {', '.join(sorted(a.errors))} (an error on the exporter's side)")
         lines.append(f"  owner:     {report.owner or '(none)'}")
-    lines += [f"  problem:   {p}" for p in verdict.problems]
+    lines += [f"  problem:   {p}" for p in v.problems]
     return "\n".join(lines)
 
 
 def worst(statuses: list[Status]) -> Status:
     return max(statuses, default=Status.UNKNOWN)
-
-
-def judge_file(result: FileResult, profile: Profile, now: float) -> Verdict:
-    """The same rules for a certificate file: each certificate of it counts."""
-    if result.outcome is not FileOutcome.CERTIFICATE_FOUND:
-        return Verdict(status=Status.CRITICAL, problems=(f"{result.outcome.value}: {result.detail}",))
-    critical: list[str] = []
-    warning: list[str] = []
-    for position, cert in enumerate(result.certificates):
-        where = f"certificate {position} ({cert.subject_cn or cert.subject})"
-        _judge_expiry(cert, profile, now, where, critical, warning)
-        if position < len(result.key_weak) and result.key_weak[position]:
-            warning.append(f"{where}: weak key {cert.key_type} {cert.key_bits} bits")
-        if position < len(result.signature_weak) and result.signature_weak[position]:
-            warning.append(f"{where}: weak signature {cert.signature_algorithm}")
-    if critical:
-        return Verdict(status=Status.CRITICAL, problems=tuple(critical + warning))
-    return Verdict(status=Status.WARNING if warning else Status.OK, problems=tuple(warning))
-
-
-def file_json(result: FileResult, profile: Profile, now: float) -> dict[str, Any]:
-    verdict = judge_file(result, profile, now)
-    return {
-        "path": result.path,
-        "outcome": result.outcome.value,
-        "detail": result.detail,
-        "status": verdict.status.name.lower(),
-        "problems": list(verdict.problems),
-        "certificates": [
-            {
-                "position": i,
-                "subject": c.subject,
-                "issuer": c.issuer,
-                "serial": c.serial,
-                "fingerprint_sha256": c.fingerprint_sha256,
-                "not_after": _iso(c.not_after),
-                "days_until_expiry": round(days_left(c.not_after, now), 3),
-                "tier": tier_of(c.not_before, c.not_after, now, profile.expiry_tiers).value,
-            }
-            for i, c in enumerate(result.certificates)
-        ],
-    }
-
-
-def file_text(result: FileResult, profile: Profile, now: float) -> str:
-    verdict = judge_file(result, profile, now)
-    lines = [f"{verdict.status.name} file {result.path}: {result.outcome.value} {result.detail}".rstrip()]
-    for i, c in enumerate(result.certificates):
-        tier = tier_of(c.not_before, c.not_after, now, profile.expiry_tiers)
-        lines.append(
-            f"  [{i}] {c.subject}  serial {c.serial}  expires {_iso(c.not_after)} "
-            f"({days_left(c.not_after, now):.1f} days, tier {tier.value})"
-        )
-    lines += [f"  problem:   {p}" for p in verdict.problems]
-    return "\n".join(lines)

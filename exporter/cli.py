@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -15,12 +16,15 @@ from exporter import __version__, logs
 from exporter.adhoc import adhoc_target
 from exporter.app import Exporter, parse_listen
 from exporter.assess import Assessor
-from exporter.check import Status, file_json, file_text, judge, judge_file, render_text, result_json, worst
-from exporter.config import load_config
-from exporter.config.model import Config, FileTarget, Target
+from exporter.check import Status, render_text, result_json, verdict, worst
+from exporter.config import load_config, parse_duration
+from exporter.config.model import Config, FileTarget, Job, Target
 from exporter.errors import ConfigError
-from exporter.probe import Prober
-from exporter.probers.file import read_target
+from exporter.pipeline import Pipeline, scan_key
+from exporter.probers import PROBERS
+from exporter.probers.tls import TLSSource
+from exporter.results import Result
+from exporter.scan import Scanner, ScanResult
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -54,7 +58,7 @@ def _check_parser() -> argparse.ArgumentParser:
     p.add_argument("--config.file", dest="config_file", help="check every configured target, or take profiles from it")
     p.add_argument("--profile", help="profile of --config.file to judge by")
     p.add_argument("--ca-file", dest="ca_file", help="PEM bundle to trust instead of the system store")
-    p.add_argument("--timeout", type=float, help="probe timeout in seconds (default: the profile's)")
+    p.add_argument("--timeout", help="probe timeout: 5s, 1500ms, or seconds (default: the configured timeout)")
     p.add_argument("--log.level", dest="log_level", default="warn", choices=["debug", "info", "warn", "error"])
     return p
 
@@ -75,21 +79,38 @@ def config_check(path: str | None) -> int:
     return 0
 
 
+def _timeout(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"--timeout: {exc}") from None
+
+
 def run_check(argv: Sequence[str]) -> int:
     args = _check_parser().parse_args(argv)
     logs.setup(args.log_level)
     try:
         config = load_config(args.config_file) if args.config_file else Config()
+        timeout = _timeout(args.timeout) if args.timeout else None
     except ConfigError as exc:
         print("\n".join(exc.errors), file=sys.stderr)
+        return Status.UNKNOWN
+    except ValueError as exc:
+        print(f"check: {exc}", file=sys.stderr)
         return Status.UNKNOWN
     if args.target is None and not args.config_file:
         print("check: give a TARGET or --config.file", file=sys.stderr)
         return Status.UNKNOWN
+    jobs: list[Job]
     if args.target is not None and _looks_like_file(args.target):
         path = str(Path(args.target).absolute())
-        return asyncio.run(_check_file(path, args.target, config, profile=args.profile, as_json=args.json))
-    if args.target is not None:
+        d = config.defaults
+        jobs = [FileTarget(path=path, name=args.target, owner=d.owner, profile=args.profile or d.profile)]
+    elif args.target is not None:
         try:
             target = adhoc_target(
                 args.target, protocol=args.protocol, server_name=args.server_name, profile=args.profile, config=config
@@ -100,74 +121,89 @@ def run_check(argv: Sequence[str]) -> int:
         if args.ca_file:
             profile = dataclasses.replace(config.profile(target.profile), trust=args.ca_file)
             config = dataclasses.replace(config, profiles={**config.profiles, target.profile: profile})
-        if args.timeout:
-            target = dataclasses.replace(target, timeout=args.timeout)
-        targets: list[Target] = [target]
+        jobs = [target]
     else:
-        targets = list(config.targets)
-    return asyncio.run(_check(targets, config, as_json=args.json))
+        jobs = [*config.targets, *config.files]
+    if timeout is not None:
+        jobs = [dataclasses.replace(job, timeout=timeout) for job in jobs]
+    return asyncio.run(_check(jobs, config, as_json=args.json))
 
 
-async def _check(targets: list[Target], config: Config, *, as_json: bool) -> int:
-    assessor = Assessor()
+async def _scan(scanner: Scanner, job: Job, result: Result) -> ScanResult | None:
+    """Check waits for its version scan (a daemon runs it in the background instead)."""
+    if not isinstance(job, Target) or not result.success or result.session is None:
+        return None
+    tls = PROBERS["tls"]
+    assert isinstance(tls, TLSSource)
+    return await scanner.scan_now(
+        scan_key(job, result.location), tls.opener(job, result.location, scanner.hello_timeout)
+    )
+
+
+async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
+    scanner = Scanner()
+    pipeline = Pipeline(assessor=Assessor(), scanner=None)
     try:
-        results = await asyncio.gather(*(Prober(assessor).probe_target(t, config) for t in targets))
+        results = await asyncio.gather(*(pipeline.probe(job, config) for job in jobs))
+        scans = [
+            [await _scan(scanner, job, r) if config.profile(job.profile).scan_protocol_versions else None for r in rs]
+            for job, rs in zip(jobs, results, strict=True)
+        ]
     finally:
-        await assessor.close()
+        await pipeline.close()
+        await scanner.close()
     now = time.time()
-    statuses = [judge(r, t, config, now).status for t, rs in zip(targets, results, strict=True) for r in rs]
+    statuses = [
+        verdict(r, job, config.profile(job.profile), now, scan).status
+        for job, rs, ss in zip(jobs, results, scans, strict=True)
+        for r, scan in zip(rs, ss, strict=True)
+    ]
     status = worst(statuses)
     if as_json:
-        doc = {
-            "status": status.name.lower(),
-            "exit_code": int(status),
-            "targets": [
-                {
-                    "target": t.target,
-                    "protocol": t.protocol,
-                    "server_name": t.server_name,
-                    "name": t.name,
-                    "results": [result_json(r, t, config, now) for r in rs],
-                }
-                for t, rs in zip(targets, results, strict=True)
-            ],
-        }
+        doc: dict[str, object] = {"status": status.name.lower(), "exit_code": int(status)}
+        entries = []
+        files = []
+        for job, rs, ss in zip(jobs, results, scans, strict=True):
+            profile = config.profile(job.profile)
+            rendered = [result_json(r, job, profile, now, scan) for r, scan in zip(rs, ss, strict=True)]
+            if isinstance(job, Target):
+                entries.append(
+                    {
+                        "target": job.target,
+                        "protocol": job.protocol,
+                        "server_name": job.server_name,
+                        "name": job.name,
+                        "results": rendered,
+                    }
+                )
+            else:
+                files.extend(rendered)
+        if entries or not files:
+            doc["targets"] = entries
+        if files:
+            doc["files"] = files
         print(json.dumps(doc, indent=2))
     else:
-        for t, rs in zip(targets, results, strict=True):
-            for r in rs:
-                print(render_text(r, t, config, now))
-        print(f"{status.name}: {len(statuses)} address(es) checked")
+        for job, rs, ss in zip(jobs, results, scans, strict=True):
+            for r, scan in zip(rs, ss, strict=True):
+                print(render_text(r, job, config.profile(job.profile), now, scan))
+        addresses = sum(1 for job, rs in zip(jobs, results, strict=True) if isinstance(job, Target) for _ in rs)
+        paths = len(statuses) - addresses
+        counted = [f"{addresses} address(es)"] if addresses or not paths else []
+        counted += [f"{paths} file(s)"] if paths else []
+        print(f"{status.name}: {' and '.join(counted)} checked")
     return int(status)
+
+
+_ADDRESS = re.compile(r"^\[[0-9A-Fa-f:.%\w-]+\](:\d+)?$")
 
 
 def _looks_like_file(target: str) -> bool:
-    """A path that exists, or a glob or absolute/relative path: not something to connect to."""
+    """A path that exists, or a glob or absolute/relative path: not something to connect to.
+    ``[::1]:443`` is an address, not a glob character class."""
+    if _ADDRESS.match(target):
+        return False
     return Path(target).exists() or target.startswith(("/", "./", "../")) or any(c in target for c in "*?[")
-
-
-async def _check_file(path: str, name: str, config: Config, *, profile: str | None, as_json: bool) -> int:
-    prof = config.profile(profile or config.defaults.profile)
-    target = FileTarget(path=path, name=name, owner=config.defaults.owner)
-    now = time.time()
-    results = await read_target(target, prof, config.certificate_owners, now)
-    status = worst([judge_file(r, prof, now).status for r in results])
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "status": status.name.lower(),
-                    "exit_code": int(status),
-                    "files": [file_json(r, prof, now) for r in results],
-                },
-                indent=2,
-            )
-        )
-    else:
-        for r in results:
-            print(file_text(r, prof, now))
-        print(f"{status.name}: {len(results)} file(s) checked")
-    return int(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

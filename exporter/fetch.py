@@ -2,16 +2,22 @@
 
 One aiohttp session, plain ``http://`` only (these URLs are http by design; following https
 would need the very trust being judged), a timeout and a size cap on every fetch, and caches:
-OCSP responses and CRLs until their nextUpdate, AIA certificates for ``aia_ttl``. Failures
-raise ``FetchError`` and are never cached. Times are unix seconds passed in by the caller.
+OCSP responses and CRLs until their nextUpdate (at most the caller's ``max_age``, the profile's
+``revocation_interval``), AIA certificates for ``aia_ttl``. One download per URL at a time
+(single-flight): probes that need the same answer wait for the one request in flight. A CRL is
+parsed once per download, in a worker thread (a large CRL takes a while), and cached parsed.
+Failures raise ``FetchError`` and are never cached. Times are unix seconds passed in by the caller.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiohttp
 from cryptography import x509
@@ -21,6 +27,7 @@ from cryptography.x509 import ocsp
 from exporter.certs.revocation import load_crl
 
 MiB = 1024 * 1024
+T = TypeVar("T")
 
 
 class FetchError(Exception):
@@ -81,9 +88,25 @@ class Fetcher:
         self.max_ttl = max_ttl
         self._cache = _Cache(cache_entries)
         self._session: aiohttp.ClientSession | None = None
+        self._inflight: dict[object, asyncio.Future[Any]] = {}
         self.requests = 0  # HTTP requests made (cache misses), for logs and tests
 
+    async def _once(self, key: object, fetch: Callable[[], Awaitable[T]]) -> T:
+        """Single-flight: the first caller for ``key`` starts the fetch, later ones await the same one.
+
+        The fetch runs as its own task, shielded: a caller whose probe deadline ends stops waiting
+        without cancelling the download the others (and the cache) still want.
+        """
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(fetch())
+            self._inflight[key] = task
+            task.add_done_callback(lambda t: (self._inflight.pop(key, None), t.cancelled() or t.exception()))
+        return await asyncio.shield(task)
+
     async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -121,17 +144,21 @@ class Fetcher:
         except (aiohttp.ClientError, OSError, ValueError) as e:
             raise FetchError(f"{url}: {type(e).__name__}: {e}") from None
 
-    def _ttl_until(self, next_update: dt.datetime | None, now: float) -> float:
+    def _ttl_until(self, next_update: dt.datetime | None, now: float, max_age: float | None) -> float:
+        cap = now + (self.max_ttl if max_age is None else min(max_age, self.max_ttl))
         if next_update is None:
-            return now + self.default_ttl
-        return min(next_update.timestamp(), now + self.max_ttl)
+            return min(now + self.default_ttl, cap)
+        return min(next_update.timestamp(), cap)
 
-    async def ocsp(self, url: str, request_der: bytes, *, now: float) -> bytes:
+    async def ocsp(self, url: str, request_der: bytes, *, now: float, max_age: float | None = None) -> bytes:
         """The responder's answer (DER) to ``request_der``: GET when short (RFC 6960 A.1), else POST."""
         key = ("ocsp", url, request_der)
         hit = self._cache.get(key, now)
         if isinstance(hit, bytes):
             return hit
+        return await self._once(key, lambda: self._ocsp(key, url, request_der, now, max_age))
+
+    async def _ocsp(self, key: object, url: str, request_der: bytes, now: float, max_age: float | None) -> bytes:
         encoded = urllib.parse.quote(base64.b64encode(request_der).decode(), safe="")
         if len(encoded) < 255:
             body = await self._request("GET", url.rstrip("/") + "/" + encoded, limit=self.max_bytes)
@@ -142,21 +169,25 @@ class Fetcher:
         except ValueError as e:
             raise FetchError(f"{url}: not an OCSP response: {e}") from None
         if resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
-            self._cache.put(key, body, self._ttl_until(resp.next_update_utc, now), now)
+            self._cache.put(key, body, self._ttl_until(resp.next_update_utc, now, max_age), now)
         return body
 
-    async def crl(self, url: str, *, now: float) -> bytes:
+    async def crl(self, url: str, *, now: float, max_age: float | None = None) -> x509.CertificateRevocationList:
+        """The CRL at ``url``, parsed once per download."""
         key = ("crl", url)
         hit = self._cache.get(key, now)
-        if isinstance(hit, bytes):
+        if isinstance(hit, x509.CertificateRevocationList):
             return hit
+        return await self._once(key, lambda: self._crl(key, url, now, max_age))
+
+    async def _crl(self, key: object, url: str, now: float, max_age: float | None) -> x509.CertificateRevocationList:
         body = await self._request("GET", url, limit=self.crl_max_bytes)
         try:
-            next_update = load_crl(body).next_update_utc
+            crl = await asyncio.to_thread(load_crl, body)
         except ValueError as e:
             raise FetchError(f"{url}: not a CRL: {e}") from None
-        self._cache.put(key, body, self._ttl_until(next_update, now), now)
-        return body
+        self._cache.put(key, crl, self._ttl_until(crl.next_update_utc, now, max_age), now)
+        return crl
 
     async def ca_issuers(self, url: str, *, now: float) -> tuple[x509.Certificate, ...]:
         """The certificates at an AIA caIssuers URL: DER, PKCS#7 (.p7c) or PEM."""
@@ -164,6 +195,9 @@ class Fetcher:
         hit = self._cache.get(key, now)
         if isinstance(hit, tuple):
             return hit
+        return await self._once(key, lambda: self._ca_issuers(key, url, now))
+
+    async def _ca_issuers(self, key: object, url: str, now: float) -> tuple[x509.Certificate, ...]:
         body = await self._request("GET", url, limit=self.max_bytes)
         certs = parse_certificates(body)
         if not certs:

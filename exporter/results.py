@@ -1,28 +1,59 @@
-"""What probes observe and what analysis concludes: immutable values passed one way.
+"""What sources observe and what the judge concludes: immutable values passed one way.
 
-``Observation`` comes out of a prober (bytes and negotiated facts, no judgement);
-``CertFacts`` and ``CertReport`` come out of ``exporter.certs`` (pure judgement);
-``ProbeResult`` is what the store keeps and the collector renders.
+``Observation`` comes out of a source (``exporter.probers``): where, the outcome, the
+certificates as DER, and the session facts when there was a TLS session; no judgement.
+``exporter.certs.judge`` turns it into a ``Result`` carrying a ``CertReport``; the store keeps
+results, and every output (metrics, the status page, ``check``, logs) reads them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from exporter.errors import FileOutcome, Outcome
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Observation:
-    """What one TLS handshake showed, before any judgement."""
+class Step(StrEnum):
+    """A judgement step that can fail on our side without saying anything about the server."""
 
-    address: str  # "127.0.0.1:443" or "[::1]:443"
+    CHAIN = "chain"
+    REVOCATION = "revocation"
+    PROTOCOL_SCAN = "protocol_scan"
+    GRADE = "grade"
+
+
+class OcspStatus(StrEnum):
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+    ERROR = "error"  # the responder answered, but not with a usable response
+    NOT_CHECKED = "not_checked"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Session:
+    """What a TLS handshake negotiated (network sources only)."""
+
     version: str  # "TLSv1.3"
     cipher: str  # OpenSSL name, e.g. "TLS_AES_256_GCM_SHA384"
-    cipher_bits: int
-    chain_der: tuple[bytes, ...]  # as served, leaf first
+    cipher_bits: int = 0
     ocsp_staple: bytes | None = None
     hsts: str | None = None  # Strict-Transport-Security header, https only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """What one source saw at one location (an address, or a file path), before any judgement."""
+
+    location: str  # "127.0.0.1:443", "[::1]:443", a file path; "" when a name did not resolve
+    outcome: Outcome | FileOutcome
+    detail: str = ""
+    certificates: tuple[bytes, ...] = ()  # DER, as served (leaf first) or as stored in the file
+    session: Session | None = None
+    started_at: float = 0.0  # unix seconds
+    duration: float = 0.0
+    log: tuple[str, ...] = field(default=(), compare=False)  # step log for /probe?debug=true
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,57 +78,62 @@ class CertFacts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CertReport:
-    """The judgement on a served chain (or a file's certificates) under a profile."""
+class Assessment:
+    """Chain, revocation and grade of a served chain; each step stands on its own.
 
-    chain: tuple[CertFacts, ...]  # leaf first, as served
-    hostname_match: bool
-    expected: tuple[tuple[str, bool], ...] = ()  # ("serial", True), ("fingerprint", False)
-    key_weak: bool = False
-    signature_weak: bool = False
-    owner: str = ""
-    # Chain, revocation, posture and grade (filled where the profile asks for them).
+    A step that failed on our side is in ``errors`` and its fields stay ``None``: it could not be
+    judged, which is not a finding about the server.
+    """
+
     chain_valid: bool | None = None
     chain_issues: frozenset[str] = frozenset()
-    ocsp_status: str = "not_checked"
+    ocsp_status: OcspStatus | None = None
     ocsp_stapled: bool = False
-    protocols_accepted: tuple[tuple[str, bool], ...] = ()
     grade: str | None = None
     score: float | None = None
+    reasons: tuple[str, ...] = ()  # why the grade is what it is (caps, deductions)
+    errors: frozenset[Step] = frozenset()
+    log: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertReport:
+    """The judgement on a served chain or a file's certificates under a profile.
+
+    Per-certificate tuples are indexed by position. For a served chain, ``signature_weak[0]``
+    covers the whole chain (a weak hash signing the leaf or an intermediate weakens the leaf).
+    """
+
+    chain: tuple[CertFacts, ...]  # position = index
+    owners: tuple[str, ...]
+    key_weak: tuple[bool, ...]
+    signature_weak: tuple[bool, ...]
+    hostname_match: bool | None = None  # None: no name to verify (files)
+    expected: tuple[tuple[str, bool], ...] = ()  # ("serial", True), ("fingerprint", False)
+    assessment: Assessment | None = None  # None: not assessed (files, or assessment off)
 
     @property
     def leaf(self) -> CertFacts:
         return self.chain[0]
 
+    @property
+    def owner(self) -> str:
+        return self.owners[0]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProbeResult:
-    """The outcome of probing one address of one target."""
+class Result:
+    """A judged observation: what the store keeps and every output renders."""
 
-    address: str  # "" when the name did not resolve
-    outcome: Outcome
+    location: str
+    outcome: Outcome | FileOutcome
     detail: str = ""
-    started_at: float = 0.0  # unix seconds
+    started_at: float = 0.0
     duration: float = 0.0
-    version: str | None = None
-    cipher: str | None = None
+    session: Session | None = None
     report: CertReport | None = None  # set only when outcome is certificate_found
-    log: tuple[str, ...] = field(default=(), compare=False)  # step log for /probe?debug=true
+    log: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def success(self) -> bool:
-        return self.outcome is Outcome.CERTIFICATE_FOUND and self.report is not None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileResult:
-    """The outcome of reading one certificate file (one path of a `files:` entry)."""
-
-    path: str
-    outcome: FileOutcome
-    detail: str = ""
-    read_at: float = 0.0
-    certificates: tuple[CertFacts, ...] = ()  # position = index
-    owners: tuple[str, ...] = ()  # owner resolved per certificate, same order
-    key_weak: tuple[bool, ...] = ()
-    signature_weak: tuple[bool, ...] = ()
+        return self.report is not None and self.outcome.value == "certificate_found"

@@ -1,8 +1,10 @@
-"""Probe every target on its interval, spread evenly, under a global concurrency cap.
+"""Probe every job on its interval, spread evenly; record results and log their events.
 
-Each target gets a stable phase derived from its key, so targets do not all fire at once and
-a reload does not reshuffle them; the first probe of every target happens within
-``min(interval, 30 s)`` of start or reload.
+Each job gets a stable phase derived from its key, so jobs do not all fire at once and a
+reload does not reshuffle them; the first probe of every job happens within
+``min(interval, 30 s)`` of start or reload. A reload restarts only the jobs that changed
+(the entry itself or its profile): unchanged jobs keep their schedule and their results.
+The concurrency cap counts connections (it lives in the network source), not jobs.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import hashlib
 import logging
 import time
 
-from exporter.config.model import Config, FileTarget, Target
+from exporter.config.model import Config, Job, Profile
+from exporter.eventlog import log_events
 from exporter.metrics.internal import SelfMetrics
-from exporter.probe import Prober
-from exporter.probers.file import read_target
-from exporter.store import Event, Store
+from exporter.pipeline import Pipeline
+from exporter.store import Store
 
 log = logging.getLogger("exporter.scheduler")
 FIRST_PROBE_WINDOW = 30.0
@@ -29,74 +31,55 @@ def phase(key: str, window: float) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64 * window
 
 
-def log_events(events: list[Event]) -> None:
-    for e in events:
-        extra = {"target": e.target, **({"address": e.address} if e.address else {}), **dict(e.fields)}
-        level = (
-            logging.INFO
-            if e.kind == "new_certificate" or (e.fields and dict(e.fields).get("to") == "certificate_found")
-            else logging.WARNING
-        )
-        log.log(level, e.message, extra={"fields": extra})
-
-
 class Scheduler:
-    def __init__(
-        self,
-        store: Store,
-        prober: Prober,
-        metrics: SelfMetrics,
-        *,
-        concurrency: int = 256,
-    ) -> None:
-        self.store, self.prober, self.metrics = store, prober, metrics
-        self.semaphore = asyncio.Semaphore(concurrency)
+    def __init__(self, store: Store, pipeline: Pipeline, metrics: SelfMetrics) -> None:
+        self.store, self.pipeline, self.metrics = store, pipeline, metrics
         self.config = Config()
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._items: dict[str, Target | FileTarget] = {}
+        self._jobs: dict[str, tuple[Job, Profile]] = {}
+
+    def jobs(self, config: Config) -> list[Job]:
+        return [job for source in self.pipeline.probers.values() for job in source.jobs(config)]
 
     def apply(self, config: Config) -> None:
-        """Start, keep or stop target loops to match ``config``."""
+        """Start, keep or stop job loops to match ``config``."""
         self.config = config
-        self.store.apply_config(config)
-        wanted: dict[str, Target | FileTarget] = {t.key: t for t in config.targets}
-        wanted.update({f"file://{f.path}": f for f in config.files})
-        self._items = wanted
+        jobs = self.jobs(config)
+        self.store.apply_config(jobs)
+        wanted = {job.key: (job, config.profile(job.profile)) for job in jobs}
         for key in list(self._tasks):
-            self._tasks.pop(key).cancel()  # restart all: intervals or timeouts may have changed
-        for key, item in wanted.items():
-            window = min(item.interval, FIRST_PROBE_WINDOW)
-            self._tasks[key] = asyncio.create_task(self._loop(key, phase(key, window)), name=f"probe {key}")
+            if self._jobs.get(key) != wanted.get(key):  # removed, or changed (entry or profile)
+                self._tasks.pop(key).cancel()
+        self._jobs = wanted
+        for key, (job, _) in wanted.items():
+            if key not in self._tasks:
+                window = min(job.interval, FIRST_PROBE_WINDOW)
+                self._tasks[key] = asyncio.create_task(self._loop(key, phase(key, window)), name=f"probe {key}")
         self.metrics.targets.set(len(wanted))
 
     async def _loop(self, key: str, delay: float) -> None:
         await asyncio.sleep(delay)
         while True:
-            item = self._items.get(key)
-            if item is None:
+            entry = self._jobs.get(key)
+            if entry is None:
                 return
+            job = entry[0]
             started = time.monotonic()
             try:
-                await self.run_once(item)
+                await self.run_once(job)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # never let one target's bug stop its loop
+            except Exception:  # never let one job's bug stop its loop
                 log.exception("probe loop error", extra={"fields": {"target": key}})
-            await asyncio.sleep(max(0.0, item.interval - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, job.interval - (time.monotonic() - started)))
 
-    async def run_once(self, item: Target | FileTarget) -> None:
-        async with self.semaphore:
-            if isinstance(item, FileTarget):
-                config = self.config
-                file_results = await read_target(
-                    item, config.profile(item.profile), config.certificate_owners, time.time()
-                )
-                log_events(self.store.record_files(item, file_results))
-                return
-            results = await self.prober.probe_target(item, self.config)
-        for r in results:
-            self.metrics.observe(r.outcome.value, r.duration)
-        log_events(self.store.record(item, results))
+    async def run_once(self, job: Job) -> None:
+        results = await self.pipeline.probe(job, self.config)
+        if job.source == "tls":
+            for r in results:
+                self.metrics.observe(r.outcome.value, r.duration)
+        source = self.pipeline.source(job)
+        log_events(job, self.store.record(job, results, every_certificate=source.every_certificate))
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config.model import Config, Defaults, Expect, OwnerRule, Profile, Target
-from exporter.metrics.collectors import StoreRenderer
+from exporter.metrics.render import StoreRenderer
 
 
 def make_target(

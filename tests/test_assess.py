@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from certs.posture_kit import (
     DAY,
     OpenSSLServer,
     RevocationServer,
+    Seen,
     aia,
     crl_dp,
     make_crl,
@@ -22,19 +23,60 @@ from certs.posture_kit import (
 from pki import NOW, PKI
 from servers import LoopbackServers
 
-from exporter.assess import Assessment, Assessor
+from exporter.assess import Assessor
 from exporter.config.model import Profile
 from exporter.fetch import Fetcher
-from exporter.results import Observation
+from exporter.results import Assessment, Step
+from exporter.scan import Scanner
 from exporter.tls.hello import Opener
 
 YEAR = "max-age=31536000; includeSubDomains"
 T0 = NOW.timestamp()
 
 
+@dataclass(frozen=True)
+class Judged:
+    """An assessment and the version scan it was given, as the scheduler's probe would see them."""
+
+    assessment: Assessment
+    protocols_accepted: tuple[tuple[str, bool], ...]
+    log: tuple[str, ...]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.assessment, name)
+
+
+class Harness:
+    """The assessor plus the version scan that, in the exporter, runs on its own clock."""
+
+    def __init__(self) -> None:
+        self.assessor = Assessor(fetcher=Fetcher(timeout=5))
+        self.scanner = Scanner(hello_timeout=5)
+
+    async def assess(
+        self, *, observation: Seen, server_name: str, profile: Profile, reopen: Opener | None, now: float
+    ) -> Judged:
+        scan = None
+        if reopen is not None and profile.scan_protocol_versions:
+            scan = await self.scanner.scan_now(("tls", observation.address, server_name), reopen)
+        a = await self.assessor.assess(
+            certificates=observation.chain_der,
+            session=observation.session,
+            server_name=server_name,
+            profile=profile,
+            scan=scan.hellos if scan else (),
+            now=now,
+        )
+        return Judged(a, scan.accepted if scan else (), (*(scan.describe() if scan else ()), *a.log))
+
+    async def close(self) -> None:
+        await self.assessor.close()
+        await self.scanner.close()
+
+
 @pytest.fixture
-async def assessor() -> AsyncIterator[Assessor]:
-    a = Assessor(fetcher=Fetcher(timeout=5), hello_timeout=5)
+async def assessor() -> AsyncIterator[Harness]:
+    a = Harness()
     try:
         yield a
     finally:
@@ -66,10 +108,10 @@ def counting(port: int) -> tuple[Opener, list[int]]:
     return _open, calls
 
 
-def static(chain: list[bytes] | tuple[bytes, ...], **kw: object) -> Observation:
+def static(chain: list[bytes] | tuple[bytes, ...], **kw: object) -> Seen:
     base = {"address": "127.0.0.1:1", "version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "cipher_bits": 256}
     base.update(kw)
-    return Observation(chain_der=tuple(chain), **base)  # type: ignore[arg-type]
+    return Seen(chain_der=tuple(chain), **base)  # type: ignore[arg-type]
 
 
 def der(*certs: object) -> list[bytes]:
@@ -83,7 +125,7 @@ def der(*certs: object) -> list[bytes]:
 
 @pytest.mark.parametrize(("hsts", "expected"), [(YEAR, "A+"), (None, "A"), ("max-age=600", "A")])
 async def test_https_hsts_decides_a_plus(
-    pki: PKI, servers: LoopbackServers, assessor: Assessor, profile: Profile, hsts: str | None, expected: str
+    pki: PKI, servers: LoopbackServers, assessor: Harness, profile: Profile, hsts: str | None, expected: str
 ) -> None:
     port = servers.https(pki["good"].server_context(), hsts=hsts)
     obs = await observe(port, http=True)
@@ -103,7 +145,7 @@ async def test_https_hsts_decides_a_plus(
     assert "hello TLSv1.2: accepted ECDHE-ECDSA-" in "\n".join(a.log)
 
 
-async def test_tls13_only_server(pki: PKI, servers: LoopbackServers, assessor: Assessor, profile: Profile) -> None:
+async def test_tls13_only_server(pki: PKI, servers: LoopbackServers, assessor: Harness, profile: Profile) -> None:
     ctx = pki["good"].server_context()
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     port = servers.tls(ctx)
@@ -120,7 +162,7 @@ async def test_tls13_only_server(pki: PKI, servers: LoopbackServers, assessor: A
 
 
 async def test_tls10_only_openssl_server_is_capped(
-    pki: PKI, tmp_path: Path, assessor: Assessor, profile: Profile
+    pki: PKI, tmp_path: Path, assessor: Harness, profile: Profile
 ) -> None:
     leaf = pki["good-rsa"]
     # What a legacy-capable handshake would have observed; the posture comes from the real server.
@@ -137,31 +179,36 @@ async def test_tls10_only_openssl_server_is_capped(
     assert a.chain_valid is True
 
 
-async def test_posture_is_cached_per_address_and_name(
-    pki: PKI, servers: LoopbackServers, assessor: Assessor, profile: Profile
-) -> None:
+async def test_version_scans_run_on_their_own_clock(pki: PKI, servers: LoopbackServers) -> None:
     port = servers.tls(pki["good"].server_context())
-    obs = await observe(port)
     reopen, calls = counting(port)
-    quick = replace(profile, scan_interval=600)
-    first = await assessor.assess(observation=obs, server_name="localhost", profile=quick, reopen=reopen, now=T0)
-    again = await assessor.assess(observation=obs, server_name="localhost", profile=quick, reopen=reopen, now=T0 + 599)
-    assert len(calls) == 5 and again.protocols_accepted == first.protocols_accepted
-    assert any(line.startswith("posture: from the scan of 599s ago") for line in again.log)
-    await assessor.assess(observation=obs, server_name="good.test", profile=quick, reopen=reopen, now=T0 + 1)
-    assert len(calls) == 10  # another server name is another posture
-    await assessor.assess(observation=obs, server_name="localhost", profile=quick, reopen=reopen, now=T0 + 600)
-    assert (len(calls), assessor.scans) == (15, 3)
-    no_scan = replace(profile, scan_protocol_versions=False)
-    off = await assessor.assess(observation=obs, server_name="localhost", profile=no_scan, reopen=reopen, now=T0)
-    assert off.protocols_accepted == () and len(calls) == 15
+    scanner = Scanner(hello_timeout=5)
+    key = ("tls", f"127.0.0.1:{port}", "localhost")
+    try:
+        assert scanner.latest(key) is None and scanner.due(key, 600)
+        assert scanner.request(key, reopen, 600) is True
+        assert scanner.request(key, reopen, 600) is False  # one scan of an address at a time
+        for _ in range(200):
+            if scanner.latest(key) is not None:
+                break
+            await asyncio.sleep(0.02)
+        first = scanner.latest(key)
+        assert first is not None and len(calls) == 5 and dict(first.accepted)["TLSv1.3"] is True
+        assert not scanner.due(key, 600) and scanner.request(key, reopen, 600) is False
+        assert scanner.due(key, 600, now=first.at + 600)  # due again once the interval has passed
+        other = ("tls", f"127.0.0.1:{port}", "good.test")  # another server name is another scan
+        assert scanner.due(other, 600)
+        await scanner.scan_now(other, reopen)
+        assert (len(calls), scanner.scans) == (10, 2)
+    finally:
+        await scanner.close()
 
 
 # -- chain issues through assess ------------------------------------------------------------------
 
 
 async def test_missing_intermediate_fetched_from_aia_is_incomplete(
-    tmp_path: Path, responder: RevocationServer, assessor: Assessor
+    tmp_path: Path, responder: RevocationServer, assessor: Harness
 ) -> None:
     pki = PKI(tmp_path)
     url = responder.serve_ca("inter", pki.intermediate.cert)
@@ -180,7 +227,7 @@ async def test_missing_intermediate_fetched_from_aia_is_incomplete(
     assert b.chain_issues == {"incomplete"} and responder.hits == ["/ca/inter"]
 
 
-async def test_aia_down_leaves_untrusted_root(tmp_path: Path, responder: RevocationServer, assessor: Assessor) -> None:
+async def test_aia_down_leaves_untrusted_root(tmp_path: Path, responder: RevocationServer, assessor: Harness) -> None:
     pki = PKI(tmp_path)
     leaf = pki.issue("bare", extensions=[aia(ca_issuers=f"{responder.base}/ca/none")])
     a = await assessor.assess(
@@ -205,7 +252,7 @@ async def test_aia_down_leaves_untrusted_root(tmp_path: Path, responder: Revocat
     ],
 )
 async def test_chain_issues_and_special_grades(
-    pki: PKI, assessor: Assessor, profile: Profile, name: str, server_name: str, issues: set[str], grade: str
+    pki: PKI, assessor: Harness, profile: Profile, name: str, server_name: str, issues: set[str], grade: str
 ) -> None:
     a = await assessor.assess(
         observation=static(der(*pki[name].chain)), server_name=server_name, profile=profile, reopen=None, now=T0
@@ -214,7 +261,7 @@ async def test_chain_issues_and_special_grades(
     assert a.protocols_accepted == ()
 
 
-async def test_unknown_root_and_wrong_order(tmp_path: Path, pki: PKI, assessor: Assessor, profile: Profile) -> None:
+async def test_unknown_root_and_wrong_order(tmp_path: Path, pki: PKI, assessor: Harness, profile: Profile) -> None:
     stranger = PKI(tmp_path).issue("stranger")
     a = await assessor.assess(
         observation=static(der(*stranger.chain)), server_name="localhost", profile=profile, reopen=None, now=T0
@@ -236,7 +283,7 @@ async def test_unknown_root_and_wrong_order(tmp_path: Path, pki: PKI, assessor: 
 
 @pytest.mark.parametrize(("status", "valid"), [("good", True), ("revoked", False), ("unknown", True)])
 async def test_ocsp_responder_answers(
-    tmp_path: Path, responder: RevocationServer, assessor: Assessor, status: str, valid: bool
+    tmp_path: Path, responder: RevocationServer, assessor: Harness, status: str, valid: bool
 ) -> None:
     pki = PKI(tmp_path)
     leaf = pki.issue("leaf", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
@@ -255,7 +302,7 @@ async def test_ocsp_responder_answers(
 
 
 async def test_ocsp_responder_down_is_error_and_no_url_is_not_checked(
-    tmp_path: Path, responder: RevocationServer, assessor: Assessor
+    tmp_path: Path, responder: RevocationServer, assessor: Harness
 ) -> None:
     pki = PKI(tmp_path)
     prof = Profile(trust=str(pki.root.cert_path))
@@ -265,8 +312,10 @@ async def test_ocsp_responder_down_is_error_and_no_url_is_not_checked(
     a = await assessor.assess(
         observation=static(der(*leaf.chain)), server_name="localhost", profile=prof, reopen=None, now=T0
     )
-    assert (a.ocsp_status, a.chain_valid) == ("error", True)
+    # The responder did not answer: revocation could not be judged (not a finding), the chain stands.
+    assert (a.ocsp_status, a.chain_valid, a.errors) == (None, True, frozenset({Step.REVOCATION}))
     assert any("HTTP 503" in line for line in a.log)
+    assert any(line.startswith("revocation: could not be judged: ") for line in a.log)
     plain = pki.issue("plain")
     b = await assessor.assess(
         observation=static(der(*plain.chain)), server_name="localhost", profile=prof, reopen=None, now=T0
@@ -283,7 +332,7 @@ async def test_ocsp_responder_down_is_error_and_no_url_is_not_checked(
 
 
 async def test_valid_staple_counts_and_the_responder_is_not_asked(
-    tmp_path: Path, responder: RevocationServer, assessor: Assessor
+    tmp_path: Path, responder: RevocationServer, assessor: Harness
 ) -> None:
     pki = PKI(tmp_path)
     leaf = pki.issue("stapled", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
@@ -308,7 +357,7 @@ async def test_valid_staple_counts_and_the_responder_is_not_asked(
 
 
 async def test_stale_staple_falls_back_to_the_responder(
-    tmp_path: Path, responder: RevocationServer, assessor: Assessor
+    tmp_path: Path, responder: RevocationServer, assessor: Harness
 ) -> None:
     pki = PKI(tmp_path)
     leaf = pki.issue("leaf", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
@@ -332,7 +381,7 @@ async def test_stale_staple_falls_back_to_the_responder(
 
 
 async def test_crl_revokes_leaf_and_intermediate(
-    tmp_path: Path, responder: RevocationServer, assessor: Assessor
+    tmp_path: Path, responder: RevocationServer, assessor: Harness
 ) -> None:
     pki = PKI(tmp_path)
     prof = Profile(trust=str(pki.root.cert_path), revocation="crl")
@@ -361,7 +410,7 @@ async def test_crl_revokes_leaf_and_intermediate(
 # -- failures never raise --------------------------------------------------------------------------
 
 
-async def test_failures_become_log_lines(pki: PKI, assessor: Assessor, tmp_path: Path) -> None:
+async def test_failures_become_log_lines(pki: PKI, assessor: Harness, tmp_path: Path) -> None:
     async def broken() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         raise OSError("no route")
 
@@ -373,9 +422,12 @@ async def test_failures_become_log_lines(pki: PKI, assessor: Assessor, tmp_path:
         reopen=broken,
         now=T0,
     )
-    assert isinstance(a, Assessment)
-    assert (a.chain_valid, a.chain_issues, a.protocols_accepted) == (False, frozenset(), ())
-    assert any(line.startswith("chain: trust store unusable") for line in a.log)
+    assert isinstance(a.assessment, Assessment)
+    # No trust store: the chain could not be judged (absent, never "invalid"); the grade still stands.
+    assert (a.chain_valid, a.chain_issues, a.protocols_accepted) == (None, frozenset(), ())
+    assert a.errors == frozenset({Step.CHAIN}) and a.grade is not None
+    assert any(line.startswith("chain: could not be judged: TrustError: trust bundle ") for line in a.log)
     assert any(line.startswith("hello TLSv1.3: unknown (connect: OSError: no route)") for line in a.log)
     junk = await assessor.assess(observation=static([b"junk"]), server_name="x", profile=Profile(), reopen=None, now=T0)
-    assert (junk.chain_valid, junk.grade, junk.ocsp_status) == (False, None, "not_checked")
+    assert (junk.chain_valid, junk.grade, junk.ocsp_status) == (None, None, None)
+    assert junk.errors == frozenset({Step.CHAIN, Step.REVOCATION, Step.GRADE})

@@ -23,6 +23,7 @@ import datetime as dt
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -40,16 +41,21 @@ from exporter.certs.facts import sans_of
 from exporter.certs.identity import hostname_matches
 from exporter.results import CertFacts
 
-ISSUES = (
-    "expired",
-    "not_yet_valid",
-    "untrusted_root",
-    "incomplete",
-    "wrong_order",
-    "self_signed",
-    "hostname_mismatch",
-    "revoked",
-)
+
+class ChainIssue(StrEnum):
+    """What can be wrong with a served chain (``tls_chain_issue{issue}``)."""
+
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    UNTRUSTED_ROOT = "untrusted_root"
+    INCOMPLETE = "incomplete"
+    WRONG_ORDER = "wrong_order"
+    SELF_SIGNED = "self_signed"
+    HOSTNAME_MISMATCH = "hostname_mismatch"
+    REVOKED = "revoked"
+
+
+ISSUES = tuple(issue.value for issue in ChainIssue)
 
 _TIME_ERROR = "not valid at validation time"
 _ONE_SECOND = dt.timedelta(seconds=1)
@@ -162,9 +168,9 @@ def _time_issues(certs: Sequence[x509.Certificate], at: dt.datetime) -> set[str]
     issues: set[str] = set()
     for c in certs:
         if c.not_valid_after_utc < at:
-            issues.add("expired")
+            issues.add(ChainIssue.EXPIRED)
         if c.not_valid_before_utc > at:
-            issues.add("not_yet_valid")
+            issues.add(ChainIssue.NOT_YET_VALID)
     return issues
 
 
@@ -201,9 +207,9 @@ def verify_chain(
     if server_name:
         name_ok = hostname_matches(_sans_only(leaf), server_name)
         if not name_ok:
-            issues.add("hostname_mismatch")
+            issues.add(ChainIssue.HOSTNAME_MISMATCH)
     if wrong_order(chain):
-        issues.add("wrong_order")
+        issues.add(ChainIssue.WRONG_ORDER)
     subject = _trust_subject(leaf, server_name, name_ok)
 
     def attempt(bag: Sequence[x509.Certificate], when: dt.datetime) -> tuple[tuple[x509.Certificate, ...], str]:
@@ -229,7 +235,7 @@ def verify_chain(
             return _verdict(chain, issues, path, detail=first_detail, trusted=False)
 
     if self_issued(leaf):
-        issues.add("self_signed")
+        issues.add(ChainIssue.SELF_SIGNED)
         return _verdict(chain, issues, (), detail=first_detail, trusted=False)
 
     last = chain[-1]
@@ -244,9 +250,9 @@ def verify_chain(
             if path:
                 issues |= _time_issues(path, at)
         if path:
-            issues.add("incomplete")
+            issues.add(ChainIssue.INCOMPLETE)
             return _verdict(chain, issues, path, detail=first_detail, trusted=False)
-    issues.add("untrusted_root")
+    issues.add(ChainIssue.UNTRUSTED_ROOT)
     return _verdict(chain, issues, (), detail=first_detail, trusted=False, completable=completable and not extra)
 
 
@@ -259,7 +265,7 @@ def _verdict(
     trusted: bool,
     completable: bool = False,
 ) -> ChainVerdict:
-    valid = trusted and not (issues - {"wrong_order"})
+    valid = trusted and not (issues - {ChainIssue.WRONG_ORDER})
     return ChainVerdict(
         valid=valid,
         issues=frozenset(issues),

@@ -184,6 +184,13 @@ def judge_crl(data: bytes, cert: x509.Certificate, issuer: x509.Certificate, at:
         crl = load_crl(data)
     except ValueError as e:
         return CrlVerdict(status="error", detail=f"unparsable CRL: {e}")
+    return judge_crl_list(crl, cert, issuer, at)
+
+
+def judge_crl_list(
+    crl: x509.CertificateRevocationList, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime
+) -> CrlVerdict:
+    """``judge_crl`` for a CRL already parsed (the fetcher parses each download once)."""
     if crl.issuer != issuer.subject:
         return CrlVerdict(status="error", detail="CRL issued by another name")
     try:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
+from typing import ClassVar
+
+
+class RevocationMode(StrEnum):
+    OCSP = "ocsp"
+    CRL = "crl"
+    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,9 +44,10 @@ class Profile:
     )
     weak_signature_hashes: tuple[str, ...] = ("md5", "sha1")
     min_tls_version: str = "TLSv1.2"
-    revocation: str = "ocsp"  # ocsp | crl | none
+    revocation: RevocationMode = RevocationMode.OCSP
+    revocation_interval: float = 3600.0  # an OCSP/CRL answer is reused until nextUpdate, at most this long
     scan_protocol_versions: bool = True
-    scan_interval: float = 6 * 3600.0  # posture scans run less often than the expiry probe
+    scan_interval: float = 6 * 3600.0  # version scans run on their own clock, less often than probes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,11 +81,17 @@ class Target:
     interval: float = 300.0
     timeout: float = 10.0
     profile: str = "default"
+    # Set when another target probes the same address under another server name: the series then
+    # carry a `server_name` label to tell the two apart (and only then, so other series keep theirs).
+    label_server_name: bool = False
+
+    source: ClassVar[str] = "tls"  # the key of exporter.probers.PROBERS that observes it
 
     @property
     def key(self) -> str:
-        """Identity of the target across reloads."""
-        return f"{self.protocol}://{self.target}"
+        """Identity of the target across reloads: protocol, address and (when not the host) server name."""
+        key = f"{self.protocol}://{self.target}"
+        return key if self.server_name == self.host else f"{key}#{self.server_name}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,9 +101,20 @@ class FileTarget:
     owner: str
     labels: tuple[tuple[str, str], ...] = ()
     interval: float = 300.0
+    timeout: float = 10.0
     profile: str = "default"
     password_env: str | None = None  # PKCS#12 password from an environment variable
     password_file: str | None = None  # or from a file
+
+    source: ClassVar[str] = "file"
+
+    @property
+    def key(self) -> str:
+        return f"file://{self.path}"
+
+
+# Everything a source observes on a schedule: one entry of `targets:` or of `files:`.
+Job = Target | FileTarget
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

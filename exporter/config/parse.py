@@ -8,9 +8,11 @@ run of ``--config.check`` lists all of them. An explicit ``null`` on an optional
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -30,6 +32,7 @@ from exporter.config.model import (
     OwnerRule,
     ProbeSettings,
     Profile,
+    RevocationMode,
     Target,
     Threshold,
 )
@@ -47,6 +50,7 @@ PROFILE_KEYS = (
     "revocation",
     "scan_protocol_versions",
     "scan_interval",
+    "revocation_interval",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -194,6 +198,7 @@ class _Parser:
         revocation = self.choice(m, "revocation", path, REVOCATION_MODES)
         scan = self.boolean(m, "scan_protocol_versions", path)
         scan_interval = self.duration(m, "scan_interval", path)
+        revocation_interval = self.duration(m, "revocation_interval", path)
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -201,7 +206,8 @@ class _Parser:
             min_key_bits=_or(min_key_bits, base.min_key_bits),
             weak_signature_hashes=_or(weak_hashes, base.weak_signature_hashes),
             min_tls_version=_or(min_tls_version, base.min_tls_version),
-            revocation=_or(revocation, base.revocation),
+            revocation=base.revocation if revocation is None else RevocationMode(revocation),
+            revocation_interval=_or(revocation_interval, base.revocation_interval),
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
         )
@@ -278,20 +284,27 @@ class _Parser:
     def targets(self, raw: object, defaults: Defaults) -> tuple[Target, ...]:
         items = self.sequence(raw, "targets")
         result: list[Target] = []
-        seen: dict[tuple[str, str, int], int] = {}
+        seen: dict[tuple[str, str, int, str], int] = {}
         for index, item in enumerate(items):
             path = f"targets[{index}]"
             target = self.target(item, path, defaults)
             if target is None:
                 continue
-            # One endpoint, however it is spelt (case, trailing dot, default port written or not).
-            key = (target.protocol, _canonical_host(target.host), target.port)
+            # One endpoint, however it is spelt (case, trailing dot, default port written or not);
+            # the server name is part of it: one address with two server names is two targets.
+            key = (target.protocol, _canonical_host(target.host), target.port, _canonical_host(target.server_name))
             if key in seen:
-                self.error(path, f"duplicate of targets[{seen[key]}] (same protocol and address)")
+                self.error(path, f"duplicate of targets[{seen[key]}] (same protocol, address and server name)")
                 continue
             seen[key] = index
             result.append(target)
-        return tuple(result)
+        endpoints = Counter((t.protocol, _canonical_host(t.host), t.port) for t in result)
+        return tuple(
+            dataclasses.replace(t, label_server_name=True)
+            if endpoints[(t.protocol, _canonical_host(t.host), t.port)] > 1
+            else t
+            for t in result
+        )
 
     def target(self, item: object, path: str, defaults: Defaults) -> Target | None:
         m = self.mapping(item, path, TARGET_KEYS)
@@ -467,6 +480,7 @@ class _Parser:
             owner=_or(owner, defaults.owner),
             labels=_or(labels, ()),
             interval=_or(interval, defaults.interval),
+            timeout=defaults.timeout,
             profile=_or(profile, defaults.profile),
             password_env=password_env,
             password_file=None if password_file is None else str(self.resolve(password_file)),

@@ -1,13 +1,14 @@
-"""Turn results into exposition lines: pure functions from values to text.
+"""Turn results into exposition lines: pure functions from values to text, one writer for every source.
 
-An address's lines split in two: those that only change with a new probe result (cached until
-then) and the three that move with the clock (days left, chain days left, tier), filled in at
-every scrape from cached label prefixes.
+A location's lines split in two: those that only change with a new result (cached until then)
+and the three that move with the clock (days left, chain days left, tier), filled in at every
+scrape from cached label prefixes. A served chain is written as its leaf plus chain series; a
+file as each of its certificates with a ``position`` label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from exporter.certs.tiers import Tier, days_left, tier_of
@@ -15,11 +16,13 @@ from exporter.config.model import Profile
 from exporter.errors import FileOutcome, Outcome
 from exporter.metrics import names as n
 from exporter.metrics.text import Exposition, label_text, number
-from exporter.results import CertFacts, FileResult, ProbeResult
+from exporter.results import Assessment, CertFacts, Result
+from exporter.scan import ScanResult
 
 MAX_SANS_LABEL = 1024
 TIERS = tuple(Tier)
 Labels = Mapping[str, str]
+LabelsFor = Callable[[str], dict[str, str]]  # owner -> the location's labels
 
 
 def sans_label(sans: tuple[str, ...]) -> str:
@@ -86,22 +89,51 @@ def _cert_static(ex: Exposition, labels: Labels, cert: CertFacts) -> None:
     ex.add(n.CERT_SIGNATURE_INFO, {**labels, "algorithm": cert.signature_algorithm, "hash": cert.signature_hash}, 1)
 
 
-def address_static(ex: Exposition, labels: Labels, result: ProbeResult, last_change: float | None) -> ClockLines | None:
+def _assessment(ex: Exposition, labels: Labels, a: Assessment) -> None:
+    for step in sorted(a.errors):
+        ex.add(n.ASSESSMENT_ERROR, {**labels, "step": step.value}, 1)
+    if a.chain_valid is not None:  # absent, never 0, when the chain could not be judged
+        ex.add(n.CHAIN_VALID, labels, 1 if a.chain_valid else 0)
+        for issue in sorted(a.chain_issues):
+            ex.add(n.CHAIN_ISSUE, {**labels, "issue": issue}, 1)
+    if a.ocsp_status is not None:
+        ex.add(n.OCSP_STATUS, {**labels, "status": a.ocsp_status.value}, 1)
+        ex.add(n.OCSP_STAPLED, labels, 1 if a.ocsp_stapled else 0)
+    if a.grade is not None:
+        ex.add(n.SECURITY_GRADE, {**labels, "grade": a.grade}, 1)
+    if a.score is not None:
+        ex.add(n.SECURITY_SCORE, labels, a.score)
+
+
+def scan_lines(ex: Exposition, labels: Labels, scan: ScanResult) -> None:
+    """The latest version scan of an address, merged in when rendering."""
+    if not scan.answered:
+        ex.add(n.ASSESSMENT_ERROR, {**labels, "step": "protocol_scan"}, 1)
+        return
+    for version, accepted in scan.accepted:
+        ex.add(n.PROTOCOL_ACCEPTED, {**labels, "version": version}, 1 if accepted else 0)
+    ex.add(n.PROTOCOL_SCAN_TIMESTAMP, labels, round(scan.at, 3))
+
+
+def served_static(
+    ex: Exposition, labels_for: LabelsFor, owner: str, result: Result, last_change: tuple[float, ...]
+) -> list[ClockLines]:
     """Every series of one probed address that does not move with the clock; returns the ones that do."""
+    report = result.report
+    labels = labels_for(report.owner if report is not None else owner)
     ex.add(n.PROBE_SUCCESS, labels, 1 if result.success else 0)
     _state_set(ex, n.HANDSHAKE_OUTCOME, labels, "outcome", OUTCOMES, result.outcome.value)
     ex.add(n.PROBE_DURATION, labels, round(result.duration, 6))
     ex.add(n.PROBE_TIMESTAMP, labels, round(result.started_at, 3))
-    report = result.report
-    if report is None or result.outcome is not Outcome.CERTIFICATE_FOUND:
-        return None  # no certificate, no certificate series: the outcome says why
+    if report is None or not result.success:
+        return []  # no certificate, no certificate series: the outcome says why
     leaf = report.leaf
     _cert_static(ex, labels, leaf)
     ex.add(n.CERT_HOSTNAME_MATCH, labels, 1 if report.hostname_match else 0)
     for check, match in report.expected:
         ex.add(n.CERT_EXPECTED_MATCH, {**labels, "check": check}, 1 if match else 0)
-    ex.add(n.CERT_KEY_WEAK, labels, 1 if report.key_weak else 0)
-    ex.add(n.CERT_SIGNATURE_WEAK, labels, 1 if report.signature_weak else 0)
+    ex.add(n.CERT_KEY_WEAK, labels, 1 if report.key_weak[0] else 0)
+    ex.add(n.CERT_SIGNATURE_WEAK, labels, 1 if report.signature_weak[0] else 0)
     for position, cert in enumerate(report.chain):
         ex.add(
             n.CHAIN_CERT_NOT_AFTER,
@@ -114,55 +146,51 @@ def address_static(ex: Exposition, labels: Labels, result: ProbeResult, last_cha
             },
             cert.not_after,
         )
-    if result.version:
-        ex.add(n.CONNECTION_INFO, {**labels, "version": result.version, "cipher": result.cipher or ""}, 1)
-    if last_change is not None:
-        ex.add(n.CERT_LAST_CHANGE, labels, round(last_change, 3))
-    if report.chain_valid is not None:
-        ex.add(n.CHAIN_VALID, labels, 1 if report.chain_valid else 0)
-        for issue in sorted(report.chain_issues):
-            ex.add(n.CHAIN_ISSUE, {**labels, "issue": issue}, 1)
-        ex.add(n.OCSP_STATUS, {**labels, "status": report.ocsp_status}, 1)
-        ex.add(n.OCSP_STAPLED, labels, 1 if report.ocsp_stapled else 0)
-    for version, accepted in report.protocols_accepted:
-        ex.add(n.PROTOCOL_ACCEPTED, {**labels, "version": version}, 1 if accepted else 0)
-    if report.grade is not None:
-        ex.add(n.SECURITY_GRADE, {**labels, "grade": report.grade}, 1)
-    if report.score is not None:
-        ex.add(n.SECURITY_SCORE, labels, report.score)
-    return ClockLines(label_text(labels), leaf.not_before, leaf.not_after, min(c.not_after for c in report.chain))
+    if result.session is not None and result.session.version:
+        ex.add(n.CONNECTION_INFO, {**labels, "version": result.session.version, "cipher": result.session.cipher}, 1)
+    if last_change:
+        ex.add(n.CERT_LAST_CHANGE, labels, round(last_change[0], 3))
+    if report.assessment is not None:
+        _assessment(ex, labels, report.assessment)
+    return [ClockLines(label_text(labels), leaf.not_before, leaf.not_after, min(c.not_after for c in report.chain))]
 
 
-def address_lines(
-    ex: Exposition, labels: Labels, result: ProbeResult, profile: Profile, now: float, last_change: float | None
-) -> None:
-    """Static and clock lines of one address, uncached (for /probe)."""
-    clock = address_static(ex, labels, result, last_change)
-    if clock is not None:
-        clock.render(ex, profile, now)
-
-
-def file_lines(
-    ex: Exposition,
-    labels: Labels,
-    result: FileResult,
-    profile: Profile,
-    now: float,
-    last_change: Mapping[tuple[str, int], float],
-) -> None:
+def stored_static(
+    ex: Exposition, labels_for: LabelsFor, owner: str, result: Result, last_change: tuple[float, ...]
+) -> list[ClockLines]:
+    """Every series of one certificate file that does not move with the clock; returns the ones that do."""
+    labels = labels_for(owner)
     _state_set(ex, n.FILE_OUTCOME, labels, "outcome", FILE_OUTCOMES, result.outcome.value)
-    for position, cert in enumerate(result.certificates):
-        owner = result.owners[position] if position < len(result.owners) else labels.get("owner", "")
-        cl = {**labels, "owner": owner, "position": str(position)}
+    report = result.report
+    if report is None:
+        return []
+    clocks = []
+    for position, cert in enumerate(report.chain):
+        cl = {**labels_for(report.owners[position]), "position": str(position)}
         _cert_static(ex, cl, cert)
-        ClockLines(label_text(cl), cert.not_before, cert.not_after, None).render(ex, profile, now)
-        if position < len(result.key_weak):
-            ex.add(n.CERT_KEY_WEAK, cl, 1 if result.key_weak[position] else 0)
-        if position < len(result.signature_weak):
-            ex.add(n.CERT_SIGNATURE_WEAK, cl, 1 if result.signature_weak[position] else 0)
-        changed = last_change.get((result.path, position))
-        if changed is not None:
-            ex.add(n.CERT_LAST_CHANGE, cl, round(changed, 3))
+        ex.add(n.CERT_KEY_WEAK, cl, 1 if report.key_weak[position] else 0)
+        ex.add(n.CERT_SIGNATURE_WEAK, cl, 1 if report.signature_weak[position] else 0)
+        if position < len(last_change):
+            ex.add(n.CERT_LAST_CHANGE, cl, round(last_change[position], 3))
+        clocks.append(ClockLines(label_text(cl), cert.not_before, cert.not_after, None))
+    return clocks
 
 
-__all__ = ["ClockLines", "address_lines", "address_static", "file_lines", "number", "sans_label"]
+def location_static(
+    ex: Exposition,
+    labels_for: LabelsFor,
+    owner: str,
+    result: Result,
+    last_change: tuple[float, ...],
+    scan: ScanResult | None = None,
+) -> list[ClockLines]:
+    """The static lines of one location of any source, and its clock lines."""
+    if isinstance(result.outcome, FileOutcome):
+        return stored_static(ex, labels_for, owner, result, last_change)
+    clocks = served_static(ex, labels_for, owner, result, last_change)
+    if scan is not None and result.success:
+        scan_lines(ex, labels_for(result.report.owner if result.report else owner), scan)
+    return clocks
+
+
+__all__ = ["ClockLines", "location_static", "number", "sans_label", "scan_lines"]

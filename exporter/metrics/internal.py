@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from exporter import __version__
 from exporter.errors import Outcome
 from exporter.metrics import names as n
+from exporter.results import Step
 
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -24,6 +25,13 @@ class SelfMetrics:
         self.probe_duration = Histogram(
             n.EXPORTER_PROBE_DURATION, n.HELP[n.EXPORTER_PROBE_DURATION], buckets=PROBE_BUCKETS, registry=registry
         )
+
+        self.errors = Counter(n.EXPORTER_ERRORS, n.HELP[n.EXPORTER_ERRORS], ["step"], registry=registry)
+        for step in Step:
+            self.errors.labels(step.value)
+
+    def error(self, step: Step) -> None:
+        self.errors.labels(step.value).inc()
 
     def observe(self, outcome: str, duration: float) -> None:
         self.probes.labels(outcome).inc()

@@ -36,12 +36,15 @@ SECURITY_GRADE = "tls_security_grade"
 SECURITY_SCORE = "tls_security_score"
 CERT_LAST_CHANGE = "tls_cert_last_change_timestamp_seconds"
 TARGET_DISTINCT_CERTS = "tls_target_distinct_certificates"
+ASSESSMENT_ERROR = "tls_assessment_error"
+PROTOCOL_SCAN_TIMESTAMP = "tls_protocol_scan_timestamp_seconds"
 BUILD_INFO = "tls_exporter_build_info"
 CONFIG_RELOAD_OK = "tls_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TIMESTAMP = "tls_exporter_config_last_reload_success_timestamp_seconds"
 TARGETS = "tls_exporter_targets"
 PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
 EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
+EXPORTER_ERRORS = "tls_exporter_errors"  # counter: exposed as tls_exporter_errors_total
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -72,18 +75,21 @@ HELP: dict[str, str] = {
     SECURITY_SCORE: "Security score 0-100: the grade the server would get if trusted.",
     CERT_LAST_CHANGE: "Unix time the served certificate last changed (renewal or replacement).",
     TARGET_DISTINCT_CERTS: "Number of different leaf certificates served across the target's addresses.",
+    ASSESSMENT_ERROR: "1 when a judgement step could not be completed on the exporter's side (not a finding).",
+    PROTOCOL_SCAN_TIMESTAMP: "Unix time the last protocol-version scan of this address completed.",
     BUILD_INFO: "Build information of tls-exporter.",
     CONFIG_RELOAD_OK: "1 when the last configuration reload succeeded.",
     CONFIG_RELOAD_TIMESTAMP: "Unix time of the last successful configuration load.",
     TARGETS: "Number of configured targets (network targets and files).",
     PROBES: "Probes run, by outcome.",
     EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
+    EXPORTER_ERRORS: "Judgement steps that failed on the exporter's side, by step.",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with
 # their series). Rules and dashboards may name only these.
 EXPOSED: frozenset[str] = frozenset(
-    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION)]
-    + [f"{PROBES}_total", f"{PROBES}_created"]
+    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, EXPORTER_ERRORS)]
+    + [f"{PROBES}_total", f"{PROBES}_created", f"{EXPORTER_ERRORS}_total", f"{EXPORTER_ERRORS}_created"]
     + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count", "created")]
 )

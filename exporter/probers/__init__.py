@@ -1,0 +1,39 @@
+"""Certificate sources by name: each turns a job of the configuration into observations.
+
+A source has one shape (see ``Source``): which jobs of a ``Config`` are its own, how to observe
+one job under a ``Deadline`` (one ``Observation`` per location: an address, a file path), and the
+location labels of its series. Adding a source (Kubernetes secrets, remote PEM ...) is one module
+here, one entry in ``PROBERS``, one config section; see docs/extending.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from exporter.config.model import Config, Job
+from exporter.deadline import Deadline
+from exporter.probers.file import FileSource
+from exporter.probers.tls import TLSSource
+from exporter.results import Observation
+
+
+class Source(Protocol):
+    name: str
+    every_certificate: bool  # report every certificate with its position (files), or the leaf and its chain
+
+    def jobs(self, config: Config) -> Sequence[Job]: ...
+
+    async def observe(self, job: Job, deadline: Deadline) -> list[Observation]: ...
+
+    def labels(self, job: Job, location: str, owner: str) -> dict[str, str]: ...
+
+
+def make_probers(tls: TLSSource | None = None) -> dict[str, Source]:
+    """The table of sources; ``tls`` may carry the scheduler's connection cap."""
+    return {"tls": tls or TLSSource(), "file": FileSource()}
+
+
+PROBERS: dict[str, Source] = make_probers()
+
+__all__ = ["PROBERS", "FileSource", "Source", "TLSSource", "make_probers"]

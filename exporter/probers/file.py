@@ -1,10 +1,11 @@
-"""Certificate files: expand a configured path or glob, read each file, judge its certificates.
+"""The file source: expand a configured path or glob, read each file, and observe its certificates.
 
-``read_file`` is blocking (one file); ``read_target`` runs the reads of a ``files:`` entry in
+``read_file`` is blocking (one file); ``FileSource.observe`` runs the reads of a ``files:`` entry in
 worker threads, a batch of files per thread task, so a glob over thousands of files neither
 blocks the event loop nor queues thousands of thread tasks at once. Nothing here raises for a
-bad file: every path ends as a ``FileResult`` whose outcome says what happened
-(``missing``, ``unreadable``, ``parse_error``, ``certificate_found``).
+bad file: every path ends as an ``Observation`` whose outcome says what happened
+(``missing``, ``unreadable``, ``parse_error``, ``certificate_found``). Judging the certificates
+is the judge's work (``exporter.certs.judge``), as for network endpoints.
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ import errno
 import glob
 import os
 import stat
-import threading
-from collections import OrderedDict
+import time
 from collections.abc import Sequence
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from exporter.certs.facts import cert_facts
 from exporter.certs.load import CertificateParseError, load_certificates
-from exporter.certs.owners import owner_for
-from exporter.certs.strength import key_weak, signature_weak
-from exporter.config.model import FileTarget, OwnerRule, Profile
+from exporter.config.model import Config, FileTarget, Job
+from exporter.deadline import Deadline
 from exporter.errors import FileOutcome
-from exporter.results import CertFacts, FileResult
+from exporter.results import Observation
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a larger file is refused (parse_error), never read
 CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p12", ".pfx"})
@@ -35,34 +32,6 @@ BATCH_SIZE = 64  # files read one after another by one thread task
 MAX_PARALLEL_BATCHES = 4  # thread tasks of one target in flight at once
 
 _GLOB_CHARS = frozenset("*?[")
-FACTS_CACHE_SIZE = 16384
-
-
-class _FactsCache:
-    """The same certificates are read pass after pass (and one intermediate sits in many files):
-    describe each once. Keyed by SHA-256 of the DER, so it holds no certificate objects."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._entries: OrderedDict[bytes, CertFacts] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __call__(self, cert: x509.Certificate) -> CertFacts:
-        key = cert.fingerprint(hashes.SHA256())
-        with self._lock:
-            facts = self._entries.get(key)
-            if facts is not None:
-                self._entries.move_to_end(key)
-                return facts
-        facts = cert_facts(cert)
-        with self._lock:
-            self._entries[key] = facts
-            if len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return facts
-
-
-_facts = _FactsCache(FACTS_CACHE_SIZE)
 _MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR})
 
 
@@ -143,74 +112,74 @@ def _password(target: FileTarget) -> tuple[bytes | None, str]:
     return None, ""
 
 
-def read_file(
-    path: str,
-    target: FileTarget,
-    profile: Profile,
-    owner_rules: Sequence[OwnerRule],
-    now: float,
-) -> FileResult:
-    """Read and judge one file (blocking). Never raises for a bad file."""
+def read_file(path: str, target: FileTarget, now: float) -> Observation:
+    """Read one file and the certificates in it (blocking). Never raises for a bad file."""
     try:
         data = _read_bytes(path)
     except CertificateParseError as exc:
-        return FileResult(path=path, outcome=FileOutcome.PARSE_ERROR, detail=exc.reason, read_at=now)
+        return Observation(location=path, outcome=FileOutcome.PARSE_ERROR, detail=exc.reason, started_at=now)
     except OSError as exc:
         missing = exc.errno in _MISSING_ERRNOS
         outcome = FileOutcome.MISSING if missing else FileOutcome.UNREADABLE
-        return FileResult(path=path, outcome=outcome, detail=_os_reason(exc), read_at=now)
+        return Observation(location=path, outcome=outcome, detail=_os_reason(exc), started_at=now)
 
     password, note = _password(target)
     try:
-        certs = load_certificates(data, password=password)
-        facts = tuple(_facts(c) for c in certs)
+        ders = tuple(c.public_bytes(Encoding.DER) for c in load_certificates(data, password=password))
     except CertificateParseError as exc:
         detail = f"{exc.reason}; {note}" if note and "PKCS#12" in exc.reason else exc.reason
-        return FileResult(path=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, read_at=now)
-    except Exception as exc:  # a certificate cryptography loads but cannot describe
-        detail = f"unreadable certificate: {type(exc).__name__}: {exc}"
-        return FileResult(path=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, read_at=now)
-
-    return FileResult(
-        path=path,
-        outcome=FileOutcome.CERTIFICATE_FOUND,
-        read_at=now,
-        certificates=facts,
-        owners=tuple(owner_for(f, owner_rules, target.owner) for f in facts),
-        key_weak=tuple(key_weak(f, profile) for f in facts),
-        signature_weak=tuple(signature_weak([f], profile) for f in facts),
-    )
+        return Observation(location=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, started_at=now)
+    return Observation(location=path, outcome=FileOutcome.CERTIFICATE_FOUND, certificates=ders, started_at=now)
 
 
-def _read_batch(
-    paths: Sequence[str], target: FileTarget, profile: Profile, owner_rules: Sequence[OwnerRule], now: float
-) -> list[FileResult]:
-    return [read_file(p, target, profile, owner_rules, now) for p in paths]
+def _read_batch(paths: Sequence[str], target: FileTarget, now: float) -> list[Observation]:
+    return [read_file(p, target, now) for p in paths]
 
 
-async def read_target(
-    target: FileTarget,
-    profile: Profile,
-    owner_rules: Sequence[OwnerRule],
-    now: float,
-) -> list[FileResult]:
-    """One result per path the target's ``path`` expands to, in sorted path order.
+class FileSource:
+    """Certificate files (``files:``): one observation per path an entry expands to."""
 
-    A glob (or a directory) that matches nothing gives one ``missing`` result whose path is
-    the pattern itself, so the entry keeps a series that says why it has no certificate.
-    """
-    paths = await asyncio.to_thread(expand, target.path)
-    if not paths:
-        what = "no file matches the pattern" if is_glob(target.path) else "no certificate file in the directory"
-        return [FileResult(path=target.path, outcome=FileOutcome.MISSING, detail=what, read_at=now)]
-    rules = tuple(owner_rules)
-    batches = [paths[i : i + BATCH_SIZE] for i in range(0, len(paths), BATCH_SIZE)]
-    gate = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+    name = "file"
+    every_certificate = True  # each certificate of a file is reported, with its position
 
-    async def run(batch: Sequence[str]) -> list[FileResult]:
-        async with gate:
-            return await asyncio.to_thread(_read_batch, batch, target, profile, rules, now)
+    def jobs(self, config: Config) -> tuple[FileTarget, ...]:
+        return config.files
 
-    # Tasks wait on the semaphore, not in the thread pool: at most MAX_PARALLEL_BATCHES threads.
-    done = await asyncio.gather(*(run(b) for b in batches))
-    return [r for batch_results in done for r in batch_results]
+    def labels(self, job: Job, location: str, owner: str) -> dict[str, str]:
+        assert isinstance(job, FileTarget)
+        return {
+            "target": location,
+            "protocol": "file",
+            "name": job.name if job.name != job.path else location,
+            "owner": owner,
+            **dict(job.labels),
+        }
+
+    async def observe(self, job: Job, deadline: Deadline) -> list[Observation]:
+        """One observation per path, in sorted path order.
+
+        A glob (or a directory) that matches nothing gives one ``missing`` observation whose
+        location is the pattern itself, so the entry keeps a series that says why it has no certificate.
+        """
+        assert isinstance(job, FileTarget)
+        now = time.time()
+        paths = await asyncio.to_thread(expand, job.path)
+        if not paths:
+            what = "no file matches the pattern" if is_glob(job.path) else "no certificate file in the directory"
+            return [Observation(location=job.path, outcome=FileOutcome.MISSING, detail=what, started_at=now)]
+        batches = [paths[i : i + BATCH_SIZE] for i in range(0, len(paths), BATCH_SIZE)]
+        gate = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+        async def run(batch: Sequence[str]) -> list[Observation]:
+            async with gate:
+                return await asyncio.to_thread(_read_batch, batch, job, now)
+
+        # Tasks wait on the semaphore, not in the thread pool: at most MAX_PARALLEL_BATCHES threads.
+        try:
+            done = await deadline.run(asyncio.gather(*(run(b) for b in batches)))
+        except TimeoutError:
+            detail = f"not read within the timeout of {deadline.seconds:g}s"
+            return [
+                Observation(location=p, outcome=FileOutcome.UNREADABLE, detail=detail, started_at=now) for p in paths
+            ]
+        return [o for batch_results in done for o in batch_results]

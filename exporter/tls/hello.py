@@ -300,7 +300,8 @@ async def scan(
     results: list[HelloResult] = []
     for version in versions:
         try:
-            reader, writer = await asyncio.wait_for(opener(), timeout)
+            async with asyncio.timeout(timeout):
+                reader, writer = await opener()
         except TimeoutError:
             results.append(HelloResult(version=version, accepted=None, detail="connect timeout"))
             continue

@@ -1,18 +1,17 @@
 """Connect, run the STARTTLS dialogue if any, shake hands, and report what was served.
 
-Every failure leaves as a ``ProbeError`` whose outcome says why; the deadline covers the
-whole sequence, so a silent or endless server costs one bounded probe.
+Every failure leaves as a ``ProbeError`` whose outcome says why; the probe's one ``Deadline``
+covers the whole sequence, close included, so a silent or endless server costs one bounded probe.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-import time
 
+from exporter.deadline import Deadline
 from exporter.errors import NotTLS, Outcome, ProbeError
-from exporter.results import Observation
+from exporter.results import Session
 from exporter.starttls import NEGOTIATORS
 from exporter.starttls.base import discard_buffered
 from exporter.steplog import StepLog
@@ -46,28 +45,32 @@ def classify_ssl_error(exc: ssl.SSLError) -> ProbeError:
     return ProbeError(f"handshake failed: {exc}", Outcome.HANDSHAKE_FAILED)
 
 
-class Deadline:
-    def __init__(self, timeout: float) -> None:
-        self.end = time.monotonic() + timeout
-
-    def left(self) -> float:
-        return max(0.0, self.end - time.monotonic())
+CLOSE_GRACE = 1.0  # at most this long for a polite close; then (or past the deadline) the socket is dropped
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
+async def close(writer: asyncio.StreamWriter, deadline: Deadline | None = None) -> None:
+    """Close politely within what is left of the deadline, else abort: closing is part of the budget."""
+    grace = CLOSE_GRACE if deadline is None else deadline.left(CLOSE_GRACE)
+    if grace <= 0:
+        writer.transport.abort()
+        return
     writer.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    try:
+        await asyncio.wait_for(writer.wait_closed(), grace)
+    except TimeoutError:
+        writer.transport.abort()
+    except Exception:  # the peer may reset while we close; the probe is already over
+        writer.transport.abort()
 
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def open_plain(ip: str, port: int, deadline: Deadline, log: StepLog) -> Stream:
+async def open_plain(ip: str, port: int, deadline: Deadline, steps: StepLog) -> Stream:
     address = format_address(ip, port)
-    log(f"connecting to {address}")
+    steps(f"connecting to {address}")
     try:
-        return await asyncio.wait_for(asyncio.open_connection(ip, port), deadline.left())
+        return await deadline.run(asyncio.open_connection(ip, port))
     except TimeoutError:
         raise ProbeError(f"connect to {address} timed out", Outcome.CONNECT_TIMEOUT) from None
     except ConnectionRefusedError:
@@ -83,45 +86,45 @@ async def negotiate(
     starttls: str | None,
     server_name: str,
     deadline: Deadline,
-    log: StepLog,
+    steps: StepLog,
 ) -> None:
     """Run the plaintext dialogue that precedes TLS (nothing for implicit TLS)."""
     if starttls is None:
         return
-    log(f"{starttls} dialogue: asking for STARTTLS")
+    steps(f"{starttls} dialogue: asking for STARTTLS")
     try:
-        await asyncio.wait_for(NEGOTIATORS[starttls](reader, writer, server_name), deadline.left())
-        await asyncio.wait_for(writer.drain(), deadline.left())
+        await deadline.run(NEGOTIATORS[starttls](reader, writer, server_name))
+        await deadline.run(writer.drain())
     except TimeoutError:
         raise ProbeError(f"{starttls} dialogue timed out (server silent)", Outcome.HANDSHAKE_TIMEOUT) from None
     except (ConnectionError, asyncio.IncompleteReadError) as exc:
         raise ProbeError(f"connection lost during the {starttls} dialogue: {exc}", Outcome.NETWORK_ERROR) from None
     dropped = discard_buffered(reader)
     if dropped:
-        log(f"discarded {dropped} bytes the server sent before the TLS handshake")
-    log(f"{starttls} dialogue: server agreed to start TLS")
+        steps(f"discarded {dropped} bytes the server sent before the TLS handshake")
+    steps(f"{starttls} dialogue: server agreed to start TLS")
 
 
 async def open_for_hello(ip: str, port: int, *, starttls: str | None, server_name: str, timeout: float) -> Stream:
-    """A fresh connection ready for a ClientHello: used by posture scans."""
-    deadline, log = Deadline(timeout), StepLog()
-    reader, writer = await open_plain(ip, port, deadline, log)
+    """A fresh connection ready for a ClientHello: used by version scans."""
+    deadline, steps = Deadline(timeout), StepLog()
+    reader, writer = await open_plain(ip, port, deadline, steps)
     try:
-        await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, log=log)
+        await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, steps=steps)
     except BaseException:
-        await _close(writer)
+        await close(writer, deadline)
         raise
     return reader, writer
 
 
 async def _read_hsts(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server_name: str, deadline: Deadline, log: StepLog
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server_name: str, deadline: Deadline, steps: StepLog
 ) -> str | None:
     """One HEAD request for the Strict-Transport-Security header; any failure means "none seen"."""
     request = f"HEAD / HTTP/1.1\r\nHost: {server_name}\r\nUser-Agent: tls-exporter\r\nConnection: close\r\n\r\n"
     writer.write(request.encode())
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), min(deadline.left(), 3.0))
+        head = await deadline.run(reader.readuntil(b"\r\n\r\n"), 3.0)
     except (
         asyncio.IncompleteReadError,
         asyncio.LimitOverrunError,
@@ -130,29 +133,35 @@ async def _read_hsts(
         TimeoutError,
         ValueError,
     ):
-        log("no HTTP response headers read (HSTS unknown)")
+        steps("no HTTP response headers read (HSTS unknown)")
         return None
     for line in head[:MAX_HTTP_HEADER_BYTES].decode("latin-1").split("\r\n")[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "strict-transport-security":
-            log(f"HSTS: {value.strip()}")
+            steps(f"HSTS: {value.strip()}")
             return value.strip()
-    log("no HSTS header")
+    steps("no HSTS header")
     return None
 
 
 async def handshake(
-    ip: str, port: int, *, server_name: str, starttls: str | None, timeout: float, log: StepLog, read_hsts: bool = False
-) -> Observation:
-    """Probe one address: connect, STARTTLS if any, TLS handshake, capture the served chain."""
-    deadline = Deadline(timeout)
-    reader, writer = await open_plain(ip, port, deadline, log)
+    ip: str,
+    port: int,
+    *,
+    server_name: str,
+    starttls: str | None,
+    deadline: Deadline,
+    steps: StepLog,
+    read_hsts: bool = False,
+) -> tuple[Session, tuple[bytes, ...]]:
+    """Probe one address: connect, STARTTLS if any, TLS handshake; the session and the served chain."""
+    reader, writer = await open_plain(ip, port, deadline, steps)
     try:
-        await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, log=log)
+        await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, steps=steps)
         sni = server_name or None
-        log(f"TLS handshake (SNI {sni or 'none'})")
+        steps(f"TLS handshake (SNI {sni or 'none'})")
         try:
-            await asyncio.wait_for(writer.start_tls(probe_context(), server_hostname=sni), deadline.left())
+            await deadline.run(writer.start_tls(probe_context(), server_hostname=sni))
         except TimeoutError:
             raise ProbeError("TLS handshake timed out", Outcome.HANDSHAKE_TIMEOUT) from None
         except ssl.SSLError as exc:
@@ -167,17 +176,11 @@ async def handshake(
         chain = peer_chain_der(ssl_object)
         cipher = ssl_object.cipher() or ("", "", 0)
         version = ssl_object.version() or ""
-        log(f"negotiated {version} {cipher[0]}; server sent {len(chain)} certificate(s)")
+        steps(f"negotiated {version} {cipher[0]}; server sent {len(chain)} certificate(s)")
         if not chain:
             raise ProbeError("the server sent no certificate", Outcome.NO_CERTIFICATE)
-        hsts = await _read_hsts(reader, writer, server_name, deadline, log) if read_hsts else None
-        return Observation(
-            address=format_address(ip, port),
-            version=version,
-            cipher=cipher[0],
-            cipher_bits=int(cipher[2] or 0),
-            chain_der=tuple(chain),
-            hsts=hsts,
-        )
+        hsts = await _read_hsts(reader, writer, server_name, deadline, steps) if read_hsts else None
+        session = Session(version=version, cipher=cipher[0], cipher_bits=int(cipher[2] or 0), hsts=hsts)
+        return session, tuple(chain)
     finally:
-        await _close(writer)
+        await close(writer, deadline)

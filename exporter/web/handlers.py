@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from exporter.adhoc import adhoc_target
-from exporter.metrics.collectors import probe_text
 from exporter.metrics.text import CONTENT_TYPE
+from exporter.service import Service
 from exporter.web.allow import probe_allowed
-from exporter.web.status import render_status
-
-if TYPE_CHECKING:
-    from exporter.app import Exporter
 
 log = logging.getLogger("exporter.web")
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 SCRAPE_TIMEOUT_OFFSET = 0.5
+MAX_CONCURRENT_PROBES = 64  # /probe requests in flight; more get 503 at once, never an unbounded queue
 
 
 class Handlers:
-    def __init__(self, exporter: Exporter) -> None:
-        self.exporter = exporter
+    def __init__(self, service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> None:
+        self.service = service
+        self.max_probes = max_probes
+        self.probes_in_flight = 0
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         # Rendering is CPU work: off the loop, so probes keep running while a big scrape renders.
-        targets, own = await asyncio.to_thread(self.exporter.render_metrics)
+        targets, own = await asyncio.to_thread(self.service.render_metrics)
         response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
         response.content_length = len(targets) + len(own)
         await response.prepare(request)
@@ -39,7 +37,7 @@ class Handlers:
 
     async def probe(self, request: web.Request) -> web.Response:
         q = request.query
-        config = self.exporter.config
+        config = self.service.config
         try:
             target = adhoc_target(
                 q.get("target", ""),
@@ -53,11 +51,17 @@ class Handlers:
             return web.Response(status=400, text=f"{exc}\n")
         if not probe_allowed(target.host, config.probe.allow):
             return web.Response(status=403, text=f"target host '{target.host}' is not allowed by probe.allow\n")
-        results = await self.exporter.prober.probe_target(target, config, timeout=timeout)
-        for r in results:
-            self.exporter.metrics.observe(r.outcome.value, r.duration)
+        if self.probes_in_flight >= self.max_probes:
+            return web.Response(
+                status=503, text=f"too many /probe requests in flight (limit {self.max_probes}); retry later\n"
+            )
+        self.probes_in_flight += 1
+        try:
+            results = await self.service.probe(target, timeout=timeout)
+        finally:
+            self.probes_in_flight -= 1
         # Rendered fresh from this request's results: nothing goes stale.
-        text = probe_text(results, target, config)
+        text = self.service.probe_text(results, target)
         if q.get("debug", "").lower() in ("1", "true", "yes"):
             steps = "\n".join(line for r in results for line in r.log)
             head = (
@@ -68,18 +72,19 @@ class Handlers:
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.Response(text=render_status(self.exporter.store, self.exporter.config), content_type="text/html")
+        page = await asyncio.to_thread(self.service.status_page)
+        return web.Response(text=page, content_type="text/html")
 
     async def healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="OK\n")
 
     async def ready(self, request: web.Request) -> web.Response:
-        if not self.exporter.ready:
+        if not self.service.ready:
             return web.Response(status=503, text="not ready\n")
         return web.Response(text="OK\n")
 
     async def reload(self, request: web.Request) -> web.Response:
-        ok, message = await self.exporter.reload()
+        ok, message = await self.service.reload()
         return web.Response(status=200 if ok else 500, text=message + "\n")
 
 
@@ -94,8 +99,8 @@ def _timeout(header: str | None, configured: float) -> float:
     return max(0.1, min(configured, scrape - SCRAPE_TIMEOUT_OFFSET))
 
 
-def make_app(exporter: Exporter) -> web.Application:
-    h = Handlers(exporter)
+def make_app(service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> web.Application:
+    h = Handlers(service, max_probes=max_probes)
     app = web.Application()
     app.router.add_get("/metrics", h.metrics)
     app.router.add_get("/probe", h.probe)

@@ -1,64 +1,60 @@
-"""The `/` page: every target, its outcome, days left, tier, grade and owner."""
+"""The `/` page: every job's locations, their outcome, days left, tier, grade and owner."""
 
 from __future__ import annotations
 
 import html
 import time
+from collections.abc import Mapping, Sequence
 
 from exporter import __version__
 from exporter.certs.tiers import days_left, tier_of
-from exporter.config.model import Config
-from exporter.store import Store
+from exporter.config.model import Config, FileTarget, Job, Target
+from exporter.store import Entry
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse}
 td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}th{background:#f4f4f4}
 .ok{color:#1a7f37}.info{color:#0969da}.warning{color:#9a6700}.critical,.expired,.fail{color:#cf222e;font-weight:600}"""
 
+Row = tuple[str, str, str, str, str, str, str, str, str]
 
-def render_status(store: Store, config: Config, now: float | None = None) -> str:
+
+def _rows(job: Job, entries: Mapping[str, Entry], config: Config, now: float) -> list[Row]:
+    """One row per followed certificate of every location (or one for a location without any)."""
+    served = isinstance(job, Target)
+    protocol = job.protocol if isinstance(job, Target) else "file"
+    tiers = config.profile(job.profile).expiry_tiers
+    if not entries:
+        shown = job.target if isinstance(job, Target) else job.path
+        return [(job.name, shown, protocol, "", "pending", "", "", "", job.owner)]
+    rows: list[Row] = []
+    for location, entry in sorted(entries.items()):
+        r = entry.result
+        target = job.target if isinstance(job, Target) else location
+        address = location if served else ""
+        report = r.report
+        if report is None:
+            rows.append((job.name, target, protocol, address, r.outcome.value, "", "", "", job.owner))
+            continue
+        followed = report.chain[:1] if served else report.chain
+        grade = (report.assessment.grade or "") if report.assessment else ""
+        for position, cert in enumerate(followed):
+            tier = tier_of(cert.not_before, cert.not_after, now, tiers).value
+            shown = target if served else f"{target} #{position}"
+            days = f"{days_left(cert.not_after, now):.1f}"
+            rows.append(
+                (job.name, shown, protocol, address, r.outcome.value, days, tier, grade, report.owners[position])
+            )
+    return rows
+
+
+def render_status(snapshot: Sequence[tuple[Job, Mapping[str, Entry]]], config: Config, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    targets, files = store.snapshot()
-    rows = []
-    for t, addresses in targets:
-        if not addresses:
-            rows.append((t.name, t.target, t.protocol, "", "pending", "", "", "", t.owner))
-        for address, a in sorted(addresses.items()):
-            r = a.result
-            if r.report is not None:
-                leaf = r.report.leaf
-                tier = tier_of(leaf.not_before, leaf.not_after, now, config.profile(t.profile).expiry_tiers).value
-                days = f"{days_left(leaf.not_after, now):.1f}"
-                grade = r.report.grade or ""
-                owner = r.report.owner
-            else:
-                tier, days, grade, owner = "", "", "", t.owner
-            rows.append((t.name, t.target, t.protocol, address, r.outcome.value, days, tier, grade, owner))
-    for fstate in files:
-        for path, fr in sorted(fstate.results.items()):
-            for position, cert in enumerate(fr.certificates) if fr.certificates else [(0, None)]:
-                if cert is None:
-                    owner = fstate.target.owner
-                    rows.append((fstate.target.name, path, "file", "", fr.outcome.value, "", "", "", owner))
-                    continue
-                tier = tier_of(
-                    cert.not_before, cert.not_after, now, config.profile(fstate.target.profile).expiry_tiers
-                ).value
-                rows.append(
-                    (
-                        fstate.target.name,
-                        f"{path} #{position}",
-                        "file",
-                        "",
-                        fr.outcome.value,
-                        f"{days_left(cert.not_after, now):.1f}",
-                        tier,
-                        "",
-                        fr.owners[position] if position < len(fr.owners) else fstate.target.owner,
-                    )
-                )
+    rows = [row for job, entries in snapshot for row in _rows(job, entries, config, now)]
+    targets = sum(1 for job, _ in snapshot if isinstance(job, Target))
+    files = sum(1 for job, _ in snapshot if isinstance(job, FileTarget))
     body = "".join(_row(*row) for row in rows)
     head = f'<meta charset="utf-8"><title>tls-exporter</title><style>{_STYLE}</style>'
-    counts = f"{len(targets)} target(s), {len(files)} file entr{'y' if len(files) == 1 else 'ies'}"
+    counts = f"{targets} target(s), {files} file entr{'y' if files == 1 else 'ies'}"
     return f"""<!doctype html><html><head>{head}</head>
 <body><h1>tls-exporter {html.escape(__version__)}</h1>
 <p>{counts}. <a href="/metrics">Metrics</a></p>

@@ -24,7 +24,31 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from pki import NOW, PKI, Issued
 
-from exporter.results import Observation
+from exporter.results import Session
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Seen:
+    """What a plain handshake with a test server showed: the served chain and the session."""
+
+    address: str
+    version: str
+    cipher: str
+    cipher_bits: int
+    chain_der: tuple[bytes, ...]
+    ocsp_staple: bytes | None = None
+    hsts: str | None = None
+
+    @property
+    def session(self) -> Session:
+        return Session(
+            version=self.version,
+            cipher=self.cipher,
+            cipher_bits=self.cipher_bits,
+            ocsp_staple=self.ocsp_staple,
+            hsts=self.hsts,
+        )
+
 
 DAY = dt.timedelta(days=1)
 
@@ -323,7 +347,7 @@ def opener(port: int) -> Callable[[], Awaitable[tuple[asyncio.StreamReader, asyn
     return _open
 
 
-async def observe(port: int, server_name: str = "localhost", *, http: bool = False) -> Observation:
+async def observe(port: int, server_name: str = "localhost", *, http: bool = False) -> Seen:
     """A minimal stand-in for the TLS prober: handshake without verification, the served chain,
     and (``http``) the Strict-Transport-Security header of ``GET /``."""
     import _ssl
@@ -346,7 +370,7 @@ async def observe(port: int, server_name: str = "localhost", *, http: bool = Fal
                 if key.strip().lower() == "strict-transport-security":
                     hsts = value.strip()
                     break
-        return Observation(
+        return Seen(
             address=f"127.0.0.1:{port}", version=so.version(), cipher=name, cipher_bits=bits, chain_der=chain, hsts=hsts
         )
     finally:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -155,8 +156,9 @@ async def test_crl_and_aia_fetch_and_cache(pki: PKI, responder: RevocationServer
     now = NOW.timestamp()
     responder.crls["inter"] = make_crl(pki.intermediate, [7])
     url = f"{responder.base}/crl/inter"
-    assert await fetcher.crl(url, now=now) == responder.crls["inter"]
-    assert await fetcher.crl(url, now=now + 6 * 86400) == responder.crls["inter"]  # nextUpdate is 7 days out
+    crl = await fetcher.crl(url, now=now)
+    assert crl.public_bytes(serialization.Encoding.DER) == responder.crls["inter"]
+    assert await fetcher.crl(url, now=now + 6 * 86400) is crl  # parsed once; nextUpdate is 7 days out
     assert fetcher.requests == 1
     der_url = responder.serve_ca("inter", pki.intermediate.cert)
     p7c_url = responder.serve_p7c("both", [pki.intermediate.cert, pki.root.cert])
@@ -167,6 +169,20 @@ async def test_crl_and_aia_fetch_and_cache(pki: PKI, responder: RevocationServer
     pem = pki.intermediate.cert.public_bytes(serialization.Encoding.PEM)
     assert parse_certificates(pem) == (pki.intermediate.cert,)
     assert parse_certificates(b"junk") == ()
+
+
+async def test_one_download_per_url_at_a_time_and_answers_kept_at_most_max_age(
+    pki: PKI, responder: RevocationServer, fetcher: Fetcher
+) -> None:
+    now = NOW.timestamp()
+    responder.crls["inter"] = make_crl(pki.intermediate, [7])  # nextUpdate 7 days out
+    url = f"{responder.base}/crl/inter"
+    crls = await asyncio.gather(*(fetcher.crl(url, now=now, max_age=3600) for _ in range(10)))
+    assert fetcher.requests == 1 and all(c is crls[0] for c in crls)  # single-flight: one request, one parse
+    assert await fetcher.crl(url, now=now + 3599, max_age=3600) is crls[0]
+    assert fetcher.requests == 1
+    await fetcher.crl(url, now=now + 3601, max_age=3600)  # revocation_interval over: fetched again
+    assert fetcher.requests == 2
 
 
 async def test_fetch_failures(pki: PKI, responder: RevocationServer, fetcher: Fetcher) -> None:

@@ -37,8 +37,8 @@ EXPECTED: dict[str, list[str]] = {
         "<FILE>: line 5, column 1: invalid YAML: duplicate key 'targets'",
     ],
     "invalid-duplicate-target.yml": [
-        "targets[4]: duplicate of targets[1] (same protocol and address)",
-        "targets[6]: duplicate of targets[5] (same protocol and address)",
+        "targets[4]: duplicate of targets[1] (same protocol, address and server name)",
+        "targets[6]: duplicate of targets[5] (same protocol, address and server name)",
     ],
     "invalid-duration.yml": [
         "defaults.interval: invalid duration '5 minutes' (use a number and a unit: ms, s, m, h, d, e.g. 30s or 5m)",
@@ -94,7 +94,7 @@ EXPECTED: dict[str, list[str]] = {
         "targets[3]: unknown key 'adress'",
         "targets[3]: missing required key 'address'",
         "targets[4].labels: label 'job' is set by the exporter; choose another name",
-        "targets[4]: duplicate of targets[0] (same protocol and address)",
+        "targets[4]: duplicate of targets[0] (same protocol, address and server name)",
         "files[0].profile: unknown profile 'web2'",
         "certificate_owners[0].match: unknown key 'cn'",
         "certificate_owners[0].match: give exactly one of subject_cn, san, issuer_cn, fingerprint_sha256",

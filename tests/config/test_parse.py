@@ -233,7 +233,7 @@ def test_target_overrides() -> None:
         timeout=30.0,
         profile="mail",
     )
-    assert target.key == "submission://[2001:db8::25]:587"
+    assert target.key == "submission://[2001:db8::25]:587#mail.example.com"  # the server name is part of it
 
 
 def test_same_address_with_another_protocol_is_not_a_duplicate() -> None:

@@ -14,16 +14,19 @@ from helpers import make_config, make_target
 from pki import PKI
 from servers import LoopbackServers, closed_port
 
-from exporter.check import Status, judge
+from exporter.check import Status, verdict
+from exporter.config.model import Profile
 from exporter.errors import Outcome
-from exporter.results import ProbeResult
+from exporter.pipeline import Pipeline
+from exporter.results import Assessment, Result
+from exporter.scan import ScanResult
+from exporter.tls.hello import HelloResult
 
 
-async def probe(servers: LoopbackServers, pki: PKI, leaf: str, **kw: object) -> ProbeResult:
-    from exporter.probe import Prober
+async def probe(servers: LoopbackServers, pki: PKI, leaf: str, **kw: object) -> Result:
 
     target = make_target(servers.tls(pki[leaf].server_context()), **kw)  # type: ignore[arg-type]
-    (result,) = await Prober().probe_target(target, make_config(target))
+    (result,) = await Pipeline().probe(target, make_config(target))
     return result
 
 
@@ -43,23 +46,27 @@ async def probe(servers: LoopbackServers, pki: PKI, leaf: str, **kw: object) -> 
 async def test_status_by_certificate(servers: LoopbackServers, pki: PKI, leaf: str, status: Status) -> None:
     target = make_target(1)
     result = await probe(servers, pki, leaf)
-    assert judge(result, target, make_config(target), time.time()).status is status
+    assert verdict(result, target, Profile(), time.time()).status is status
 
 
 async def test_failed_probe_invalid_chain_and_legacy_protocol(servers: LoopbackServers, pki: PKI) -> None:
     target = make_target(1)
     config = make_config(target)
-    failed = ProbeResult(address="127.0.0.1:1", outcome=Outcome.CONNECTION_REFUSED, detail="refused")
-    assert judge(failed, target, config, time.time()).status is Status.CRITICAL
+    profile = config.profile(target.profile)
+    failed = Result(location="127.0.0.1:1", outcome=Outcome.CONNECTION_REFUSED, detail="refused")
+    assert verdict(failed, target, profile, time.time()).status is Status.CRITICAL
     good = await probe(servers, pki, "good")
     assert good.report is not None
-    invalid = dataclasses.replace(
-        good, report=dataclasses.replace(good.report, chain_valid=False, chain_issues=frozenset({"untrusted_root"}))
-    )
-    verdict = judge(invalid, target, config, time.time())
-    assert verdict.status is Status.CRITICAL and verdict.problems == ("chain invalid: untrusted_root",)
-    legacy = dataclasses.replace(good, report=dataclasses.replace(good.report, protocols_accepted=(("TLSv1.0", True),)))
-    assert judge(legacy, target, config, time.time()).status is Status.WARNING
+    untrusted = Assessment(chain_valid=False, chain_issues=frozenset({"untrusted_root"}))
+    invalid = dataclasses.replace(good, report=dataclasses.replace(good.report, assessment=untrusted))
+    v = verdict(invalid, target, profile, time.time())
+    assert v.status is Status.CRITICAL and v.problems == ("chain invalid: untrusted_root",)
+    # A chain that could not be judged (an error on our side) is not a finding.
+    unjudged = dataclasses.replace(good, report=dataclasses.replace(good.report, assessment=Assessment()))
+    assert verdict(unjudged, target, profile, time.time()).status is Status.OK
+    legacy = ScanResult(at=time.time(), hellos=(HelloResult(version="TLSv1.0", accepted=True),))
+    v = verdict(good, target, profile, time.time(), legacy)
+    assert v.status is Status.WARNING and v.problems == ("legacy protocol accepted: TLSv1.0",)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

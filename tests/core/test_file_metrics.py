@@ -12,9 +12,9 @@ from pki import PKI
 from prometheus_client import CollectorRegistry
 
 from exporter.config.model import Config, FileTarget, OwnerRule
-from exporter.metrics.collectors import StoreRenderer
 from exporter.metrics.internal import SelfMetrics
-from exporter.probe import Prober
+from exporter.metrics.render import StoreRenderer
+from exporter.pipeline import Pipeline
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 
@@ -29,7 +29,7 @@ async def test_file_series_values_missing_and_renewal(
     rule = OwnerRule(field="issuer_cn", pattern="test root*", owner="pki-team")
     config = Config(files=(entry,), certificate_owners=(rule,))
     store = Store()
-    scheduler = Scheduler(store, Prober(), SelfMetrics(CollectorRegistry()))
+    scheduler = Scheduler(store, Pipeline(), SelfMetrics(CollectorRegistry()))
     scheduler.apply(config)
     try:
         await scheduler.run_once(entry)

@@ -15,8 +15,11 @@ FORBIDDEN = {
     "certs": ("asyncio", "aiohttp", "socket", "prometheus_client", "exporter.web", "exporter.metrics", "exporter.tls"),
     # A STARTTLS dialogue never imports ssl: the caller upgrades the connection.
     "starttls": ("ssl", "aiohttp", "prometheus_client", "exporter.web", "exporter.metrics", "exporter.certs"),
-    # Probers observe; they never render metrics.
+    # Sources observe; they never judge, render metrics or serve.
+    "probers": ("prometheus_client", "exporter.web", "exporter.metrics", "exporter.pipeline", "exporter.store"),
     "tls": ("prometheus_client", "exporter.web", "exporter.metrics"),
+    # The web layer sees the narrow service interface, never the application.
+    "web": ("exporter.app", "exporter.scheduler", "exporter.pipeline"),
     "config": ("asyncio", "aiohttp", "prometheus_client", "exporter.web", "exporter.metrics"),
 }
 
@@ -45,5 +48,59 @@ def test_package_imports_stay_in_their_layer(package: str) -> None:
 
 
 def test_probe_code_never_imports_prometheus_client() -> None:
-    for module in ("probe.py", "resolve.py", "scheduler.py", "store.py"):
+    for module in ("pipeline.py", "assess.py", "scan.py", "resolve.py", "scheduler.py", "store.py", "changes.py"):
         assert not any(n.startswith("prometheus_client") for n in imports_of(PACKAGE / module)), module
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """exporter module -> the exporter modules it imports (``from a import b`` counts a.b when b is a module)."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            edges.update(t for t in targets if t in modules and t != name)
+        graph[name] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle, each once (depth-first search over the graph)."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            cycle = path[path.index(node) :]
+            if sorted(cycle) not in [sorted(c) for c in found]:
+                found.append(cycle)
+            return
+        if node in done:
+            return
+        for nxt in sorted(graph[node]):
+            visit(nxt, [*path, node])
+        done.add(node)
+
+    for start in sorted(graph):
+        visit(start, [])
+    return found
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = import_graph()
+    assert "exporter.app" in graph["exporter.cli"]  # the walk sees real edges
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

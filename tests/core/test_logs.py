@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
+from cryptography.hazmat.primitives.serialization import Encoding
+from helpers import make_target
+
+from exporter.certs.judge import facts_from_der
+from exporter.changes import Event, EventKind
+from exporter.eventlog import log_events
 from exporter.logs import JSONFormatter, LogfmtFormatter
-from exporter.scheduler import log_events
-from exporter.store import Event
 
 
 def record(msg: str, **fields: object) -> logging.LogRecord:
@@ -30,30 +34,41 @@ def test_json_carries_the_fields() -> None:
     assert doc["msg"] == "probe state changed" and doc["to"] == "connection_refused" and doc["level"] == "info"
 
 
-def test_events_become_one_line_each(caplog) -> None:  # type: ignore[no-untyped-def]
-    caplog.set_level(logging.INFO, logger="exporter.scheduler")
+def test_events_become_one_line_each(caplog, pki) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="exporter.events")
+    target = make_target(443, host="127.0.0.1", target="shop:443")
+    new = facts_from_der(pki["good"].cert.public_bytes(Encoding.DER))
     log_events(
+        target,
         [
             Event(
-                kind="new_certificate",
-                target="shop:443",
-                address="127.0.0.1:443",
-                message="new certificate detected",
-                fields=(("serial", "0a"), ("not_after", "2027-01-01T00:00:00Z")),
+                kind=EventKind.RENEWED,
+                job=target.key,
+                location="127.0.0.1:443",
+                at=0.0,
+                outcome="certificate_found",
+                previous_outcome="certificate_found",
+                position=0,
+                certificate=new,
+                previous_serial="0a",
             ),
             Event(
-                kind="state",
-                target="shop:443",
-                address="127.0.0.1:443",
-                message="probe state changed",
-                fields=(("from", "certificate_found"), ("to", "connection_refused"), ("detail", "refused")),
+                kind=EventKind.OUTCOME_CHANGED,
+                job=target.key,
+                location="127.0.0.1:443",
+                at=0.0,
+                outcome="connection_refused",
+                previous_outcome="certificate_found",
+                detail="refused",
             ),
-        ]
+        ],
     )
     assert [
         (r.levelname, r.getMessage(), r.fields["serial"] if "serial" in r.fields else r.fields["to"])  # type: ignore[attr-defined]
         for r in caplog.records
     ] == [
-        ("INFO", "new certificate detected", "0a"),
+        ("INFO", "new certificate detected", pki["good"].serial_hex),
         ("WARNING", "probe state changed", "connection_refused"),
     ]
+    assert caplog.records[0].fields["previous_serial"] == "0a"  # type: ignore[attr-defined]
+    assert caplog.records[0].fields["change"] == "renewed"  # type: ignore[attr-defined]

@@ -11,8 +11,8 @@ from pki import PKI
 from servers import LoopbackServers, closed_port
 
 from exporter.config.model import Config, Expect, ExpiryTiers, OwnerRule, Profile, Target, Threshold
-from exporter.metrics.collectors import StoreRenderer
-from exporter.probe import Prober
+from exporter.metrics.render import StoreRenderer
+from exporter.pipeline import Pipeline
 from exporter.store import Store
 
 DAY = 86400.0
@@ -20,10 +20,10 @@ DAY = 86400.0
 
 async def scrape(config: Config, now: float | None = None) -> Samples:
     store = Store()
-    store.apply_config(config)
-    prober = Prober()
+    store.apply_config(config.targets)
+    prober = Pipeline()
     for target in config.targets:
-        store.record(target, await prober.probe_target(target, config))
+        store.record(target, await prober.probe(target, config))
     clock = (lambda: now) if now is not None else time.time
     return parse(render(StoreRenderer(store, lambda: config, clock=clock)))
 
@@ -214,15 +214,17 @@ async def test_new_certificate_detected_and_distinct_leaves(servers: LoopbackSer
     target = make_target(port_a)
     config = make_config(target)
     store = Store()
-    store.apply_config(config)
-    prober = Prober()
-    events = store.record(target, await prober.probe_target(target, config))
+    store.apply_config(config.targets)
+    prober = Pipeline()
+    events = store.record(target, await prober.probe(target, config))
     assert [e.kind for e in events] == []
     # Same address, now serving another certificate (a renewal): exactly one event.
-    moved = await prober.probe_target(make_target(port_b), config)
-    renewed = [dataclasses.replace(r, address=f"127.0.0.1:{port_a}") for r in moved]
+    moved = await prober.probe(make_target(port_b), config)
+    renewed = [dataclasses.replace(r, location=f"127.0.0.1:{port_a}") for r in moved]
     events = store.record(target, renewed)
-    assert [(e.kind, dict(e.fields)["serial"]) for e in events] == [("new_certificate", pki["expiring-60d"].serial_hex)]
+    assert [(e.kind, e.certificate and e.certificate.serial) for e in events] == [
+        ("renewed", pki["expiring-60d"].serial_hex)
+    ]
     s = parse(render(StoreRenderer(store, lambda: config)))
     assert value(s, "tls_cert_last_change_timestamp_seconds") == pytest.approx(renewed[0].started_at)
     # The same certificate again is no change.
@@ -233,10 +235,10 @@ async def test_removed_targets_vanish(servers: LoopbackServers, pki: PKI) -> Non
     a, b = make_target(servers.tls(pki["good"].server_context())), make_target(closed_port())
     config = make_config(a, b)
     store = Store()
-    store.apply_config(config)
+    store.apply_config(config.targets)
     for t in (a, b):
-        store.record(t, await Prober().probe_target(t, config))
+        store.record(t, await Pipeline().probe(t, config))
     smaller = make_config(a)
-    store.apply_config(smaller)
+    store.apply_config(smaller.targets)
     s = parse(render(StoreRenderer(store, lambda: smaller)))
     assert {lbl["target"] for lbl, _ in s["tls_probe_success"]} == {a.target}

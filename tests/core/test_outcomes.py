@@ -12,14 +12,14 @@ from pki import PKI
 from servers import LoopbackServers, closed_port
 
 from exporter.errors import Outcome
-from exporter.probe import Prober
+from exporter.pipeline import Pipeline
 
 
 async def probe_one(
     port: int, *, host: str = "127.0.0.1", protocol: str = "tls", timeout: float = 3.0, server_name: str = "localhost"
 ):
     target = make_target(port, host=host, protocol=protocol, timeout=timeout, server_name=server_name)
-    results = await Prober().probe_target(target, make_config(target))
+    results = await Pipeline().probe(target, make_config(target))
     assert len(results) == 1
     return results[0]
 
@@ -32,15 +32,15 @@ async def test_certificate_found(servers: LoopbackServers, pki: PKI) -> None:
     assert result.report is not None
     assert result.report.leaf.serial == pki["good"].serial_hex
     assert [c.subject_cn for c in result.report.chain] == ["localhost", "Test Intermediate CA"]
-    assert result.address == f"127.0.0.1:{port}"
-    assert result.version in ("TLSv1.2", "TLSv1.3")
+    assert result.location == f"127.0.0.1:{port}"
+    assert result.session is not None and result.session.version in ("TLSv1.2", "TLSv1.3")
 
 
 async def test_ipv6_loopback(servers: LoopbackServers, pki: PKI) -> None:
     port = servers.tls(pki["good"].server_context(), host="::1")
     result = await probe_one(port, host="::1")
     assert result.outcome is Outcome.CERTIFICATE_FOUND
-    assert result.address == f"[::1]:{port}"
+    assert result.location == f"[::1]:{port}"
 
 
 async def test_connection_refused() -> None:
@@ -67,8 +67,8 @@ async def test_handshake_failed_on_an_alert(servers: LoopbackServers) -> None:
 
 async def test_dns_error_for_an_invalid_name() -> None:
     target = make_target(443, host="no-such-host.invalid", protocol="https")
-    results = await Prober().probe_target(target, make_config(target))
-    assert [(r.address, r.outcome) for r in results] == [("", Outcome.DNS_ERROR)]
+    results = await Pipeline().probe(target, make_config(target))
+    assert [(r.location, r.outcome) for r in results] == [("", Outcome.DNS_ERROR)]
 
 
 async def test_connect_timeout_on_a_full_backlog(servers: LoopbackServers) -> None:

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from servers import LoopbackServers
 
 from exporter.metrics.internal import SelfMetrics
-from exporter.probe import Prober
+from exporter.pipeline import Pipeline
 from exporter.scheduler import FIRST_PROBE_WINDOW, Scheduler, phase
 from exporter.store import Store
 
@@ -38,25 +38,31 @@ async def test_targets_are_probed_and_follow_reloads(
     a = make_target(servers.tls(pki["good"].server_context()))
     b = make_target(servers.tls(pki["expiring-20d"].server_context()))
     store, metrics = Store(), SelfMetrics(CollectorRegistry())
-    scheduler = Scheduler(store, Prober(), metrics)
+    scheduler = Scheduler(store, Pipeline(), metrics)
     interval_short = [dataclasses.replace(t, interval=0.5) for t in (a, b)]
     try:
         scheduler.apply(make_config(*interval_short))
         for _ in range(100):  # the first probe comes within min(interval, 30 s): 0.5 s here
-            targets, _ = store.snapshot()
-            if all(addresses for _, addresses in targets):
+            if all(entries for _, entries in store.snapshot()):
                 break
             await asyncio.sleep(0.05)
-        targets, _ = store.snapshot()
-        assert {t.target: [a.result.outcome.value for a in addresses.values()] for t, addresses in targets} == {
+        snapshot = store.snapshot()
+        assert {t.target: [e.result.outcome.value for e in entries.values()] for t, entries in snapshot} == {  # type: ignore[union-attr]
             a.target: ["certificate_found"],
             b.target: ["certificate_found"],
         }
         assert metrics.targets._value.get() == 2  # type: ignore[attr-defined]
+        # A reload restarts only what changed: the unchanged target keeps its loop and its results.
+        kept_task = scheduler._tasks[interval_short[0].key]
+        kept_entries = store.snapshot()[0][1]
+        changed = dataclasses.replace(interval_short[1], interval=0.6)
+        scheduler.apply(make_config(interval_short[0], changed))
+        assert scheduler._tasks[interval_short[0].key] is kept_task
+        assert store.snapshot()[0][1] is kept_entries
+        assert not kept_task.done()
         scheduler.apply(make_config(interval_short[0]))
-        targets, _ = store.snapshot()
-        assert [t.target for t, _ in targets] == [a.target]
-        assert len(scheduler._tasks) == 1
+        assert [t.target for t, _ in store.snapshot()] == [a.target]  # type: ignore[union-attr]
+        assert len(scheduler._tasks) == 1 and scheduler._tasks[interval_short[0].key] is kept_task
     finally:
         await scheduler.stop()
     assert scheduler._tasks == {}

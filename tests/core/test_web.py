@@ -18,7 +18,8 @@ Client = TestClient  # type: ignore[type-arg]
 
 
 @pytest.fixture
-async def make_client(tmp_path: Path) -> AsyncIterator[Callable[[str], object]]:
+async def make_client(tmp_path: Path, servers: LoopbackServers) -> AsyncIterator[Callable[[str], object]]:
+    # Depends on `servers` so the exporter (and its background version scans) stops before they do.
     made: list[tuple[Exporter, Client]] = []
 
     async def _make(config_text: str) -> tuple[Exporter, Client]:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import pytest
 from certfiles import DER, PEM, der, key_pem, p7, p12, pem, write
 from pki import PKI
 
+from exporter.certs.judge import judge
 from exporter.config.model import FileTarget, OwnerRule, Profile
+from exporter.deadline import Deadline
 from exporter.errors import FileOutcome
 from exporter.probers import file as file_prober
-from exporter.probers.file import MAX_FILE_BYTES, expand, read_file, read_target
-from exporter.results import FileResult
+from exporter.probers.file import MAX_FILE_BYTES, FileSource, expand, read_file
+from exporter.results import CertFacts, Result
 
 NOW = 1_700_000_000.0
 PROFILE = Profile()
@@ -29,11 +32,47 @@ def _target(path: str | Path, **kw: Any) -> FileTarget:
     return FileTarget(path=str(path), name="appliance", owner=kw.pop("owner", "hsm-team"), **kw)
 
 
-def _read(path: str | Path, rules: tuple[OwnerRule, ...] = (), **kw: Any) -> FileResult:
-    return read_file(str(path), _target(path, **kw), PROFILE, rules, NOW)
+@dataclass(frozen=True)
+class Read:
+    """A judged file result, field by field as these tests read it."""
+
+    path: str
+    outcome: FileOutcome
+    detail: str
+    read_at: float
+    certificates: tuple[CertFacts, ...]
+    owners: tuple[str, ...]
+    key_weak: tuple[bool, ...]
+    signature_weak: tuple[bool, ...]
 
 
-def _serials(result: FileResult) -> list[str]:
+def _view(r: Result) -> Read:
+    rep = r.report
+    assert isinstance(r.outcome, FileOutcome)
+    return Read(
+        path=r.location,
+        outcome=r.outcome,
+        detail=r.detail,
+        read_at=r.started_at,
+        certificates=rep.chain if rep else (),
+        owners=rep.owners if rep else (),
+        key_weak=rep.key_weak if rep else (),
+        signature_weak=rep.signature_weak if rep else (),
+    )
+
+
+def _read(path: str | Path, rules: tuple[OwnerRule, ...] = (), **kw: Any) -> Read:
+    target = _target(path, **kw)
+    return _view(judge(read_file(str(path), target, NOW), target, PROFILE, rules))
+
+
+async def read_target(target: FileTarget, profile: Profile, rules: tuple[OwnerRule, ...]) -> list[Read]:
+    """What the file source observes for one entry, judged."""
+    observations = await FileSource().observe(target, Deadline(60.0))
+    return [_view(judge(o, target, profile, rules)) for o in observations]
+
+
+def _serials(result: Read) -> list[str]:
     return [c.serial for c in result.certificates]
 
 
@@ -231,7 +270,7 @@ def test_file_at_the_limit_is_read(pki: PKI, tmp_path: Path) -> None:
 
 _CHILD = r"""
 import json, os, pwd, sys
-from exporter.config.model import FileTarget, Profile
+from exporter.config.model import FileTarget
 from exporter.probers.file import read_file
 if os.geteuid() == 0:  # drop to nobody after the imports: root reads every file
     nobody = pwd.getpwnam("nobody")
@@ -240,7 +279,7 @@ if os.geteuid() == 0:  # drop to nobody after the imports: root reads every file
     os.setuid(nobody.pw_uid)
 out = {}
 for path in sys.argv[1:]:
-    r = read_file(path, FileTarget(path=path, name="x", owner="o"), Profile(), (), 1.0)
+    r = read_file(path, FileTarget(path=path, name="x", owner="o"), 1.0)
     out[path] = [r.outcome.value, r.detail, len(r.certificates)]
 print(json.dumps(out))
 """
@@ -302,22 +341,22 @@ def test_expand_directory_lists_certificate_files_only(tmp_path: Path) -> None:
 
 async def test_glob_matching_nothing_is_one_missing_result(tmp_path: Path) -> None:
     pattern = str(tmp_path / "*.pem")
-    results = await read_target(_target(pattern), PROFILE, (), NOW)
-    assert results == [
-        FileResult(path=pattern, outcome=FileOutcome.MISSING, detail="no file matches the pattern", read_at=NOW)
+    results = await read_target(_target(pattern), PROFILE, ())
+    assert [(r.path, r.outcome, r.detail, r.certificates) for r in results] == [
+        (pattern, FileOutcome.MISSING, "no file matches the pattern", ())
     ]
 
 
 async def test_empty_directory_is_one_missing_result(tmp_path: Path) -> None:
     write(tmp_path / "readme.txt", b"x")
-    results = await read_target(_target(tmp_path), PROFILE, (), NOW)
+    results = await read_target(_target(tmp_path), PROFILE, ())
     assert [(r.path, r.outcome, r.detail) for r in results] == [
         (str(tmp_path), FileOutcome.MISSING, "no certificate file in the directory")
     ]
 
 
 async def test_plain_missing_path_keeps_its_own_reason(tmp_path: Path) -> None:
-    results = await read_target(_target(tmp_path / "gone.pem"), PROFILE, (), NOW)
+    results = await read_target(_target(tmp_path / "gone.pem"), PROFILE, ())
     assert [(r.path, r.outcome) for r in results] == [(str(tmp_path / "gone.pem"), FileOutcome.MISSING)]
     assert results[0].detail == "No such file or directory (ENOENT)"
 
@@ -327,7 +366,7 @@ async def test_directory_of_mixed_files(pki: PKI, tmp_path: Path) -> None:
     write(tmp_path / "b-key.pem", key_pem(pki["good"].key))
     write(tmp_path / "c-broken.der", der(pki["good"].cert)[:50])
     write(tmp_path / "d-bundle.p12", p12(pki["expired"].key, pki["expired"].cert))
-    results = await read_target(_target(tmp_path), PROFILE, (), NOW)
+    results = await read_target(_target(tmp_path), PROFILE, ())
     assert [(Path(r.path).name, r.outcome) for r in results] == [
         ("a-good.pem", FileOutcome.CERTIFICATE_FOUND),
         ("b-key.pem", FileOutcome.PARSE_ERROR),
@@ -358,7 +397,7 @@ async def test_glob_over_a_thousand_files_in_batches(pki: PKI, tmp_path: Path, m
             active -= 1
 
     monkeypatch.setattr(file_prober.asyncio, "to_thread", counting_to_thread)
-    results = await read_target(_target(tmp_path / "cert-*.pem"), PROFILE, (), NOW)
+    results = await read_target(_target(tmp_path / "cert-*.pem"), PROFILE, ())
 
     assert len(results) == 1000
     assert [r.path for r in results] == [str(tmp_path / f"cert-{i:04d}.pem") for i in range(1000)]
@@ -367,7 +406,7 @@ async def test_glob_over_a_thousand_files_in_batches(pki: PKI, tmp_path: Path, m
     found = [r for r in results if r.outcome is FileOutcome.CERTIFICATE_FOUND]
     assert len(found) == 990
     assert {r.certificates[0].fingerprint_sha256 for r in found} == {pki["good"].fingerprint}
-    assert {r.read_at for r in results} == {NOW}
+    assert len({r.read_at for r in results}) == 1  # one pass, one time
     # One thread task for the glob, then one per batch; never more than the cap at once.
     batches = -(-1000 // file_prober.BATCH_SIZE)
     assert calls == 1 + batches

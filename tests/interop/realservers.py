@@ -5,7 +5,7 @@ ports on 127.0.0.1 picked at start-up, and serves the fixture PKI's ``good`` lea
 leaf + intermediate, and its key). ``RealServer.stop()`` sends SIGTERM to the PID it started,
 then SIGKILL to that PID's own process group (the server runs in a new session) as a fallback.
 
-See tests/interop/README.md and /work/shared/notes/real-servers.md for the traps each server has.
+See tests/interop/README.md for the traps each server has.
 """
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""The judge: an ``Observation`` and a profile in, a ``Result`` out. Pure; no I/O, no clock.
+
+One judge for every source: the same facts, owners, strength and identity checks apply to a
+served chain and to a file's certificates. What differs is data, not code: a served chain
+is judged as a leaf with its chain (host name, expectation, the chain's signatures weaken the
+leaf), a file as independent certificates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+from cryptography import x509
+
+from exporter.certs.facts import cert_facts
+from exporter.certs.identity import expected_checks, hostname_matches
+from exporter.certs.owners import owner_for
+from exporter.certs.strength import key_weak, signature_weak
+from exporter.config.model import Job, OwnerRule, Profile, Target
+from exporter.errors import FileOutcome, Outcome
+from exporter.results import CertFacts, CertReport, Observation, Result
+
+FACTS_CACHE_SIZE = 16384
+
+
+@lru_cache(maxsize=FACTS_CACHE_SIZE)
+def facts_from_der(der: bytes) -> CertFacts:
+    """Facts of one DER certificate. Cached: most probes and reads see what they saw last time."""
+    return cert_facts(x509.load_der_x509_certificate(der))
+
+
+def chain_facts(ders: Sequence[bytes]) -> tuple[CertFacts, ...]:
+    """Facts of each certificate; one that cannot be described raises ValueError naming its position."""
+    facts = []
+    for position, der in enumerate(ders):
+        try:
+            facts.append(facts_from_der(der))
+        except Exception as exc:  # parse errors, and certificates cryptography loads but cannot describe
+            raise ValueError(f"certificate {position} cannot be parsed: {type(exc).__name__}: {exc}") from None
+    return tuple(facts)
+
+
+def judge(obs: Observation, job: Job, profile: Profile, owner_rules: Sequence[OwnerRule]) -> Result:
+    """The report on what ``obs`` saw; an observation without certificates passes through unjudged."""
+    if not obs.certificates or obs.outcome.value != "certificate_found":
+        return _result(obs, obs.outcome, obs.detail, None)
+    try:
+        chain = chain_facts(obs.certificates)
+    except ValueError as exc:
+        unparsable = FileOutcome.PARSE_ERROR if isinstance(obs.outcome, FileOutcome) else Outcome.NO_CERTIFICATE
+        return _result(obs, unparsable, str(exc), None)
+    owners = tuple(owner_for(c, owner_rules, job.owner) for c in chain)
+    weak_keys = tuple(key_weak(c, profile) for c in chain)
+    weak_signatures = [signature_weak([c], profile) for c in chain]
+    if isinstance(job, Target):
+        weak_signatures[0] = signature_weak(chain, profile)  # a weak link anywhere weakens what the leaf proves
+        report = CertReport(
+            chain=chain,
+            owners=owners,
+            key_weak=weak_keys,
+            signature_weak=tuple(weak_signatures),
+            hostname_match=hostname_matches(chain[0], job.server_name),
+            expected=expected_checks(chain[0], job.expect),
+        )
+    else:
+        report = CertReport(chain=chain, owners=owners, key_weak=weak_keys, signature_weak=tuple(weak_signatures))
+    return _result(obs, obs.outcome, obs.detail, report)
+
+
+def _result(obs: Observation, outcome: Outcome | FileOutcome, detail: str, report: CertReport | None) -> Result:
+    return Result(
+        location=obs.location,
+        outcome=outcome,
+        detail=detail,
+        started_at=obs.started_at,
+        duration=obs.duration,
+        session=obs.session,
+        report=report,
+        log=obs.log,
+    )

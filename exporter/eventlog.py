@@ -1,0 +1,56 @@
+"""The log as an output: one line per change event, worded for the source it came from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from exporter.changes import VANISHED, Event, EventKind
+from exporter.config.model import FileTarget, Job, Target
+
+log = logging.getLogger("exporter.events")
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(job: Job, event: Event) -> tuple[int, str, dict[str, object]]:
+    """(level, message, fields) of the log line for ``event``."""
+    is_file = not isinstance(job, Target)
+    fields: dict[str, object]
+    if isinstance(job, Target):
+        fields = {"target": job.target, **({"address": event.location} if event.location else {})}
+    else:
+        fields = {"target": event.location}
+    if event.kind in (EventKind.RENEWED, EventKind.NEW_CERTIFICATE):
+        cert = event.certificate
+        assert cert is not None
+        fields.update(change=event.kind.value, serial=cert.serial, previous_serial=event.previous_serial)
+        fields.update(not_after=_iso(cert.not_after), subject=cert.subject)
+        if is_file:
+            fields["position"] = event.position
+        return logging.INFO, "new certificate detected", fields
+    if isinstance(job, FileTarget):
+        fields["outcome"] = event.outcome
+        if event.detail:
+            fields["detail"] = f"no longer matches {job.path}" if event.detail == VANISHED else event.detail
+        if event.kind is EventKind.FOUND:
+            return logging.INFO, "certificate file found", fields
+        if event.kind is EventKind.MISSING:
+            return logging.WARNING, "certificate file missing", fields
+        return logging.WARNING, f"certificate file {event.outcome.replace('_', ' ')}", fields
+    if event.kind is EventKind.MISSING:
+        return logging.INFO, "address no longer probed", {**fields, "detail": "no longer resolves to it"}
+    if not event.previous_outcome:
+        return logging.WARNING, "probe failed", {**fields, "outcome": event.outcome, "detail": event.detail}
+    fields.update({"from": event.previous_outcome, "to": event.outcome, "detail": event.detail})
+    level = logging.INFO if event.kind is EventKind.FOUND else logging.WARNING
+    return level, "probe state changed", fields
+
+
+def log_events(job: Job, events: Iterable[Event]) -> None:
+    for event in events:
+        level, message, fields = describe(job, event)
+        log.log(level, message, extra={"fields": fields})

@@ -1,0 +1,113 @@
+"""One probe of one job, the same for every source and every caller:
+observe (the job's source) -> judge (pure) -> assess (network chains) -> results.
+
+The scheduler, ``/probe`` and ``check`` all call ``Pipeline.probe``, so they cannot disagree.
+One ``Deadline`` covers the whole probe: the source's resolve, connect, dialogue, handshake and
+close, then the assessment; whatever runs out reports the outcome it reached, never late.
+The version scan is not part of a probe: a probe asks the ``Scanner`` for one when it is due,
+and uses the latest scan there is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Mapping
+
+from exporter.assess import Assessor
+from exporter.certs.judge import judge
+from exporter.config.model import Config, Job, Profile, Target
+from exporter.deadline import Deadline
+from exporter.probers import PROBERS, Source
+from exporter.probers.tls import TLSSource
+from exporter.results import Observation, Result
+from exporter.scan import ScanKey, Scanner
+from exporter.steplog import StepLog
+
+JUDGE_IN_THREAD = 16  # judging many files' certificates is CPU work: off the event loop
+
+
+def scan_key(job: Target, location: str) -> ScanKey:
+    return (job.protocol, location, job.server_name)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        probers: Mapping[str, Source] | None = None,
+        assessor: Assessor | None = None,
+        scanner: Scanner | None = None,
+    ) -> None:
+        self.probers = dict(probers or PROBERS)
+        self.assessor = assessor  # None: leaf analysis only (no chain, revocation or grade)
+        self.scanner = scanner  # None: no version scans
+
+    def source(self, job: Job) -> Source:
+        return self.probers[job.source]
+
+    async def probe(self, job: Job, config: Config, *, timeout: float | None = None) -> list[Result]:
+        deadline = Deadline(job.timeout if timeout is None else min(timeout, job.timeout))
+        source = self.source(job)
+        observations = await source.observe(job, deadline)
+        profile = config.profile(job.profile)
+        rules = config.certificate_owners
+        if len(observations) > JUDGE_IN_THREAD:
+            results = await asyncio.to_thread(lambda: [judge(o, job, profile, rules) for o in observations])
+        else:
+            results = [judge(o, job, profile, rules) for o in observations]
+        if isinstance(job, Target):
+            pairs = zip(observations, results, strict=True)
+            results = list(await asyncio.gather(*(self._network(job, profile, o, r, deadline) for o, r in pairs)))
+        return results
+
+    async def _network(
+        self, job: Target, profile: Profile, obs: Observation, result: Result, deadline: Deadline
+    ) -> Result:
+        """Assess a served chain and ask for a version scan when one is due."""
+        if result.report is None or result.session is None:
+            return result
+        steps = StepLog()
+        scan = None
+        if self.scanner is not None and profile.scan_protocol_versions:
+            key = scan_key(job, result.location)
+            latest = self.scanner.latest(key)
+            if latest is not None:
+                scan = latest.hellos
+                steps(f"version scan of {time.time() - latest.at:.0f}s ago is used")
+            source = self.probers[job.source]
+            if isinstance(source, TLSSource) and self.scanner.request(
+                key, source.opener(job, result.location, self.scanner.hello_timeout), profile.scan_interval
+            ):
+                steps("version scan started in the background")
+        report = result.report
+        if self.assessor is not None:
+            a = await self.assessor.assess(
+                certificates=obs.certificates,
+                session=result.session,
+                server_name=job.server_name,
+                profile=profile,
+                scan=scan or (),
+                deadline=deadline,
+            )
+            steps.extend(a.log)
+            chain = "not judged" if a.chain_valid is None else ("valid" if a.chain_valid else "invalid")
+            steps(
+                f"chain {chain} {', '.join(sorted(a.chain_issues))}; OCSP {a.ocsp_status or 'not judged'}; "
+                f"grade {a.grade or 'none'} ({'' if a.score is None else f'{a.score:g}'})"
+            )
+            report = dataclasses.replace(report, assessment=a)
+        leaf = report.leaf
+        expires = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(leaf.not_after))
+        steps(f"leaf {leaf.subject} serial {leaf.serial} expires {expires} UTC")
+        return dataclasses.replace(result, report=report, log=(*result.log, *steps.lines))
+
+    async def close(self) -> None:
+        if self.scanner is not None:
+            await self.scanner.close()
+        if self.assessor is not None:
+            await self.assessor.close()
+
+
+__all__ = ["Pipeline", "scan_key"]

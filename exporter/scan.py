@@ -1,0 +1,114 @@
+"""The protocol-version scan on its own clock: after a probe, never inside it.
+
+A scan is five ClientHellos (one per version, one connection each, one after another); it says
+which versions a server accepts and feeds the grade. It changes rarely, so an address is scanned
+again only every ``scan_interval``, under a small concurrency budget of its own, in the
+background. Outputs merge the latest scan when they render (``tls_protocol_accepted``,
+``tls_protocol_scan_timestamp_seconds``); the probe that asked for it never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from exporter.tls import hello
+from exporter.tls.hello import Opener
+
+log = logging.getLogger(__name__)
+
+ScanKey = tuple[str, str, str]  # (protocol, address, server_name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanResult:
+    at: float  # unix time the scan completed
+    hellos: tuple[hello.HelloResult, ...]
+
+    @property
+    def answered(self) -> bool:
+        """At least one version got an answer; otherwise the scan itself failed (our side or the network)."""
+        return any(r.accepted is not None for r in self.hellos)
+
+    @property
+    def accepted(self) -> tuple[tuple[str, bool], ...]:
+        return tuple((r.version, r.accepted) for r in self.hellos if r.accepted is not None)
+
+    def describe(self) -> list[str]:
+        lines = []
+        for r in self.hellos:
+            state = {True: "accepted", False: "refused", None: "unknown"}[r.accepted]
+            info = r.suite_info
+            extra = f" {info.name}" if r.accepted and info else ""
+            lines.append(f"hello {r.version}: {state}{extra}" + (f" ({r.detail})" if r.detail else ""))
+        return lines
+
+
+class Scanner:
+    def __init__(self, *, concurrency: int = 4, hello_timeout: float = 3.0, max_entries: int = 100_000) -> None:
+        self.hello_timeout = hello_timeout
+        self._gate = asyncio.Semaphore(concurrency)
+        self._results: OrderedDict[ScanKey, ScanResult] = OrderedDict()
+        self._running: dict[ScanKey, asyncio.Task[None]] = {}
+        self._max = max_entries
+        self.scans = 0  # scans run, for logs and tests
+
+    def latest(self, key: ScanKey) -> ScanResult | None:
+        return self._results.get(key)
+
+    def due(self, key: ScanKey, interval: float, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        last = self._results.get(key)
+        return key not in self._running and (last is None or last.at + interval <= now)
+
+    def request(self, key: ScanKey, opener: Opener, interval: float) -> bool:
+        """Start a background scan of ``key`` when it is due; True when one was started."""
+        if not self.due(key, interval):
+            return False
+        self._running[key] = asyncio.create_task(self._background(key, opener), name=f"scan {key[1]}")
+        return True
+
+    async def scan_now(self, key: ScanKey, opener: Opener) -> ScanResult:
+        """Scan and wait for it (the one-shot `check` command)."""
+        async with self._gate:
+            return self._keep(key, await self._scan(key, opener))
+
+    async def _background(self, key: ScanKey, opener: Opener) -> None:
+        try:
+            async with self._gate:
+                self._keep(key, await self._scan(key, opener))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must cost one scan, never the exporter
+            log.exception("version scan of %s failed", key[1])
+        finally:
+            self._running.pop(key, None)
+
+    async def _scan(self, key: ScanKey, opener: Opener) -> ScanResult:
+        self.scans += 1
+        hellos = await hello.scan(opener, key[2] or None, timeout=self.hello_timeout)
+        return ScanResult(at=time.time(), hellos=hellos)
+
+    def _keep(self, key: ScanKey, result: ScanResult) -> ScanResult:
+        self._results[key] = result
+        self._results.move_to_end(key)
+        while len(self._results) > self._max:
+            self._results.popitem(last=False)
+        return result
+
+    def retain(self, keys: set[ScanKey]) -> None:
+        """Forget scans of addresses no longer probed (after a reload or a DNS change)."""
+        for key in [k for k in self._results if k not in keys]:
+            del self._results[key]
+
+    async def close(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
