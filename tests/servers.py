@@ -79,6 +79,23 @@ class LoopbackServers:
 
         return self.start(handler)
 
+    def drip(self, data: bytes = b"220 ", interval: float = 0.3) -> int:
+        """Accepts and sends ``data`` one byte every ``interval`` seconds, forever (a line never ends)."""
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    for byte in data:
+                        writer.write(bytes([byte]))
+                        await writer.drain()
+                        await asyncio.sleep(interval)
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+        return self.start(handler)
+
     def plain_http(self) -> int:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
