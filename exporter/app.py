@@ -23,8 +23,10 @@ from exporter.metrics.collectors import StoreRenderer
 from exporter.metrics.internal import SelfMetrics
 from exporter.probe import Prober
 from exporter.scheduler import Scheduler
+from exporter.shard import Shard
 from exporter.store import Store
 from exporter.web.handlers import make_app
+from exporter.web.webconfig import WebConfig
 
 log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
@@ -39,13 +41,23 @@ def parse_listen(address: str) -> tuple[str, int]:
 
 
 class Exporter:
-    def __init__(self, config_file: str | None, *, listen: str = ":9632") -> None:
+    def __init__(
+        self,
+        config_file: str | None,
+        *,
+        listen: str = ":9632",
+        web_config: WebConfig | None = None,
+        telemetry_path: str = "/metrics",
+        shard: Shard | None = None,
+    ) -> None:
         self.config_file = config_file
         self.listen = listen
+        self.web_config, self.telemetry_path, self.shard = web_config, telemetry_path, shard or Shard()
         self.config = Config()
         self.ready = False
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = SelfMetrics(self.registry)
+        self.metrics.set_shard(self.shard.index, self.shard.count)
         self.store = Store()
         self.renderer = StoreRenderer(self.store, lambda: self.config)
         self.assessor = Assessor()
@@ -134,7 +146,8 @@ class Exporter:
         runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host or None, port, reuse_address=True).start()
+            ssl_context = self.web_config.ssl_context() if self.web_config else None
+            await web.TCPSite(runner, host or None, port, reuse_address=True, ssl_context=ssl_context).start()
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
             loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")

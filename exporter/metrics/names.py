@@ -42,6 +42,7 @@ CONFIG_RELOAD_TIMESTAMP = "tls_exporter_config_last_reload_success_timestamp_sec
 TARGETS = "tls_exporter_targets"
 PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
 EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
+SHARD = "tls_exporter_shard"
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -78,6 +79,7 @@ HELP: dict[str, str] = {
     TARGETS: "Number of configured targets (network targets and files).",
     PROBES: "Probes run, by outcome.",
     EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
+    SHARD: "1 for the share of the targets this instance probes (--shard=index/count; 0/1 when not sharded).",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with

@@ -12,6 +12,8 @@ from exporter.adhoc import adhoc_target
 from exporter.metrics.collectors import probe_text
 from exporter.metrics.text import CONTENT_TYPE
 from exporter.web.allow import probe_allowed
+from exporter.web.guard import install
+from exporter.web.sd import sd_handler
 from exporter.web.status import render_status
 
 if TYPE_CHECKING:
@@ -97,7 +99,10 @@ def _timeout(header: str | None, configured: float) -> float:
 def make_app(exporter: Exporter) -> web.Application:
     h = Handlers(exporter)
     app = web.Application()
-    app.router.add_get("/metrics", h.metrics)
+    if exporter.web_config is not None:
+        install(app, exporter.web_config)  # basic auth and headers on every route
+    app.router.add_get(exporter.telemetry_path, h.metrics)
+    app.router.add_get("/sd", sd_handler(lambda: exporter.config))
     app.router.add_get("/probe", h.probe)
     app.router.add_get("/", h.status)
     app.router.add_get("/-/healthy", h.healthy)
