@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -97,7 +97,7 @@ class TLSServerConfig:
 class WebConfig:
     source: str
     tls: TLSServerConfig | None = None
-    users: Mapping[str, bytes] = MappingProxyType({})  # user name -> bcrypt hash
+    users: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))  # user name -> bcrypt hash
     headers: tuple[tuple[str, str], ...] = ()
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -237,12 +237,20 @@ class _Parser:
             min_version=min_version or DEFAULT_MIN_VERSION,
             max_version=max_version,
         )
-        # Load it once now, so a key that does not match its certificate is a load-time error.
+        # Load the files once now, so that a key that does not match its certificate, or a CA file
+        # that holds no certificate, is a load-time error with its key path, not a failed start.
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         try:
-            _context(config)
-        except (ssl.SSLError, OSError, ValueError) as exc:
+            probe.load_cert_chain(cert, key)
+        except ssl.SSLError as exc:
             self.error(path, f"cannot use cert_file '{cert}' with key_file '{key}': {_reason(exc)}")
             return None
+        if ca is not None:
+            try:
+                probe.load_verify_locations(cafile=ca)
+            except ssl.SSLError as exc:
+                self.error(f"{path}.client_ca_file", f"'{ca}' holds no usable CA certificate: {_reason(exc)}")
+                return None
         return config
 
     def client_auth(self, m: Mapping[str, object], path: str) -> ClientAuth | None:
@@ -320,9 +328,9 @@ class _Parser:
         return tuple(headers)
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
+def _reason(exc: ssl.SSLError) -> str:
+    if exc.reason == "KEY_VALUES_MISMATCH":
+        return "the key does not belong to the certificate"
+    if exc.reason:
         return exc.reason.lower().replace("_", " ")
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc)
+    return "not a PEM certificate and key"  # OpenSSL says only "PEM lib"
