@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from e2e.harness import require_binary
+
 from exporter.cli import _serve_parser
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "tls-exporter.service"

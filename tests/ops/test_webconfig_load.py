@@ -162,3 +162,26 @@ def test_empty_file_means_plain_http_without_auth(tmp_path: Path) -> None:
     path.write_text("# nothing yet\n")
     config = load_web_config(path)
     assert config.ssl_context() is None and not config.users and config.headers == ()
+
+
+def test_readme_example_is_valid(web: WebPKI) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### `--web.config.file`") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n") + 8)]
+    for name, real in {
+        "/etc/tls-exporter/tls.crt": web.server_cert,
+        "/etc/tls-exporter/tls.key": web.server_key,
+        "/etc/tls-exporter/clients-ca.crt": web.client_ca,
+    }.items():
+        assert name in example
+        example = example.replace(name, str(real))
+    path = web.dir / "readme-web.yml"
+    path.write_text(example)
+    config = load_web_config(path)
+    assert config.tls is not None and config.tls.client_auth_type is ClientAuth.REQUIRE_AND_VERIFY_CLIENT_CERT
+    assert list(config.users) == ["prometheus"]
+    assert [name for name, _ in config.headers] == [
+        "Strict-Transport-Security",
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+    ]
