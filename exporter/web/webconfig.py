@@ -9,10 +9,16 @@ Python's ``ssl`` module verifies every client certificate it asks for and has no
 callback, so the two Go policies that accept a certificate without verifying it
 (``RequestClientCert``, ``RequireAnyClientCert``) are refused with a message rather than
 silently made stricter.
+
+The certificate, key and client CA files are read again when one of them changes (checked at each
+TLS handshake, as exporter-toolkit re-reads them for each connection), so a renewed certificate is
+served without a restart; a pair that does not load (a rotation half done) keeps the previous one.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import ssl
 from collections.abc import Mapping
@@ -25,6 +31,8 @@ import yaml
 
 from exporter.config.load import _describe, _StrictLoader
 from exporter.errors import ConfigError
+
+log = logging.getLogger("exporter.web")
 
 TOP_KEYS = ("tls_server_config", "basic_auth_users", "http_server_config")
 TLS_KEYS = ("cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version")
@@ -101,10 +109,55 @@ class WebConfig:
     headers: tuple[tuple[str, str], ...] = ()
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """A server context for the listener, or None when the file sets no TLS."""
+        """A server context for the listener, or None when the file sets no TLS. It serves the
+        certificate files as they are at each handshake (see the module's docstring)."""
         if self.tls is None:
             return None
-        return _context(self.tls)
+        return _Reloading(self.tls).listener
+
+
+class _Reloading:
+    """The listener's context, and the current one: rebuilt when a file's stamp changes, and put on
+    each new connection from the listener's SNI callback (which OpenSSL calls for every
+    ClientHello, with or without a server name)."""
+
+    def __init__(self, tls: TLSServerConfig) -> None:
+        self.tls = tls
+        self.listener = _context(tls)
+        self.listener.sni_callback = self._on_hello
+        self.current = self.listener
+        self.stamp = self._stamp()
+        self.refused: tuple[tuple[int, int, int], ...] | None = None  # last stamp that did not load
+
+    def _stamp(self) -> tuple[tuple[int, int, int], ...]:
+        paths = [p for p in (self.tls.cert_file, self.tls.key_file, self.tls.client_ca_file) if p]
+        stats = [os.stat(p) for p in paths]
+        return tuple((st.st_mtime_ns, st.st_size, st.st_ino) for st in stats)
+
+    def _on_hello(self, conn: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
+        self._refresh()
+        if self.current is not self.listener:
+            conn.context = self.current
+        return None
+
+    def _refresh(self) -> None:
+        try:
+            stamp = self._stamp()
+        except OSError:
+            return  # a file is missing for a moment: keep serving what is loaded
+        if stamp in (self.stamp, self.refused):
+            return
+        try:
+            self.current = _context(self.tls)
+        except (ssl.SSLError, OSError) as exc:
+            self.refused = stamp  # warn once per change, not at every handshake
+            log.warning(
+                "TLS certificate files changed but do not load; serving the previous ones",
+                extra={"fields": {"cert_file": self.tls.cert_file, "error": str(exc)}},
+            )
+            return
+        self.stamp = stamp
+        log.info("TLS certificate files reloaded", extra={"fields": {"cert_file": self.tls.cert_file}})
 
 
 def _context(tls: TLSServerConfig) -> ssl.SSLContext:

@@ -6,6 +6,9 @@ bcrypt hashes are made here (cost 4, the minimum, so the tests stay quick).
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from cryptography import x509
 from e2e.harness import ManagedProcess, free_port, require_binary, wait_for
 from helpers import parse, value
 from pki import PKI
@@ -242,3 +246,46 @@ def test_reload_keeps_serving_tls(guarded: int, web: WebPKI) -> None:
     ctx = client_context(web)
     assert request(guarded, "/-/reload", ctx=ctx, auth=(USER, PASSWORD), method="POST").status == 200
     assert request(guarded, "/-/healthy", ctx=ctx, auth=(USER, PASSWORD)).body == "OK\n"
+
+
+def _served_serial(port: int, web: WebPKI) -> int:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        client_context(web).wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".new")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # atomic, as cert-manager or certbot's deploy hooks do
+
+
+def test_renewed_certificate_is_served_without_restart(web: WebPKI, pki: PKI, tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    shutil.copy(web.server_cert, cert)
+    shutil.copy(web.server_key, key)
+    proc, port = _serve(tmp_path, f"tls_server_config: {{cert_file: '{cert}', key_file: '{key}'}}\n")
+    try:
+        _wait_up(proc, port, client_context(web), None)
+        assert _served_serial(port, web) == pki["web-server"].cert.serial_number
+        renewed = pki.issue("web-server-renewed")
+        _replace(key, renewed.key_path.read_bytes())
+        _replace(cert, renewed.chain_path.read_bytes())
+        wait_for(
+            lambda: _served_serial(port, web) == renewed.cert.serial_number,
+            timeout=30,
+            what="the renewed certificate served",
+            proc=proc,
+        )
+        # A half-done rotation (a certificate without its key) keeps the renewed pair in service.
+        _replace(cert, pki["good"].chain_path.read_bytes())
+        for _ in range(3):
+            assert _served_serial(port, web) == renewed.cert.serial_number
+        assert "TLS certificate files changed but do not load; serving the previous ones" in proc.stderr()
+        assert request(port, "/-/healthy", ctx=client_context(web)).body == "OK\n"
+    finally:
+        proc.stop()
