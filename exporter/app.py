@@ -27,9 +27,11 @@ from exporter.probers.tls import TLSSource
 from exporter.results import Result
 from exporter.scan import Scanner
 from exporter.scheduler import Scheduler
+from exporter.shard import Shard
 from exporter.store import Store
 from exporter.web.handlers import make_app
 from exporter.web.status import render_status
+from exporter.web.webconfig import WebConfig
 
 log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
@@ -47,13 +49,23 @@ def parse_listen(address: str) -> tuple[str, int]:
 class Exporter:
     """The running exporter; the web layer sees it through ``exporter.service.Service``."""
 
-    def __init__(self, config_file: str | None, *, listen: str = ":9632") -> None:
+    def __init__(
+        self,
+        config_file: str | None,
+        *,
+        listen: str = ":9632",
+        web_config: WebConfig | None = None,
+        telemetry_path: str = "/metrics",
+        shard: Shard | None = None,
+    ) -> None:
         self.config_file = config_file
         self.listen = listen
+        self.web_config, self.telemetry_path, self.shard = web_config, telemetry_path, shard or Shard()
         self.config = Config()
         self.ready = False
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = SelfMetrics(self.registry)
+        self.metrics.set_shard(self.shard.index, self.shard.count)
         self.store = Store()
         self.scanner = Scanner()
         self.probers = make_probers(TLSSource(asyncio.Semaphore(MAX_CONNECTIONS)))
@@ -135,11 +147,14 @@ class Exporter:
     async def startup(self) -> None:
         """Load the configuration (errors are fatal here: the caller prints them) and start probing."""
         config, checksum = self.load()
-        self.scheduler = Scheduler(self.store, self.pipeline, self.metrics)
+        self.scheduler = Scheduler(self.store, self.pipeline, self.metrics, shard=self.shard)
         self.apply(config, checksum)
         self.ready = True
         log.info(
-            "tls-exporter started", extra={"fields": {"version": __version__, "listen": self.listen, **summary(config)}}
+            "tls-exporter started",
+            extra={
+                "fields": {"version": __version__, "listen": self.listen, "shard": str(self.shard), **summary(config)}
+            },
         )
         if not config.targets and not config.files:
             log.warning(
@@ -159,7 +174,8 @@ class Exporter:
         runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host or None, port, reuse_address=True).start()
+            ssl_context = self.web_config.ssl_context() if self.web_config else None
+            await web.TCPSite(runner, host or None, port, reuse_address=True, ssl_context=ssl_context).start()
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
             loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")

@@ -25,6 +25,11 @@ from exporter.probers import PROBERS
 from exporter.probers.tls import TLSSource
 from exporter.results import Result
 from exporter.scan import Scanner, ScanResult
+from exporter.shard import Shard, parse_shard
+from exporter.web.webconfig import WebConfig, load_web_config
+
+# Paths the exporter serves itself: the telemetry path may not take one of them.
+RESERVED_PATHS = ("/", "/probe", "/sd", "/-/healthy", "/-/ready", "/-/reload")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -41,6 +46,24 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="validate the configuration, print every error, exit 0 or 1",
     )
     p.add_argument("--web.listen-address", dest="listen", default=":9632", help="address to listen on (default :9632)")
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        help="web configuration (exporter-toolkit format): TLS, basic auth, response headers",
+    )
+    p.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        type=_telemetry_path,
+        default="/metrics",
+        help="path of the metrics (default /metrics)",
+    )
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        help="probe only share I of N of the targets: I/N, or auto/N (I from the host name's trailing -K)",
+    )
     p.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
     p.add_argument("--version", action="version", version=f"tls-exporter {__version__}")
@@ -63,20 +86,46 @@ def _check_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_check(path: str | None) -> int:
+def _telemetry_path(value: str) -> str:
+    if not value.startswith("/") or value in RESERVED_PATHS:
+        raise argparse.ArgumentTypeError(f"{value!r}: a path starting with '/', not one of {', '.join(RESERVED_PATHS)}")
+    return value
+
+
+def _shard(value: str) -> Shard:
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def config_check(path: str | None, web_config_file: str | None = None) -> int:
     target = path or "config.yml"
+    failed = False
     try:
         config = load_config(target)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"{target}: {len(exc.errors)} error(s)", file=sys.stderr)
-        return 1
-    print(
-        f"{target}: OK ({len(config.targets)} targets, {len(config.files)} file entries, "
-        f"{len(config.profiles)} profiles)"
-    )
-    return 0
+        failed = True
+    else:
+        print(
+            f"{target}: OK ({len(config.targets)} targets, {len(config.files)} file entries, "
+            f"{len(config.profiles)} profiles)"
+        )
+    if web_config_file is not None:
+        try:
+            web = load_web_config(web_config_file)
+        except ConfigError as exc:
+            for line in exc.errors:
+                print(line, file=sys.stderr)
+            print(f"{web_config_file}: {len(exc.errors)} error(s)", file=sys.stderr)
+            failed = True
+        else:
+            tls = f"TLS, client certificates {web.tls.client_auth_type}" if web.tls else "plain HTTP"
+            print(f"{web_config_file}: OK ({tls}, {len(web.users)} basic auth users, {len(web.headers)} headers)")
+    return 1 if failed else 0
 
 
 def _timeout(value: str) -> float:
@@ -212,11 +261,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(argv[1:])
     args = _serve_parser().parse_args(argv)
     if args.config_check:
-        return config_check(args.config_file)
+        return config_check(args.config_file, args.web_config_file)
     logs.setup(args.log_level, args.log_format)
     try:
         parse_listen(args.listen)
-        exporter = Exporter(args.config_file, listen=args.listen)
+        web_config: WebConfig | None = load_web_config(args.web_config_file) if args.web_config_file else None
+        exporter = Exporter(
+            args.config_file,
+            listen=args.listen,
+            web_config=web_config,
+            telemetry_path=args.telemetry_path,
+            shard=args.shard,
+        )
         return asyncio.run(exporter.run())
     except ConfigError as exc:
         for line in exc.errors:

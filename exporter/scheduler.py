@@ -15,10 +15,11 @@ import hashlib
 import logging
 import time
 
-from exporter.config.model import Config, Job, Profile
+from exporter.config.model import Config, Job, Profile, Target
 from exporter.eventlog import log_events
 from exporter.metrics.internal import SelfMetrics
 from exporter.pipeline import Pipeline
+from exporter.shard import Shard
 from exporter.store import Store
 
 log = logging.getLogger("exporter.scheduler")
@@ -32,14 +33,21 @@ def phase(key: str, window: float) -> float:
 
 
 class Scheduler:
-    def __init__(self, store: Store, pipeline: Pipeline, metrics: SelfMetrics) -> None:
+    def __init__(self, store: Store, pipeline: Pipeline, metrics: SelfMetrics, *, shard: Shard | None = None) -> None:
         self.store, self.pipeline, self.metrics = store, pipeline, metrics
+        self.shard = shard or Shard()
         self.config = Config()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._jobs: dict[str, tuple[Job, Profile]] = {}
 
     def jobs(self, config: Config) -> list[Job]:
-        return [job for source in self.pipeline.probers.values() for job in source.jobs(config)]
+        """This instance's jobs: its shard of the network targets, and every file (files are local)."""
+        return [
+            job
+            for source in self.pipeline.probers.values()
+            for job in source.jobs(config)
+            if not isinstance(job, Target) or self.shard.owns(job.key)
+        ]
 
     def apply(self, config: Config) -> None:
         """Start, keep or stop job loops to match ``config``."""

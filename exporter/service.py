@@ -10,6 +10,7 @@ from typing import Protocol
 
 from exporter.config.model import Config, Target
 from exporter.results import Result
+from exporter.web.webconfig import WebConfig
 
 
 class Service(Protocol):
@@ -18,6 +19,14 @@ class Service(Protocol):
 
     @property
     def ready(self) -> bool: ...
+
+    @property
+    def web_config(self) -> WebConfig | None:
+        """`--web.config.file`: TLS, basic auth and headers for every endpoint."""
+        ...
+
+    @property
+    def telemetry_path(self) -> str: ...
 
     def render_metrics(self) -> tuple[bytes, bytes]:
         """The /metrics body in two parts: the jobs' series, then the exporter's own."""

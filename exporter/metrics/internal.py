@@ -1,8 +1,17 @@
-"""The exporter's own health: build, configuration reloads, targets, probes run."""
+"""The exporter's own health: build, configuration reloads, targets, probes run, shard; and
+client_python's process_* and python_* collectors, as every Prometheus exporter has them."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from exporter import __version__
 from exporter.errors import Outcome
@@ -25,10 +34,18 @@ class SelfMetrics:
         self.probe_duration = Histogram(
             n.EXPORTER_PROBE_DURATION, n.HELP[n.EXPORTER_PROBE_DURATION], buckets=PROBE_BUCKETS, registry=registry
         )
-
         self.errors = Counter(n.EXPORTER_ERRORS, n.HELP[n.EXPORTER_ERRORS], ["step"], registry=registry)
         for step in Step:
             self.errors.labels(step.value)
+        self.shard = Gauge(n.SHARD, n.HELP[n.SHARD], ["index", "count"], registry=registry)
+        self.set_shard(0, 1)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+
+    def set_shard(self, index: int, count: int) -> None:
+        self.shard.clear()
+        self.shard.labels(str(index), str(count)).set(1)
 
     def error(self, step: Step) -> None:
         self.errors.labels(step.value).inc()

@@ -45,6 +45,7 @@ TARGETS = "tls_exporter_targets"
 PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
 EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
 EXPORTER_ERRORS = "tls_exporter_errors"  # counter: exposed as tls_exporter_errors_total
+SHARD = "tls_exporter_shard"
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -84,6 +85,7 @@ HELP: dict[str, str] = {
     PROBES: "Probes run, by outcome.",
     EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
     EXPORTER_ERRORS: "Judgement steps that failed on the exporter's side, by step.",
+    SHARD: "1 for the share of the targets this instance probes (--shard=index/count; 0/1 when not sharded).",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with

@@ -11,6 +11,8 @@ from exporter.adhoc import adhoc_target
 from exporter.metrics.text import CONTENT_TYPE
 from exporter.service import Service
 from exporter.web.allow import probe_allowed
+from exporter.web.guard import install
+from exporter.web.sd import sd_handler
 
 log = logging.getLogger("exporter.web")
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
@@ -102,7 +104,10 @@ def _timeout(header: str | None, configured: float) -> float:
 def make_app(service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> web.Application:
     h = Handlers(service, max_probes=max_probes)
     app = web.Application()
-    app.router.add_get("/metrics", h.metrics)
+    if service.web_config is not None:
+        install(app, service.web_config)  # basic auth and headers on every route
+    app.router.add_get(service.telemetry_path, h.metrics)
+    app.router.add_get("/sd", sd_handler(lambda: service.config))
     app.router.add_get("/probe", h.probe)
     app.router.add_get("/", h.status)
     app.router.add_get("/-/healthy", h.healthy)
