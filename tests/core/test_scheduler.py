@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from pathlib import Path
 
 import pytest
 from helpers import make_config, make_target
@@ -12,9 +13,11 @@ from pki import PKI
 from prometheus_client import CollectorRegistry
 from servers import LoopbackServers
 
+from exporter.config.model import FileTarget, Target
 from exporter.metrics.internal import SelfMetrics
 from exporter.pipeline import Pipeline
 from exporter.scheduler import FIRST_PROBE_WINDOW, Scheduler, phase
+from exporter.shard import Shard
 from exporter.store import Store
 
 
@@ -67,3 +70,17 @@ async def test_targets_are_probed_and_follow_reloads(
         await scheduler.stop()
     assert scheduler._tasks == {}
     assert "stopped probing" in caplog.text
+
+
+async def test_a_shard_probes_its_share_of_the_targets_and_every_file(tmp_path: Path) -> None:
+    targets = [make_target(1000 + i, target=f"host-{i}.example.test:443") for i in range(40)]
+    files = (FileTarget(path=str(tmp_path / "a.pem"), name="a", owner=""),)
+    config = dataclasses.replace(make_config(*targets), files=files)
+    owned: list[set[str]] = []
+    for index in range(2):
+        scheduler = Scheduler(Store(), Pipeline(), SelfMetrics(CollectorRegistry()), shard=Shard(index, 2))
+        jobs = scheduler.jobs(config)
+        assert files[0] in jobs  # files are local to every instance
+        owned.append({j.key for j in jobs if isinstance(j, Target)})
+    assert owned[0] | owned[1] == {t.key for t in targets} and not owned[0] & owned[1]
+    assert 10 <= len(owned[0]) <= 30  # both halves get a real share
