@@ -16,7 +16,7 @@ from exporter import __version__, logs
 from exporter.adhoc import adhoc_target
 from exporter.app import Exporter, parse_listen
 from exporter.assess import Assessor
-from exporter.check import Status, render_text, result_json, verdict, worst
+from exporter.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
 from exporter.config import load_config, parse_duration
 from exporter.config.model import Config, FileTarget, Job, Target
 from exporter.errors import ConfigError
@@ -240,7 +240,14 @@ async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
         paths = len(statuses) - addresses
         counted = [f"{addresses} address(es)"] if addresses or not paths else []
         counted += [f"{paths} file(s)"] if paths else []
-        print(f"{status.name}: {' and '.join(counted)} checked")
+        days = [
+            (d, config.profile(job.profile))
+            for job, rs in zip(jobs, results, strict=True)
+            for r in rs
+            if (d := days_of(r, job, now)) is not None
+        ]
+        perf = perfdata(*min(days, key=lambda dp: dp[0])) if days else ""
+        print(f"{status.name}: {' and '.join(counted)} checked" + (f" | {perf}" if perf else ""))
     return int(status)
 
 

@@ -87,6 +87,7 @@ class Assessment:
 
     chain_valid: bool | None = None
     chain_issues: frozenset[str] = frozenset()
+    chain_reasons: tuple[str, ...] = ()  # one line per issue: the cause, the certificate (position, subject), why
     ocsp_status: OcspStatus | None = None
     ocsp_stapled: bool = False
     grade: str | None = None
