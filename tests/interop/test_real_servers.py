@@ -58,6 +58,12 @@ CASES = [
     Case("real_prosody", "xmpp-server", "xmpp-server", "xmpp-server"),
     Case("real_prosody", "tls", "xmpps", None),  # XEP-0368 direct TLS, probed as plain implicit TLS
     Case("real_kamailio", "sips", "sips", None),
+    Case("real_dovecot", "sieve", "sieve", "sieve"),
+    Case("real_innd", "nntp", "nntp", "nntp"),
+    Case("real_nnrpd_tls", "nntps", "nntps", None),
+    Case("real_ngircd", "ircs", "ircs", None),
+    Case("real_mosquitto", "mqtts", "mqtts", None),
+    Case("real_redis", "redis", "redis", None),
 ]
 
 # servers configured without TLS: the exporter must say the upgrade is not offered
@@ -68,6 +74,8 @@ NEGATIVE = [
     Case("real_dovecot_notls", "lmtp", "lmtp", "lmtp"),
     Case("real_vsftpd_notls", "ftp", "ftp", "ftp"),
     Case("real_slapd_notls", "ldap", "ldap", "ldap"),
+    Case("real_dovecot_notls", "sieve", "sieve", "sieve"),
+    Case("real_innd_notls", "nntp", "nntp", "nntp"),
 ]
 
 PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
