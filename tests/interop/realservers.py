@@ -626,8 +626,8 @@ request_route {{
 def _inn_tree(d: Path, chain: Path, key: Path, *, tls: bool) -> dict[str, str]:
     """A private INN installation in ``d`` (config, active file, overview, history), owned by news.
 
-    Returns the environment that points INN's programs at it (INNCONF). The packaged inn.conf
-    is never read: innd and nnrpd take every path from ours.
+    Returns the environment that points INN's programs at it (INNCONF). Nothing in /etc/news
+    is read: innd and nnrpd take every path from our inn.conf.
     """
     try:
         news = pwd.getpwnam("news")
@@ -678,7 +678,7 @@ patharchive: {spool}/archive
     shutil.copyfile("/usr/lib/news/examples/active", db / "active")  # innd needs control and junk
     for name in ("newsgroups", "active.times"):
         (db / name).touch()
-    shutil.copyfile("/etc/news/storage.conf", etc / "storage.conf")
+    (etc / "storage.conf").write_text("method tradspool {\n  newsgroups: *\n  class: 0\n}\n")
     (etc / "newsfeeds").write_text("ME:!*/!local::\n")
     (etc / "incoming.conf").write_text("streaming: true\n")  # no peers: 127.0.0.1 is a reader
     (etc / "readers.conf").write_text(
