@@ -804,13 +804,13 @@ keyfile {key}
 
 def start_redis(d: Path, chain: Path, key: Path) -> RealServer:
     redis = require("redis-server")
-    ports = {"redis": free_port()}
+    ports = {"redis": free_port(), "redis-plain": free_port()}
     conf = d / "redis.conf"
-    # port 0: no plaintext listener, only the tls-port
+    # the plaintext port too: probing it as redis must not look like TLS
     conf.write_text(
         f"""\
 bind 127.0.0.1
-port 0
+port {ports["redis-plain"]}
 tls-port {ports["redis"]}
 tls-cert-file {chain}
 tls-key-file {key}
