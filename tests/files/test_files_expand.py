@@ -9,11 +9,13 @@ import pytest
 from certfiles import pem, write
 from pki import PKI
 
+from exporter.certs.judge import judge
+from exporter.changes import ChangeTracker, EventKind
 from exporter.config.model import FileTarget, Profile
+from exporter.deadline import Deadline
 from exporter.errors import FileOutcome
-from exporter.probers.file import expand, read_target
-
-NOW = 1_700_000_000.0
+from exporter.probers.file import FileSource, expand
+from exporter.results import Result
 
 
 def _names(paths: list[str], root: Path) -> list[str]:
@@ -89,9 +91,17 @@ def _target(path: Path | str) -> FileTarget:
     return FileTarget(path=str(path), name="ingress", owner="platform")
 
 
+async def _results(pattern: Path | str) -> list[Result]:
+    target = _target(pattern)
+    return [judge(o, target, Profile(), ()) for o in await FileSource().observe(target, Deadline(30.0))]
+
+
 async def _read(pattern: Path | str) -> dict[str, tuple[FileOutcome, list[str]]]:
-    results = await read_target(_target(pattern), Profile(), (), NOW)
-    return {r.path: (r.outcome, [c.serial for c in r.certificates]) for r in results}
+    out = {}
+    for r in await _results(pattern):
+        assert isinstance(r.outcome, FileOutcome)
+        out[r.location] = (r.outcome, [c.serial for c in r.report.chain] if r.report else [])
+    return out
 
 
 def test_secret_volume_reports_only_the_key_names(tmp_path: Path, pki: PKI) -> None:
@@ -130,6 +140,18 @@ async def test_secret_volume_update_keeps_the_paths_and_reads_the_new_certificat
     (tmp_path / "..2026_12_01_07_00_00.1").rmdir()
     assert expand(str(tmp_path / "**" / "*.crt")) == before
     assert (await _read(tmp_path / "tls.crt"))[str(tmp_path / "tls.crt")][1] == [pki["expired"].serial_hex]
+
+
+async def test_a_secret_volume_swap_is_a_renewal_event(tmp_path: Path, pki: PKI) -> None:
+    _secret_volume(tmp_path, pki)
+    tracker, job = ChangeTracker(), _target(tmp_path / "tls.crt").key
+    assert tracker.update(job, await _results(tmp_path / "tls.crt"), every_certificate=True) == []
+    _version(tmp_path, "..2026_12_01_08_00_00.2", {"tls.crt": pem(pki["expiring-60d"].cert)})
+    _point_data_at(tmp_path, "..2026_12_01_08_00_00.2")
+    events = tracker.update(job, await _results(tmp_path / "tls.crt"), every_certificate=True)
+    assert [(e.kind, e.location, e.previous_serial, e.certificate and e.certificate.serial) for e in events] == [
+        (EventKind.RENEWED, str(tmp_path / "tls.crt"), pki["good"].serial_hex, pki["expiring-60d"].serial_hex)
+    ]
 
 
 def test_a_pattern_that_names_the_hidden_directory_is_taken_at_its_word(tmp_path: Path, pki: PKI) -> None:
