@@ -96,7 +96,7 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
 
 
 # Issues that have a problem line of their own (host name, expiry tier, revocation): not repeated.
-_OWN_LINE = frozenset({"hostname_mismatch", "expired", "revoked"})
+_OWN_LINE = frozenset({"hostname_mismatch", "expired", "not_yet_valid", "revoked"})
 PRIVATE_CA_HINT = (
     "if this is a private CA, trust it: `check --ca-file CA.pem`, or the profile's `trust:` in the configuration"
 )
@@ -104,10 +104,12 @@ PRIVATE_CA_HINT = (
 
 def _chain_problems(issues: frozenset[str], reasons: tuple[str, ...]) -> list[str]:
     """One line per cause, naming the certificate; a hint when only a private CA is missing."""
-    lines = [f"chain invalid: {r}" for r in reasons if r.split(":", 1)[0] not in _OWN_LINE]
+    rest = set(issues) - _OWN_LINE - {"wrong_order"}
+    if issues and not rest:
+        return []  # every issue has its own line already
+    lines = [f"chain invalid: {r}" for r in reasons if r.split(":", 1)[0] in rest]
     if not lines:
-        rest = sorted(issues - _OWN_LINE) or sorted(issues)
-        lines = ["chain invalid: " + (", ".join(rest) or "does not verify")]
+        lines = ["chain invalid: " + (", ".join(sorted(rest)) or "does not verify")]
     if set(issues) == {"untrusted_root"}:
         lines[-1] += f" ({PRIVATE_CA_HINT})"
     return lines
