@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Job, Profile, Target
 from exporter.errors import FileOutcome
 from exporter.results import CertFacts, OcspStatus, Result
 from exporter.scan import ScanResult
-
-LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1.0", "TLSv1.1"})
 
 
 class Status(IntEnum):
@@ -65,6 +64,10 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
     for position, cert in enumerate(followed):
         where = "certificate" if served else f"certificate {position} ({cert.subject_cn or cert.subject})"
         _certificate(cert, profile, now, where, critical, warning)
+        if validity_too_long(cert, profile.max_validity):
+            days = (cert.not_after - cert.not_before) / 86400
+            limit = (profile.max_validity or 0) / 86400
+            warning.append(f"{where} is valid for {days:.0f} days, longer than max_validity ({limit:g} days)")
         if report.key_weak[position]:
             warning.append(
                 f"{'' if served else where + ': '}weak key{':' if served else ''} {cert.key_type} {cert.key_bits} bits"
@@ -87,9 +90,11 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
             if not match:
                 warning.append(f"expected {check} does not match (served serial {leaf.serial})")
         if scan is not None:
-            legacy = [v for v, accepted in scan.accepted if accepted and v in LEGACY_VERSIONS]
+            legacy = below_minimum(scan.accepted, profile.min_tls_version)
             if legacy:
-                warning.append("legacy protocol accepted: " + ", ".join(legacy))
+                warning.append(
+                    f"legacy protocol accepted: {', '.join(legacy)} (below min_tls_version {profile.min_tls_version})"
+                )
     if critical:
         return Verdict(status=Status.CRITICAL, problems=tuple(critical + warning))
     return Verdict(status=Status.WARNING if warning else Status.OK, problems=tuple(warning))

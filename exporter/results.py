@@ -75,6 +75,8 @@ class CertFacts:
     signature_hash: str  # e.g. "sha256"; "" when the algorithm has no separate hash (Ed25519)
     self_signed: bool
     is_ca: bool
+    key_usage: str = ""  # comma-separated RFC 5280 names, e.g. "digitalSignature,keyEncipherment"
+    extended_key_usage: str = ""  # e.g. "serverAuth,clientAuth"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,7 +43,8 @@ class Profile:
         default_factory=lambda: MappingProxyType({"rsa": 2048, "ec": 256, "dsa": 2048})
     )
     weak_signature_hashes: tuple[str, ...] = ("md5", "sha1")
-    min_tls_version: str = "TLSv1.2"
+    min_tls_version: str = "TLSv1.2"  # accepting an older version is a finding (tls_protocol_below_minimum)
+    max_validity: float | None = None  # seconds; a leaf valid longer is a finding (off by default)
     revocation: RevocationMode = RevocationMode.OCSP
     revocation_interval: float = 3600.0  # an OCSP/CRL answer is reused until nextUpdate, at most this long
     scan_protocol_versions: bool = True

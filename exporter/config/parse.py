@@ -47,6 +47,7 @@ PROFILE_KEYS = (
     "min_key_bits",
     "weak_signature_hashes",
     "min_tls_version",
+    "max_validity",
     "revocation",
     "scan_protocol_versions",
     "scan_interval",
@@ -195,6 +196,7 @@ class _Parser:
         min_key_bits = self.min_key_bits(m, path, base)
         weak_hashes = self.choices(m, "weak_signature_hashes", path, HASHES)
         min_tls_version = self.choice(m, "min_tls_version", path, TLS_VERSIONS)
+        max_validity = self.duration(m, "max_validity", path)
         revocation = self.choice(m, "revocation", path, REVOCATION_MODES)
         scan = self.boolean(m, "scan_protocol_versions", path)
         scan_interval = self.duration(m, "scan_interval", path)
@@ -206,6 +208,7 @@ class _Parser:
             min_key_bits=_or(min_key_bits, base.min_key_bits),
             weak_signature_hashes=_or(weak_hashes, base.weak_signature_hashes),
             min_tls_version=_or(min_tls_version, base.min_tls_version),
+            max_validity=_or(max_validity, base.max_validity),
             revocation=base.revocation if revocation is None else RevocationMode(revocation),
             revocation_interval=_or(revocation_interval, base.revocation_interval),
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),

@@ -37,6 +37,8 @@ SECURITY_SCORE = "tls_security_score"
 CERT_LAST_CHANGE = "tls_cert_last_change_timestamp_seconds"
 TARGET_DISTINCT_CERTS = "tls_target_distinct_certificates"
 ASSESSMENT_ERROR = "tls_assessment_error"
+PROTOCOL_BELOW_MINIMUM = "tls_protocol_below_minimum"
+CERT_VALIDITY_TOO_LONG = "tls_cert_validity_too_long"
 PROTOCOL_SCAN_TIMESTAMP = "tls_protocol_scan_timestamp_seconds"
 BUILD_INFO = "tls_exporter_build_info"
 CONFIG_RELOAD_OK = "tls_exporter_config_last_reload_successful"
@@ -76,6 +78,8 @@ HELP: dict[str, str] = {
     SECURITY_SCORE: "Security score 0-100: the grade the server would get if trusted.",
     CERT_LAST_CHANGE: "Unix time the served certificate last changed (renewal or replacement).",
     TARGET_DISTINCT_CERTS: "Number of different leaf certificates served across the target's addresses.",
+    PROTOCOL_BELOW_MINIMUM: "1 when the server accepts a protocol version below the profile's min_tls_version.",
+    CERT_VALIDITY_TOO_LONG: "1 when the certificate is valid for longer than the profile's max_validity.",
     ASSESSMENT_ERROR: "1 when a judgement step could not be completed on the exporter's side (not a finding).",
     PROTOCOL_SCAN_TIMESTAMP: "Unix time the last protocol-version scan of this address completed.",
     BUILD_INFO: "Build information of tls-exporter.",

@@ -86,7 +86,7 @@ class StoreRenderer:
                 if hit is None or hit.entry is not entry or hit.job is not job or hit.scan is not scan:
                     own = Exposition()
                     labels_for = partial(_labels, source, job, location)
-                    clocks = location_static(own, labels_for, job.owner, entry.result, entry.last_change, scan)
+                    clocks = location_static(own, labels_for, job.owner, entry.result, entry.last_change, profile, scan)
                     hit = _Rendered(entry, job, scan, {k: "".join(v) for k, v in own.lines.items()}, clocks)
                 cache[key] = hit
                 ex.extend_text(hit.text)
@@ -123,7 +123,7 @@ def probe_text(
         # With several addresses the address label tells them apart; with one it is noise.
         fixed = {"address": result.location} if many else {}
         scan = scanner.latest(scan_key(job, result.location)) if scanner and isinstance(job, Target) else None
-        for clock in location_static(ex, partial(_fixed, fixed), job.owner, result, (), scan):
+        for clock in location_static(ex, partial(_fixed, fixed), job.owner, result, (), profile, scan):
             clock.render(ex, profile, now)
         if result.report is not None:
             fingerprints.add(result.report.leaf.fingerprint_sha256)

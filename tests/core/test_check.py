@@ -66,7 +66,8 @@ async def test_failed_probe_invalid_chain_and_legacy_protocol(servers: LoopbackS
     assert verdict(unjudged, target, profile, time.time()).status is Status.OK
     legacy = ScanResult(at=time.time(), hellos=(HelloResult(version="TLSv1.0", accepted=True),))
     v = verdict(good, target, profile, time.time(), legacy)
-    assert v.status is Status.WARNING and v.problems == ("legacy protocol accepted: TLSv1.0",)
+    assert v.status is Status.WARNING
+    assert v.problems == ("legacy protocol accepted: TLSv1.0 (below min_tls_version TLSv1.2)",)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
