@@ -91,8 +91,8 @@ class Exporter:
             self.metrics.observe(r.outcome.value, r.duration)
         return results
 
-    def probe_text(self, results: list[Result], target: Target) -> str:
-        return probe_text(results, target, self.config, scanner=self.scanner)
+    def probe_text(self, results: list[Result], target: Target, *, owner: bool = False, name: bool = False) -> str:
+        return probe_text(results, target, self.config, scanner=self.scanner, owner=owner, name=name)
 
     def status_page(self) -> str:
         return render_status(self.store.snapshot(), self.config)

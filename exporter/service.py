@@ -36,7 +36,9 @@ class Service(Protocol):
         """One on-demand probe (counted in the exporter's own metrics)."""
         ...
 
-    def probe_text(self, results: list[Result], target: Target) -> str: ...
+    def probe_text(self, results: list[Result], target: Target, *, owner: bool = False, name: bool = False) -> str:
+        """/probe's exposition; ``owner``/``name``: the request gave them, so the series carry them."""
+        ...
 
     def status_page(self) -> str:
         """The `/` page (CPU work: callers run it in a worker thread)."""

@@ -39,8 +39,12 @@ class _JobLine:
     text: str
 
 
-def _fixed(labels: dict[str, str], owner: str) -> dict[str, str]:
-    return dict(labels)
+def _probe_labels(fixed: dict[str, str], target_owner: str, given: bool, owner: str) -> dict[str, str]:
+    """/probe labels: `owner` only when the request gave one or a certificate rule chose another."""
+    labels = dict(fixed)
+    if given or owner != target_owner:
+        labels["owner"] = owner
+    return labels
 
 
 def _labels(source: Source, job: Job, location: str, owner: str) -> dict[str, str]:
@@ -111,9 +115,20 @@ class StoreRenderer:
 
 
 def probe_text(
-    results: list[Result], job: Job, config: Config, *, scanner: Scanner | None = None, now: float | None = None
+    results: list[Result],
+    job: Job,
+    config: Config,
+    *,
+    scanner: Scanner | None = None,
+    now: float | None = None,
+    owner: bool = False,
+    name: bool = False,
 ) -> str:
-    """The output of one /probe request: no target labels, Prometheus adds them by relabelling."""
+    """The output of one /probe request: no target labels, Prometheus adds them by relabelling.
+
+    Two exceptions: the `owner` of a leaf that a ``certificate_owners`` rule matches (certificate-based
+    routing must survive service discovery), and `owner`/`name` when the request passed them.
+    """
     ex = Exposition()
     profile = config.profile(job.profile)
     now = time.time() if now is None else now
@@ -122,8 +137,11 @@ def probe_text(
     for result in results:
         # With several addresses the address label tells them apart; with one it is noise.
         fixed = {"address": result.location} if many else {}
+        if name:
+            fixed["name"] = job.name
         scan = scanner.latest(scan_key(job, result.location)) if scanner and isinstance(job, Target) else None
-        for clock in location_static(ex, partial(_fixed, fixed), job.owner, result, (), profile, scan):
+        labels_for = partial(_probe_labels, fixed, job.owner, owner)
+        for clock in location_static(ex, labels_for, job.owner, result, (), profile, scan):
             clock.render(ex, profile, now)
         if result.report is not None:
             fingerprints.add(result.report.leaf.fingerprint_sha256)

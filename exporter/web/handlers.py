@@ -18,6 +18,18 @@ log = logging.getLogger("exporter.web")
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 SCRAPE_TIMEOUT_OFFSET = 0.5
 MAX_CONCURRENT_PROBES = 64  # /probe requests in flight; more get 503 at once, never an unbounded queue
+PROBE_PARAMETERS = ("target", "protocol", "server_name", "profile", "owner", "name", "debug")
+# What people coming from blackbox_exporter or ssl_exporter type, and what to type instead.
+PARAMETER_HINTS = {"module": "use protocol= (e.g. protocol=smtp; see the protocol table)"}
+
+
+def unknown_parameters(names: list[str]) -> str | None:
+    """A 400 message naming every unknown /probe parameter, with a hint where one helps."""
+    unknown = sorted({n for n in names if n not in PROBE_PARAMETERS})
+    if not unknown:
+        return None
+    parts = [f"{n} ({PARAMETER_HINTS[n]})" if n in PARAMETER_HINTS else n for n in unknown]
+    return f"unknown parameter(s): {', '.join(parts)}; /probe takes {', '.join(PROBE_PARAMETERS)}"
 
 
 class Handlers:
@@ -40,12 +52,17 @@ class Handlers:
     async def probe(self, request: web.Request) -> web.Response:
         q = request.query
         config = self.service.config
+        unknown = unknown_parameters(list(q.keys()))
+        if unknown is not None:
+            return web.Response(status=400, text=f"{unknown}\n")
         try:
             target = adhoc_target(
                 q.get("target", ""),
                 protocol=q.get("protocol"),
                 server_name=q.get("server_name"),
                 profile=q.get("profile"),
+                owner=q.get("owner"),
+                name=q.get("name"),
                 config=config,
             )
             timeout = _timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), target.timeout)
@@ -63,7 +80,7 @@ class Handlers:
         finally:
             self.probes_in_flight -= 1
         # Rendered fresh from this request's results: nothing goes stale.
-        text = self.service.probe_text(results, target)
+        text = self.service.probe_text(results, target, owner="owner" in q, name="name" in q)
         if q.get("debug", "").lower() in ("1", "true", "yes"):
             steps = "\n".join(line for r in results for line in r.log)
             head = (
