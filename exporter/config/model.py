@@ -49,6 +49,7 @@ class Profile:
     revocation_interval: float = 3600.0  # an OCSP/CRL answer is reused until nextUpdate, at most this long
     scan_protocol_versions: bool = True
     scan_interval: float = 6 * 3600.0  # version scans run on their own clock, less often than probes
+    log_repeat: float = 12 * 3600.0  # "certificate will expire on DATE" again this often while warning or worse
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -52,6 +52,7 @@ PROFILE_KEYS = (
     "scan_protocol_versions",
     "scan_interval",
     "revocation_interval",
+    "log_repeat",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -201,6 +202,7 @@ class _Parser:
         scan = self.boolean(m, "scan_protocol_versions", path)
         scan_interval = self.duration(m, "scan_interval", path)
         revocation_interval = self.duration(m, "revocation_interval", path)
+        log_repeat = self.duration(m, "log_repeat", path)
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -211,6 +213,7 @@ class _Parser:
             max_validity=_or(max_validity, base.max_validity),
             revocation=base.revocation if revocation is None else RevocationMode(revocation),
             revocation_interval=_or(revocation_interval, base.revocation_interval),
+            log_repeat=_or(log_repeat, base.log_repeat),
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
         )
