@@ -12,9 +12,10 @@ SUDO=""
 
 install_debian_packages() {
   # Tools the tests drive (openssl for SHA-1 fixtures and cross-checks, promtool, amtool,
-  # prometheus, alertmanager) and the real third-party server of every protocol.
+  # prometheus, alertmanager; snmptrapd and snmptranslate (snmp) for the SNMP traps and the MIB;
+  # chromium to render the HTML report) and the real third-party server of every protocol.
   mapfile -t interop < <(grep -v '^\s*#' scripts/interop-packages.txt | grep -v '^\s*$')
-  local packages=(openssl ca-certificates iproute2 procps prometheus prometheus-alertmanager "${interop[@]}")
+  local packages=(openssl ca-certificates iproute2 procps prometheus prometheus-alertmanager snmptrapd snmp chromium "${interop[@]}")
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from exporter.config.notify_model import Notifications, Report
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Threshold:
@@ -111,6 +113,8 @@ class Config:
     files: tuple[FileTarget, ...] = ()
     certificate_owners: tuple[OwnerRule, ...] = ()
     probe: ProbeSettings = ProbeSettings()
+    notifications: Notifications = field(default_factory=Notifications)
+    reports: tuple[Report, ...] = ()
     source: str | None = None  # the file it came from, for logs
 
     def profile(self, name: str) -> Profile:

@@ -33,10 +33,11 @@ from exporter.config.model import (
     Target,
     Threshold,
 )
+from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.protocols import PROTOCOLS
 
-TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe")
+TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe", "notifications", "reports")
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner")
 PROFILE_KEYS = (
     "expiry_tiers",
@@ -144,6 +145,8 @@ class _Parser:
             files=self.files(top.get("files"), defaults),
             certificate_owners=self.owner_rules(top.get("certificate_owners")),
             probe=self.probe(top.get("probe")),
+            notifications=parse_notifications(self, top.get("notifications")),
+            reports=parse_reports(self, top.get("reports")),
         )
 
     def defaults(self, raw: object) -> Defaults:

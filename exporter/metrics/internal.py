@@ -8,6 +8,8 @@ from exporter import __version__
 from exporter.errors import Outcome
 from exporter.metrics import names as n
 
+# channel: snmp (traps), email and directory (report deliveries); result: sent or error.
+NOTIFICATION_SERIES = (("snmp", "sent"), ("snmp", "error"))
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -24,6 +26,13 @@ class SelfMetrics:
         self.probe_duration = Histogram(
             n.EXPORTER_PROBE_DURATION, n.HELP[n.EXPORTER_PROBE_DURATION], buckets=PROBE_BUCKETS, registry=registry
         )
+
+        self.notifications = Counter(n.NOTIFICATIONS, n.HELP[n.NOTIFICATIONS], ["channel", "result"], registry=registry)
+        for channel, result in NOTIFICATION_SERIES:
+            self.notifications.labels(channel, result)
+
+    def count_notification(self, channel: str, result: str) -> None:
+        self.notifications.labels(channel, result).inc()
 
     def observe(self, outcome: str, duration: float) -> None:
         self.probes.labels(outcome).inc()

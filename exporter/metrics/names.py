@@ -42,6 +42,7 @@ CONFIG_RELOAD_TIMESTAMP = "tls_exporter_config_last_reload_success_timestamp_sec
 TARGETS = "tls_exporter_targets"
 PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
 EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
+NOTIFICATIONS = "tls_exporter_notifications"  # counter: exposed as tls_exporter_notifications_total
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -78,12 +79,14 @@ HELP: dict[str, str] = {
     TARGETS: "Number of configured targets (network targets and files).",
     PROBES: "Probes run, by outcome.",
     EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
+    NOTIFICATIONS: "Notifications the exporter sent (SNMP traps, reports), by channel and result.",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with
 # their series). Rules and dashboards may name only these.
 EXPOSED: frozenset[str] = frozenset(
-    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION)]
+    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, NOTIFICATIONS)]
     + [f"{PROBES}_total", f"{PROBES}_created"]
+    + [f"{NOTIFICATIONS}_total", f"{NOTIFICATIONS}_created"]
     + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count", "created")]
 )

@@ -11,6 +11,8 @@ from aiohttp import web
 from exporter.adhoc import adhoc_target
 from exporter.metrics.collectors import probe_text
 from exporter.metrics.text import CONTENT_TYPE
+from exporter.notify.lookup import days_left_from_store
+from exporter.notify.webhook import SnmpWebhook
 from exporter.web.allow import probe_allowed
 from exporter.web.status import render_status
 
@@ -103,4 +105,10 @@ def make_app(exporter: Exporter) -> web.Application:
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
+    snmp = SnmpWebhook(
+        lambda: exporter.config.notifications.snmp,
+        exporter.metrics.count_notification,
+        days_left=days_left_from_store(exporter.store),
+    )
+    app.router.add_post("/alertmanager/snmp", snmp.handle)
     return app
