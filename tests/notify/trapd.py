@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 MIB_DIRS = f"+{REPO / 'mibs'}:{REPO / 'tests' / 'data' / 'mibs'}"
 FORMAT = r"TRAP\t%P\t%V;;%v\n"
 ENGINE_ID = "80007ed9057465737431323334"  # the exporter's engine_id in these tests
+COMMUNITY_DEFAULT = "tls-test-community"
 _VARBIND = re.compile(r"(?P<name>\S+) = (?:(?P<type>[A-Za-z ]+):(?: |$))?(?P<value>.*)")
 
 
