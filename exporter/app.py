@@ -22,6 +22,7 @@ from exporter.errors import ConfigError
 from exporter.metrics.collectors import StoreRenderer
 from exporter.metrics.internal import SelfMetrics
 from exporter.probe import Prober
+from exporter.report.schedule import ReportScheduler
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 from exporter.web.handlers import make_app
@@ -51,6 +52,7 @@ class Exporter:
         self.assessor = Assessor()
         self.prober = Prober(self.assessor)
         self.scheduler: Scheduler | None = None
+        self.reports = ReportScheduler(lambda: self.config.reports, self.metrics.count_notification)
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -112,6 +114,7 @@ class Exporter:
         config, checksum = self.load()
         self.scheduler = Scheduler(self.store, self.prober, self.metrics)
         self.apply(config, checksum)
+        self.reports.start()
         self.ready = True
         log.info(
             "tls-exporter started", extra={"fields": {"version": __version__, "listen": self.listen, **summary(config)}}
@@ -124,6 +127,7 @@ class Exporter:
 
     async def shutdown(self) -> None:
         self.ready = False
+        await self.reports.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.assessor.close()

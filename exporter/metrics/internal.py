@@ -9,7 +9,7 @@ from exporter.errors import Outcome
 from exporter.metrics import names as n
 
 # channel: snmp (traps), email and directory (report deliveries); result: sent or error.
-NOTIFICATION_SERIES = (("snmp", "sent"), ("snmp", "error"))
+NOTIFICATION_SERIES = tuple((c, r) for c in ("snmp", "email", "directory") for r in ("sent", "error"))
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 

@@ -30,6 +30,7 @@ th{background:#f6f8fa;white-space:nowrap}
 .ok,.PASS{color:#1a7f37}.info{color:#0969da}.warning{color:#9a6700}
 .critical,.expired,.FAIL{color:#cf222e;font-weight:600}
 .none{color:#57606a;font-style:italic}
+td.p{min-width:16rem}
 footer{color:#57606a;font-size:.8rem;margin-top:2rem}
 """
 
@@ -147,7 +148,7 @@ def _certs(title: str, certs: Sequence[Certificate]) -> list[str]:
         f'<tr><td class="{c.verdict.value}">{c.verdict.value}</td><td>{escape(c.where)}</td>'
         f"<td>{escape(c.protocol)}</td><td>{escape(c.owner) or '<span class=none>none</span>'}</td>"
         f'<td class="{escape(c.tier)}">{escape(c.tier)}</td><td>{days(c.days_left)}</td><td>{date(c.not_after)}</td>'
-        f"<td>{escape(c.grade)}</td><td>{escape('; '.join(c.problems))}</td></tr>"
+        f'<td>{escape(c.grade)}</td><td class="p">{escape("; ".join(c.problems))}</td></tr>'
         for c in certs
     )
     header = ["verdict", "where", "protocol", "owner", "tier", "days left", "not after", "grade", "problems"]
