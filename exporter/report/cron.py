@@ -27,6 +27,9 @@ class Cron:
     def matches(self, t: dt.datetime) -> bool:
         if t.minute not in self.minutes or t.hour not in self.hours or t.month not in self.months:
             return False
+        return self.day_matches(t)
+
+    def day_matches(self, t: dt.datetime) -> bool:
         day_ok = t.day in self.days
         weekday_ok = (t.isoweekday() % 7) in self.weekdays
         if self.days_any or self.weekdays_any:
@@ -41,6 +44,9 @@ class Cron:
                 # Jump to the first day of the next month.
                 year, month = divmod(candidate.month, 12)
                 candidate = candidate.replace(year=candidate.year + year, month=month + 1, day=1, hour=0, minute=0)
+                continue
+            if not self.day_matches(candidate):
+                candidate = candidate.replace(hour=0, minute=0) + dt.timedelta(days=1)
                 continue
             if self.matches(candidate):
                 return candidate
