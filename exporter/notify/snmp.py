@@ -11,9 +11,8 @@ import asyncio
 import hashlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from pysnmp.hlapi.v3arch.asyncio import (
@@ -37,6 +36,7 @@ from pysnmp.proto.rfc1902 import Integer32, OctetString
 from exporter.config.notify_model import SnmpAuthProtocol, SnmpPrivProtocol, SnmpReceiver, SnmpVersion
 from exporter.notify import mib
 from exporter.notify.alerts import Alert, AlertStatus
+from exporter.notify.trap import SendOne, SnmpSendError, TrapContent
 
 USM_MIN_PASSWORD = 8  # RFC 3414 11.2: shorter pass phrases are refused by agents and receivers
 SEND_TIMEOUT = 5.0  # resolving the destination and queueing the datagram
@@ -48,18 +48,6 @@ _SEVERITY = {
     "warning": mib.SeverityValue.WARNING,
     "info": mib.SeverityValue.INFO,
 }
-
-
-class SnmpSendError(Exception):
-    """A trap could not be sent; the message says why (it goes to the log as is)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrapContent:
-    """What one trap says: the alert and the days left known when it is sent."""
-
-    alert: Alert
-    days_left: float | None
 
 
 def default_engine_id(hostname: str | None = None) -> str:
@@ -103,9 +91,6 @@ def _text(value: str) -> OctetString:
     if len(data) > mib.DISPLAY_STRING_MAX:
         data = data[: mib.DISPLAY_STRING_MAX].decode(errors="ignore").encode()
     return OctetString(data)
-
-
-SendOne = Callable[[TrapContent], Awaitable[None]]
 
 
 class SnmpTrapSender:

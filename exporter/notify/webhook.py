@@ -19,7 +19,7 @@ from aiohttp import web
 
 from exporter.config.notify_model import SnmpReceiver
 from exporter.notify.alerts import Alert, PayloadError, parse_payload
-from exporter.notify.snmp import SendOne, SnmpSendError, SnmpTrapSender, TrapContent
+from exporter.notify.trap import SendOne, SnmpSendError, TrapContent
 
 log = logging.getLogger("exporter.notify")
 CHANNEL = "snmp"
@@ -45,7 +45,14 @@ class SnmpWebhook:
         self._receivers = receivers
         self._count = count
         self._days_left = days_left
-        self._sender: Sender = sender or SnmpTrapSender()
+        self._sender = sender
+
+    def _get_sender(self) -> Sender:
+        if self._sender is None:
+            from exporter.notify.snmp import SnmpTrapSender  # pysnmp loads on the first batch only
+
+            self._sender = SnmpTrapSender()
+        return self._sender
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -79,7 +86,7 @@ class SnmpWebhook:
     async def _send_all(self, receiver: SnmpReceiver, contents: list[TrapContent]) -> tuple[int, int]:
         sent = failed = 0
         try:
-            async with self._sender.session(receiver) as send:
+            async with self._get_sender().session(receiver) as send:
                 for content in contents:
                     try:
                         await send(content)

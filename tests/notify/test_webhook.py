@@ -15,7 +15,8 @@ from aiohttp import web
 
 from exporter.config.notify_model import SnmpReceiver, SnmpVersion
 from exporter.notify.alerts import Alert, AlertStatus
-from exporter.notify.snmp import SendOne, SnmpSendError, TrapContent, varbinds
+from exporter.notify.snmp import varbinds
+from exporter.notify.trap import SendOne, SnmpSendError, TrapContent
 from exporter.notify.webhook import SnmpWebhook
 
 from .payloads import alert, payload
