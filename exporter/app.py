@@ -21,9 +21,12 @@ from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
+from exporter.notify.lookup import days_left_from_store
+from exporter.notify.webhook import SnmpWebhook
 from exporter.pipeline import Pipeline
 from exporter.probers import make_probers
 from exporter.probers.tls import TLSSource
+from exporter.report.schedule import ReportScheduler
 from exporter.results import Result
 from exporter.scan import Scanner
 from exporter.scheduler import Scheduler
@@ -76,6 +79,12 @@ class Exporter:
         self.adhoc = Pipeline(assessor=self.pipeline.assessor, scanner=self.scanner)
         self.renderer = StoreRenderer(self.store, lambda: self.config, scanner=self.scanner, probers=self.probers)
         self.scheduler: Scheduler | None = None
+        self.reports = ReportScheduler(lambda: self.config.reports, self.metrics.count_notification)
+        self.snmp = SnmpWebhook(
+            lambda: self.config.notifications.snmp,
+            self.metrics.count_notification,
+            days_left=days_left_from_store(self.store),
+        )
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -93,6 +102,9 @@ class Exporter:
 
     def probe_text(self, results: list[Result], target: Target, *, owner: bool = False, name: bool = False) -> str:
         return probe_text(results, target, self.config, scanner=self.scanner, owner=owner, name=name)
+
+    async def alertmanager_snmp(self, request: web.Request) -> web.Response:
+        return await self.snmp.handle(request)
 
     def status_page(self) -> str:
         return render_status(self.store.snapshot(), self.config)
@@ -149,6 +161,7 @@ class Exporter:
         config, checksum = self.load()
         self.scheduler = Scheduler(self.store, self.pipeline, self.metrics, shard=self.shard)
         self.apply(config, checksum)
+        self.reports.start()
         self.ready = True
         log.info(
             "tls-exporter started",
@@ -164,6 +177,7 @@ class Exporter:
 
     async def shutdown(self) -> None:
         self.ready = False
+        await self.reports.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.pipeline.close()

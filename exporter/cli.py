@@ -1,4 +1,4 @@
-"""Command line: serve (the default), `--config.check`, and `check`."""
+"""Command line: serve (the default), `--config.check`, `check` and `report`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tls-exporter",
         description="Prometheus exporter for TLS certificates.",
-        epilog="Subcommand: tls-exporter check TARGET|--config.file=F [options]",
+        epilog="Subcommands: tls-exporter check TARGET|--config.file=F [options]; "
+        "tls-exporter report --period=day|week|month --prometheus.url=URL [options]",
     )
     p.add_argument("--config.file", dest="config_file", help="configuration file (default: ./config.yml if present)")
     p.add_argument(
@@ -266,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check":
         return run_check(argv[1:])
+    if argv and argv[0] == "report":
+        from exporter.report.cli import run_report  # only this subcommand needs it
+
+        return run_report(argv[1:])
     args = _serve_parser().parse_args(argv)
     if args.config_check:
         return config_check(args.config_file, args.web_config_file)

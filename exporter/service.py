@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from aiohttp import web
+
 from exporter.config.model import Config, Target
 from exporter.results import Result
 from exporter.web.webconfig import WebConfig
@@ -45,3 +47,7 @@ class Service(Protocol):
         ...
 
     async def reload(self) -> tuple[bool, str]: ...
+
+    async def alertmanager_snmp(self, request: web.Request) -> web.Response:
+        """`POST /alertmanager/snmp`: an Alertmanager webhook payload in, one SNMP trap per alert out."""
+        ...

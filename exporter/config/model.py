@@ -12,6 +12,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar
 
+from exporter.config.notify_model import Notifications, Report
+
 
 class RevocationMode(StrEnum):
     OCSP = "ocsp"
@@ -139,6 +141,8 @@ class Config:
     files: tuple[FileTarget, ...] = ()
     certificate_owners: tuple[OwnerRule, ...] = ()
     probe: ProbeSettings = ProbeSettings()
+    notifications: Notifications = field(default_factory=Notifications)
+    reports: tuple[Report, ...] = ()
     source: str | None = None  # the file it came from, for logs
 
     def profile(self, name: str) -> Profile:

@@ -36,10 +36,11 @@ from exporter.config.model import (
     Target,
     Threshold,
 )
+from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.protocols import PROTOCOLS
 
-TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe")
+TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe", "notifications", "reports")
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner")
 PROFILE_KEYS = (
     "expiry_tiers",
@@ -130,6 +131,9 @@ class _Parser:
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path or '(top level)'}: {message}")
 
+    def split_address(self, text: str) -> tuple[str, int | None]:
+        return split_address(text)
+
     # ---- the document -------------------------------------------------------------------
 
     def config(self, data: object) -> Config:
@@ -150,6 +154,8 @@ class _Parser:
             files=self.files(top.get("files"), defaults),
             certificate_owners=self.owner_rules(top.get("certificate_owners")),
             probe=self.probe(top.get("probe")),
+            notifications=parse_notifications(self, top.get("notifications")),
+            reports=parse_reports(self, top.get("reports")),
         )
 
     def defaults(self, raw: object) -> Defaults:

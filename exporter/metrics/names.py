@@ -48,6 +48,7 @@ PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
 EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
 EXPORTER_ERRORS = "tls_exporter_errors"  # counter: exposed as tls_exporter_errors_total
 SHARD = "tls_exporter_shard"
+NOTIFICATIONS = "tls_exporter_notifications"  # counter: exposed as tls_exporter_notifications_total
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -90,12 +91,14 @@ HELP: dict[str, str] = {
     EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
     EXPORTER_ERRORS: "Judgement steps that failed on the exporter's side, by step.",
     SHARD: "1 for the share of the targets this instance probes (--shard=index/count; 0/1 when not sharded).",
+    NOTIFICATIONS: "Notifications the exporter sent (SNMP traps, reports), by channel and result.",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with
 # their series). Rules and dashboards may name only these.
 EXPOSED: frozenset[str] = frozenset(
-    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, EXPORTER_ERRORS)]
+    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, EXPORTER_ERRORS, NOTIFICATIONS)]
     + [f"{PROBES}_total", f"{PROBES}_created", f"{EXPORTER_ERRORS}_total", f"{EXPORTER_ERRORS}_created"]
+    + [f"{NOTIFICATIONS}_total", f"{NOTIFICATIONS}_created"]
     + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count", "created")]
 )

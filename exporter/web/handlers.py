@@ -130,4 +130,5 @@ def make_app(service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> we
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
+    app.router.add_post("/alertmanager/snmp", service.alertmanager_snmp)
     return app
