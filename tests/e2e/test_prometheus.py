@@ -156,7 +156,8 @@ class Stack:
     exporter_url: str
     prometheus: ManagedProcess
     prometheus_url: str
-    am_port: int
+    alertmanager: ManagedProcess
+    am_url: str
     webhook: Webhook
 
     def case_of(self, target: str) -> str:
@@ -189,11 +190,11 @@ def rules_with_zero_for(dest: Path) -> Path:
     return dest
 
 
-def prometheus_config(rules: Path, exporter_port: int, am_port: int, addresses: dict[str, str]) -> str:
+def prometheus_config(rules: Path, exporter_port: int, am_url: str, addresses: dict[str, str]) -> str:
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am_url.removeprefix("http://")]}]}]},
         "scrape_configs": [
             {"job_name": EXPORTER_JOB, "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
             {
@@ -223,8 +224,17 @@ def prometheus_config(rules: Path, exporter_port: int, am_port: int, addresses: 
     return yaml.safe_dump(config, sort_keys=False)
 
 
+# Alertmanager runs from before the first alert fires, so every alert reaches it young: a new
+# group then waits group_wait before its first notification, and the inhibitor has seen the
+# critical alert (from the /probe job) before the warning one (from the exporter job) could be
+# sent. The two fire within a few seconds of each other (2 s probe and scrape intervals);
+# 10 s leaves room on a loaded machine. (A group whose first alert is already older than
+# group_wait is flushed at once: that was the flake when Alertmanager started last.)
+GROUP_WAIT = "10s"
+
+
 def alertmanager_config(dest_dir: Path, hook_port: int) -> Path:
-    """The example configuration, receivers turned into webhooks to the test, waits cut to 1 s."""
+    """The example configuration, receivers turned into webhooks to the test, waits cut short."""
     config = yaml.safe_load(AM_EXAMPLE.read_text())
     receivers = []
     for receiver in config["receivers"]:
@@ -235,9 +245,9 @@ def alertmanager_config(dest_dir: Path, hook_port: int) -> Path:
     config["receivers"] = receivers
 
     def fast(route: dict[str, Any]) -> None:
-        for key in ("group_wait", "group_interval"):
+        for key, value in (("group_wait", GROUP_WAIT), ("group_interval", "1s")):
             if key in route or route is config["route"]:
-                route[key] = "1s"
+                route[key] = value
         for child in route.get("routes", []):
             fast(child)
 
@@ -246,6 +256,29 @@ def alertmanager_config(dest_dir: Path, hook_port: int) -> Path:
     path = dest_dir / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def start_alertmanager(stack: ExitStack, workdir: Path, hook_port: int) -> tuple[ManagedProcess, str]:
+    am_bin = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    amtool = require_binary("amtool", "prometheus-alertmanager")
+    am_dir = workdir / "alertmanager"
+    am_dir.mkdir()
+    config = alertmanager_config(am_dir, hook_port)
+    checked = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    port = free_port()
+    argv = [
+        am_bin,
+        f"--config.file={config}",
+        f"--storage.path={am_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=debug",
+    ]
+    am = stack.enter_context(running("alertmanager", argv, am_dir))
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, am)
+    return am, url
 
 
 @pytest.fixture(scope="module")
@@ -270,10 +303,12 @@ def stack(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
         exporter_url = f"http://127.0.0.1:{exporter_port}"
         wait_ready(exporter_url, exporter)
 
+        # Before Prometheus, so that it receives every alert from its first evaluation on.
+        alertmanager, am_url = start_alertmanager(stack, workdir, hook.port)
+
         rules = rules_with_zero_for(workdir / "rules.yml")
-        am_port = free_port()
         prom_config = workdir / "prometheus.yml"
-        prom_config.write_text(prometheus_config(rules, exporter_port, am_port, addresses))
+        prom_config.write_text(prometheus_config(rules, exporter_port, am_url, addresses))
         checked = subprocess.run(
             [promtool, "check", "config", str(prom_config)], capture_output=True, text=True, timeout=60
         )
@@ -288,9 +323,8 @@ def stack(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
                     f"--config.file={prom_config}",
                     f"--storage.tsdb.path={workdir / 'tsdb'}",
                     f"--web.listen-address=127.0.0.1:{prom_port}",
-                    # Resend every firing alert at every evaluation, so an Alertmanager started later gets
-                    # all of them in the same round (with the default 1m, or even 1s, alerts that started
-                    # firing at different evaluations are resent in different rounds).
+                    # Resend every firing alert at every evaluation (default 1m), so an alert whose
+                    # first delivery to Alertmanager failed is not late by a minute.
                     "--rules.alert.resend-delay=100ms",
                 ],
                 workdir,
@@ -298,7 +332,7 @@ def stack(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
         )
         prometheus_url = f"http://127.0.0.1:{prom_port}"
         wait_ready(prometheus_url, prometheus, timeout=60)
-        yield Stack(workdir, addresses, exporter, exporter_url, prometheus, prometheus_url, am_port, hook)
+        yield Stack(workdir, addresses, exporter, exporter_url, prometheus, prometheus_url, alertmanager, am_url, hook)
 
 
 def prom_query(stack: Stack, promql: str) -> dict[str, Any]:
@@ -552,58 +586,37 @@ INHIBITED = ("TLSCertificateExpiryWarning", "warning", EXPORTER_JOB)
 
 
 def test_alertmanager_routes_and_inhibits(stack: Stack) -> None:
-    am_bin = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
-    amtool = require_binary("amtool", "prometheus-alertmanager")
-    # Alertmanager starts only once Prometheus has every alert firing, so the first notification
-    # groups already know the critical alert that inhibits the warning one.
-    wait_for_expected_alerts(stack)
-    am_dir = stack.workdir / "alertmanager"
-    am_dir.mkdir()
-    config = alertmanager_config(am_dir, stack.webhook.port)
-    checked = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Alertmanager has run since before the first alert fired (see GROUP_WAIT).
+    am, am_url = stack.alertmanager, stack.am_url
+    delivered = wait_for(
+        lambda: (d := _delivered(stack)) and set(ROUTED) <= set(d) and d,
+        timeout=90,
+        what=f"webhook deliveries of {sorted(ROUTED)}",
+        interval=0.5,
+        proc=am,
+    )
+    for key, receiver in ROUTED.items():
+        assert delivered[key] == {receiver}, (key, delivered[key])
 
-    argv = [
-        am_bin,
-        f"--config.file={config}",
-        f"--storage.path={am_dir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{stack.am_port}",
-        "--cluster.listen-address=",
-        "--log.level=debug",
+    # The warning-tier alert of the certificate that is critical under another profile is held
+    # back by the example's inhibition rule (same target, address, protocol, position).
+    def warning_state() -> dict[str, Any] | None:
+        alerts = http(f"{am_url}/api/v2/alerts?filter=alertname%3D%22{INHIBITED[0]}%22").json()
+        mine = [a for a in alerts if stack.case_of(a["labels"].get("target", "")) == INHIBITED[1]]
+        return mine[0] if mine else None
+
+    state = wait_for(warning_state, timeout=30, what="the warning alert in Alertmanager", proc=am)
+    assert state["status"]["state"] == "suppressed", state
+    assert state["status"]["inhibitedBy"], state
+    # The expired certificate's alert pages its owner's pager with the example's annotations.
+    expired_payloads = [
+        a
+        for path, p in stack.webhook.snapshot()
+        for a in p["alerts"]
+        if path.strip("/") == "web-team-pager" and a["labels"]["alertname"] == "TLSCertificateExpired"
     ]
-    with running("alertmanager", argv, am_dir) as am:
-        am_url = f"http://127.0.0.1:{stack.am_port}"
-        wait_ready(am_url, am)
-
-        delivered = wait_for(
-            lambda: (d := _delivered(stack)) and set(ROUTED) <= set(d) and d,
-            timeout=90,
-            what=f"webhook deliveries of {sorted(ROUTED)}",
-            interval=0.5,
-            proc=am,
-        )
-        for key, receiver in ROUTED.items():
-            assert delivered[key] == {receiver}, (key, delivered[key])
-
-        # The warning-tier alert of the certificate that is critical under another profile is held
-        # back by the example's inhibition rule (same target, address, protocol, position).
-        def warning_state() -> dict[str, Any] | None:
-            alerts = http(f"{am_url}/api/v2/alerts?filter=alertname%3D%22{INHIBITED[0]}%22").json()
-            mine = [a for a in alerts if stack.case_of(a["labels"].get("target", "")) == INHIBITED[1]]
-            return mine[0] if mine else None
-
-        state = wait_for(warning_state, timeout=30, what="the warning alert in Alertmanager", proc=am)
-        assert state["status"]["state"] == "suppressed", state
-        assert state["status"]["inhibitedBy"], state
-        # The expired certificate's alert pages its owner's pager with the example's annotations.
-        expired_payloads = [
-            a
-            for path, p in stack.webhook.snapshot()
-            for a in p["alerts"]
-            if path.strip("/") == "web-team-pager" and a["labels"]["alertname"] == "TLSCertificateExpired"
-        ]
-        assert expired_payloads
-        annotations = expired_payloads[0]["annotations"]
-        assert set(annotations) >= {"summary", "detail", "impact", "remedy"}
-        assert "days ago" in annotations["detail"], annotations["detail"]
-        assert INHIBITED not in _delivered(stack), "the inhibited warning alert was delivered"
+    assert expired_payloads
+    annotations = expired_payloads[0]["annotations"]
+    assert set(annotations) >= {"summary", "detail", "impact", "remedy"}
+    assert "days ago" in annotations["detail"], annotations["detail"]
+    assert INHIBITED not in _delivered(stack), "the inhibited warning alert was delivered"
