@@ -42,6 +42,11 @@ CONFIG_RELOAD_TIMESTAMP = "tls_exporter_config_last_reload_success_timestamp_sec
 TARGETS = "tls_exporter_targets"
 PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
 EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
+PROTOCOL_BELOW_MINIMUM = "tls_protocol_below_minimum"
+CERT_VALIDITY_TOO_LONG = "tls_cert_validity_too_long"
+ASSESSMENT_ERROR = "tls_assessment_error"
+EXPORTER_ERRORS = "tls_exporter_errors"  # counter: exposed as tls_exporter_errors_total
+PROTOCOL_SCAN_TIMESTAMP = "tls_protocol_scan_timestamp_seconds"
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -78,12 +83,18 @@ HELP: dict[str, str] = {
     TARGETS: "Number of configured targets (network targets and files).",
     PROBES: "Probes run, by outcome.",
     EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
+    PROTOCOL_BELOW_MINIMUM: "1 when the server accepts a protocol version below the profile's min_tls_version.",
+    CERT_VALIDITY_TOO_LONG: "1 when the leaf is valid for longer than the profile's max_validity.",
+    ASSESSMENT_ERROR: "1 when this step (chain, revocation, protocol_scan, grade) could not be judged on our side.",
+    EXPORTER_ERRORS: "Assessment steps that failed on the exporter's side, by step.",
+    PROTOCOL_SCAN_TIMESTAMP: "Unix time the protocol-version scan of this address last completed.",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with
 # their series). Rules and dashboards may name only these.
 EXPOSED: frozenset[str] = frozenset(
-    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION)]
+    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, EXPORTER_ERRORS)]
     + [f"{PROBES}_total", f"{PROBES}_created"]
+    + [f"{EXPORTER_ERRORS}_total", f"{EXPORTER_ERRORS}_created"]
     + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count", "created")]
 )
