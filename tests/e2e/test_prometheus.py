@@ -1,6 +1,8 @@
 """The whole chain for real: loopback TLS servers -> tls-exporter -> Prometheus (the project's alert
 rules with every `for:` set to 0s) -> Alertmanager (the example configuration, receivers turned into
-webhooks to a loopback HTTP server of this test) -> webhook deliveries.
+webhooks to a loopback HTTP server of this test) -> webhook deliveries. Prometheus also scrapes
+Alertmanager, and one receiver's webhook answers 500, so the rules on Alertmanager's own failed
+notifications fire for real.
 
 Also every PromQL expression of every Grafana dashboard is sent to the real Prometheus.
 
@@ -63,6 +65,10 @@ pytestmark = pytest.mark.e2e
 EXPORTER_JOB = "tls-exporter"
 PROBE_JOB = "tls-probe"
 RULES = REPO / "alerting-rules" / "tls-exporter.rules.yml"
+AM_RULES = REPO / "alerting-rules" / "alertmanager.rules.yml"
+ALERTMANAGER_JOB = "alertmanager"
+# The receiver whose webhook fails (HTTP 500): its notifications are recorded, then counted failed.
+FAILING_RECEIVER = "hsm-team-pager"
 AM_EXAMPLE = REPO / "alertmanager" / "alertmanager.example.yml"
 DASHBOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
 
@@ -147,7 +153,7 @@ def start_webhook() -> Webhook:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with hook.lock:
                 hook.received.append((self.path, json.loads(body)))
-            self.send_response(200)
+            self.send_response(500 if self.path.strip("/") == FAILING_RECEIVER else 200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -197,21 +203,23 @@ def exporter_config(pki: PKI, addresses: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rules_with_zero_for(dest: Path) -> Path:
-    text = RULES.read_text()
+def rules_with_zero_for(source: Path, dest: Path) -> Path:
+    text = source.read_text()
     rewritten, count = re.subn(r"(?m)^(\s+)for:\s*\S+\s*$", r"\1for: 0s", text)
-    assert count >= 20, f"expected a `for:` on every rule, rewrote {count}"
+    assert count == text.count("- alert:"), f"expected a `for:` on every rule, rewrote {count}"
     dest.write_text(rewritten)
     return dest
 
 
-def prometheus_config(rules: Path, exporter_port: int, am_url: str, addresses: dict[str, str]) -> str:
+def prometheus_config(rules: list[Path], exporter_port: int, am_url: str, addresses: dict[str, str]) -> str:
+    am_address = am_url.removeprefix("http://")
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am_url.removeprefix("http://")]}]}]},
+        "rule_files": [str(r) for r in rules],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am_address]}]}]},
         "scrape_configs": [
             {"job_name": EXPORTER_JOB, "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+            {"job_name": ALERTMANAGER_JOB, "static_configs": [{"targets": [am_address]}]},
             {
                 # The multi-target pattern of DESIGN.md: the target is a parameter of /probe.
                 "job_name": PROBE_JOB,
@@ -326,7 +334,10 @@ def stack(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
         # Before Prometheus, so that it receives every alert from its first evaluation on.
         alertmanager, am_url = start_alertmanager(stack, workdir, hook.port)
 
-        rules = rules_with_zero_for(workdir / "rules.yml")
+        rules = [
+            rules_with_zero_for(RULES, workdir / "rules.yml"),
+            rules_with_zero_for(AM_RULES, workdir / "alertmanager.rules.yml"),
+        ]
         prom_config = workdir / "prometheus.yml"
         prom_config.write_text(prometheus_config(rules, exporter_port, am_url, addresses))
         checked = subprocess.run(
@@ -367,8 +378,8 @@ def firing_alerts(stack: Stack) -> dict[tuple[str, str, str], dict[str, str]]:
     assert resp.status == 200, resp
     out: dict[tuple[str, str, str], dict[str, str]] = {}
     for alert in resp.json()["data"]["alerts"]:
-        if alert["state"] != "firing":
-            continue
+        if alert["state"] != "firing" or alert["labels"].get("job") == ALERTMANAGER_JOB:
+            continue  # Alertmanager's own alerts: test_alertmanager_failed_notifications
         labels = alert["labels"]
         key = (labels["alertname"], stack.case_of(labels.get("target", "")), labels.get("job", ""))
         assert key not in out, f"two firing alerts for {key}: {out[key]} and {labels}"
@@ -389,11 +400,12 @@ def wait_for_expected_alerts(stack: Stack) -> dict[tuple[str, str, str], dict[st
 def test_scrape_targets_up(stack: Stack) -> None:
     def all_up() -> list[dict[str, Any]] | None:
         result = prom_query(stack, "up")["result"]
-        return result if len(result) == 3 and all(r["value"][1] == "1" for r in result) else None
+        return result if len(result) == 4 and all(r["value"][1] == "1" for r in result) else None
 
-    ups = wait_for(all_up, timeout=60, what="3 scrape targets up", proc=stack.prometheus)
+    ups = wait_for(all_up, timeout=60, what="4 scrape targets up", proc=stack.prometheus)
     assert {(r["metric"]["job"], r["metric"]["instance"]) for r in ups} == {
         (EXPORTER_JOB, stack.exporter_url.removeprefix("http://")),
+        (ALERTMANAGER_JOB, stack.am_url.removeprefix("http://")),
         (PROBE_JOB, stack.addresses["good"]),
         (PROBE_JOB, stack.addresses["warning"]),
     }
@@ -435,7 +447,7 @@ def test_alerts_fire_with_labels(stack: Stack) -> None:
             assert firing[key][label] == value, (key, firing[key])
 
     # The same through the ALERTS series the dashboards read.
-    alerts_series = prom_query(stack, 'ALERTS{alertstate="firing"}')["result"]
+    alerts_series = prom_query(stack, f'ALERTS{{alertstate="firing", job!="{ALERTMANAGER_JOB}"}}')["result"]
     assert {
         (r["metric"]["alertname"], stack.case_of(r["metric"]["target"]), r["metric"]["job"]) for r in alerts_series
     } == set(firing)
@@ -793,3 +805,37 @@ def test_alertmanager_routes_and_inhibits(stack: Stack) -> None:
     assert set(annotations) >= {"summary", "detail", "impact", "remedy"}
     assert "days ago" in annotations["detail"], annotations["detail"]
     assert INHIBITED not in _delivered(stack), "the inhibited warning alert was delivered"
+
+
+def test_alertmanager_failed_notifications(stack: Stack) -> None:
+    """The receiver whose webhook answers 500 makes Alertmanager count failed notifications, and
+    alerting-rules/alertmanager.rules.yml turns them into an alert without an owner."""
+
+    def fired() -> dict[str, Any] | None:
+        alerts = http(f"{stack.prometheus_url}/api/v1/alerts").json()["data"]["alerts"]
+        mine = [
+            a
+            for a in alerts
+            if a["state"] == "firing" and a["labels"]["alertname"] == "AlertmanagerNotificationsFailed"
+        ]
+        return mine[0] if mine else None
+
+    alert = wait_for(fired, timeout=120, what="AlertmanagerNotificationsFailed firing", proc=stack.prometheus)
+    instance = stack.am_url.removeprefix("http://")
+    assert alert["labels"] == {
+        "alertname": "AlertmanagerNotificationsFailed",
+        "integration": "webhook",
+        "job": ALERTMANAGER_JOB,
+        "instance": instance,
+        "severity": "warning",
+    }
+    annotations = alert["annotations"]
+    assert annotations["summary"] == f"Alertmanager {instance} failed to send webhook notifications"
+    assert re.fullmatch(
+        rf"\d+ webhook notifications of Alertmanager {re.escape(instance)} \(job {ALERTMANAGER_JOB}\) failed in the "
+        r"last hour, after retries\.",
+        annotations["detail"],
+    ), annotations["detail"]
+    assert annotations["runbook_url"].endswith("docs/alerts.md#alertmanagernotificationsfailed")
+    # The failing receiver did get the requests: the failure is the answer, not the routing.
+    assert any(path.strip("/") == FAILING_RECEIVER for path, _ in stack.webhook.snapshot())
