@@ -21,7 +21,7 @@ from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
-from exporter.pipeline import Pipeline
+from exporter.pipeline import Pipeline, scan_key
 from exporter.probers import make_probers
 from exporter.probers.tls import TLSSource
 from exporter.results import Result
@@ -30,6 +30,7 @@ from exporter.scheduler import Scheduler
 from exporter.shard import Shard
 from exporter.store import Store
 from exporter.web.handlers import make_app
+from exporter.web.inventory import InventoryEntry, build_inventory
 from exporter.web.status import render_status
 from exporter.web.webconfig import WebConfig
 
@@ -94,8 +95,13 @@ class Exporter:
     def probe_text(self, results: list[Result], target: Target) -> str:
         return probe_text(results, target, self.config, scanner=self.scanner)
 
+    def inventory(self) -> list[InventoryEntry]:
+        return build_inventory(
+            self.store.snapshot(), self.config, lambda job, location: self.scanner.latest(scan_key(job, location))
+        )
+
     def status_page(self) -> str:
-        return render_status(self.store.snapshot(), self.config)
+        return render_status(self.inventory(), metrics_path=self.telemetry_path)
 
     def _path(self) -> Path | None:
         if self.config_file:

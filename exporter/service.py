@@ -10,6 +10,7 @@ from typing import Protocol
 
 from exporter.config.model import Config, Target
 from exporter.results import Result
+from exporter.web.inventory import InventoryEntry
 from exporter.web.webconfig import WebConfig
 
 
@@ -37,6 +38,10 @@ class Service(Protocol):
         ...
 
     def probe_text(self, results: list[Result], target: Target) -> str: ...
+
+    def inventory(self) -> list[InventoryEntry]:
+        """Every address and file with `check`'s verdict and its facts (CPU work: run it in a worker thread)."""
+        ...
 
     def status_page(self) -> str:
         """The `/` page (CPU work: callers run it in a worker thread)."""
