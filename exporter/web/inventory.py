@@ -73,7 +73,7 @@ class Cert:
 class InventoryEntry:
     kind: Kind
     target: str  # the address as configured, or the path/glob of `files:`
-    location: str  # the address probed ("" when the name did not resolve), or the file's path
+    location: str  # the address probed, or the file's path; "" when none (not probed, name not resolved)
     protocol: str  # "file" for files
     server_name: str | None
     name: str
@@ -101,8 +101,8 @@ class InventoryEntry:
         return {
             "kind": self.kind.value,
             "target": self.target,
-            "address": self.location if self.kind is Kind.ADDRESS else None,
-            "path": self.location if self.kind is Kind.FILE else None,
+            "address": (self.location or None) if self.kind is Kind.ADDRESS else None,
+            "path": (self.location or None) if self.kind is Kind.FILE else None,
             "protocol": self.protocol,
             "server_name": self.server_name,
             "name": self.name,
