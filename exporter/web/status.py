@@ -49,13 +49,14 @@ h1{font-size:1.3rem;margin:0 0 .3rem}
 #q{flex:1 1 18rem;min-width:10rem}
 #shown{color:var(--grey)}
 table{border-collapse:collapse;width:100%}
-th,td{padding:.35rem .5rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th,td{padding:.35rem .45rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#f6f8fa;position:sticky;top:0;white-space:nowrap}
 th button{font:inherit;font-weight:600;background:none;border:0;padding:0;cursor:pointer;color:inherit}
 th[aria-sort=ascending] button::after{content:" \\25B2"}
 th[aria-sort=descending] button::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.addr{word-break:break-all;min-width:9rem}
+td.name{min-width:7rem}td.nowrap{white-space:nowrap}
 tr[hidden]{display:none!important}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-weight:600;font-size:.85em}
 tr.v-critical td:first-child{box-shadow:inset 4px 0 var(--crit)}
@@ -68,7 +69,7 @@ tr.v-pending td:first-child,tr.v-unknown td:first-child{box-shadow:inset 4px 0 v
 .v-pending .badge,.v-unknown .badge,.b-pending,.b-unknown{background:var(--grey-bg);color:var(--grey)}
 .v-critical td.days{color:var(--crit);font-weight:600}
 .v-warning td.days{color:var(--warn);font-weight:600}
-ul.problems{margin:0;padding-left:1.1rem;min-width:14rem}
+ul.problems{margin:0;padding-left:1.1rem;min-width:12rem}
 .muted{color:var(--grey)}
 @media (max-width:760px){
 body{padding:.75rem}
@@ -80,7 +81,7 @@ tr.v-critical{border-left:5px solid var(--crit)}tr.v-warning{border-left:5px sol
 tr.v-ok{border-left:5px solid var(--ok)}tr.v-pending,tr.v-unknown{border-left:5px solid var(--grey)}
 tbody tr td:first-child{box-shadow:none!important}
 td{border:0;padding:.12rem 0;display:flex;gap:.5rem;text-align:left!important}
-td::before{content:attr(data-label);flex:0 0 7.5rem;color:var(--grey);font-weight:600}
+td::before{content:attr(data-label);flex:0 0 7.5rem;color:var(--grey);font-weight:600;word-break:normal}
 td:empty{display:none}
 td.addr{min-width:0}
 ul.problems{min-width:0}
@@ -147,10 +148,10 @@ def _row(e: InventoryEntry, esc: dict[str, str]) -> str:
     owner = esc.get(e.owner) or esc.setdefault(e.owner, html.escape(e.owner))
     cells = [
         f'<td data-label="Verdict" data-k="{RANK[e.verdict]}"><span class="badge">{v}</span></td>',
-        _cell("Name", e.name),
+        _cell("Name", e.name, cls="name"),
         _cell("Address or path", e.location, cls="addr", title=e.target if e.target != e.location else ""),
         _cell("Protocol", e.protocol),
-        f'<td data-label="Owner">{owner}</td>',
+        f'<td data-label="Owner" class="nowrap">{owner}</td>',
         _cell("Outcome", e.outcome or "pending", title=e.detail),
     ]
     if h is not None:

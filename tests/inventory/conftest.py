@@ -20,6 +20,9 @@ from exporter.web.handlers import make_app
 Client = TestClient  # type: ignore[type-arg]
 
 
+FIXTURES = ("good", "expiring-20d", "expired", "wrong-host", "self-signed", "sha1", "not-yet-valid")
+
+
 @dataclass
 class Fleet:
     exporter: Exporter
@@ -29,7 +32,15 @@ class Fleet:
 
 
 def config_text(ports: dict[str, int], file: Path, pending_port: int, root: Path) -> str:
-    owners = {"good": "web-team", "expiring-20d": "web-team", "expired": "db-team", "wrong-host": "db-team"}
+    owners = {
+        "good": "web-team",
+        "expiring-20d": "web-team",
+        "expired": "db-team",
+        "wrong-host": "db-team",
+        "self-signed": "pki-team",
+        "sha1": "pki-team",
+        "not-yet-valid": "pki-team",
+    }
     lines = [
         "profiles:",
         f"  default: {{trust: '{root}', revocation: none, scan_protocol_versions: false}}",
@@ -48,9 +59,7 @@ def config_text(ports: dict[str, int], file: Path, pending_port: int, root: Path
 @pytest.fixture
 async def fleet(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> AsyncIterator[Fleet]:
     # Depends on `servers` so the exporter stops before they do.
-    ports = {
-        name: servers.tls(pki[name].server_context()) for name in ("good", "expiring-20d", "expired", "wrong-host")
-    }
+    ports = {name: servers.tls(pki[name].server_context()) for name in FIXTURES}
     legacy = pki["good"].server_context()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 on purpose

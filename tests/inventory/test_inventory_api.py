@@ -87,6 +87,20 @@ async def test_wrong_host_is_critical_and_says_why(fleet: Fleet) -> None:
     assert "certificate does not cover localhost" in e["problems"]
 
 
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("self-signed", "chain invalid: "),
+        ("not-yet-valid", "certificate not valid before "),
+        ("sha1", "weak signature"),
+    ],
+)
+async def test_certificates_check_calls_critical_are_critical(fleet: Fleet, name: str, problem: str) -> None:
+    e = (await inventory(fleet))[name]
+    assert e["verdict"] == "critical", e["problems"]
+    assert any(p.startswith(problem) or problem in p for p in e["problems"]), e["problems"]
+
+
 async def test_a_failed_probe_is_critical_with_its_outcome(fleet: Fleet) -> None:
     e = (await inventory(fleet))["refused"]
     assert (e["verdict"], e["outcome"], e["address"]) == (
@@ -141,7 +155,7 @@ async def test_the_verdict_is_checks_verdict(fleet: Fleet) -> None:
                 list(v.problems) if isinstance(job, Target) else len(v.problems),
             ), (job.name, location)
             checked += 1
-    assert checked == 7
+    assert checked == 10
 
 
 async def test_the_latest_version_scan_counts_as_in_check(fleet: Fleet) -> None:
