@@ -19,6 +19,8 @@ from exporter.web.inventory import InventoryEntry, Level, iso
 # Ascending sort shows the worst first.
 RANK = {Level.CRITICAL: 0, Level.UNKNOWN: 1, Level.WARNING: 2, Level.PENDING: 3, Level.OK: 4}
 
+SHOWN_AT_ONCE = 1000  # rows laid out before "Show all": a 10,000-row table takes seconds to lay out
+
 # (heading, sort type: numbers come from the cells' data-k)
 COLUMNS = (
     ("Verdict", "num"),
@@ -48,6 +50,7 @@ h1{font-size:1.3rem;margin:0 0 .3rem}
 #filters input,#filters select{font:inherit;padding:.35rem .5rem;border:1px solid var(--line);border-radius:6px}
 #q{flex:1 1 18rem;min-width:10rem}
 #shown{color:var(--grey)}
+#all{font:inherit;padding:.3rem .7rem;border:1px solid var(--line);border-radius:6px;background:#f6f8fa;cursor:pointer}
 table{border-collapse:collapse;width:100%}
 th,td{padding:.35rem .45rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#f6f8fa;position:sticky;top:0;white-space:nowrap}
@@ -57,7 +60,7 @@ th[aria-sort=descending] button::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.addr{word-break:break-all;min-width:9rem}
 td.name{min-width:7rem}td.nowrap{white-space:nowrap}
-tr[hidden]{display:none!important}
+tr[hidden]{display:none}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-weight:600;font-size:.85em}
 tr.v-critical td:first-child{box-shadow:inset 4px 0 var(--crit)}
 tr.v-warning td:first-child{box-shadow:inset 4px 0 var(--warn)}
@@ -88,14 +91,19 @@ ul.problems{min-width:0}
 }
 """
 
-# Sorts rows by the clicked column (again: the other way), filters them by text, owner and
-# verdict. Rows without a value sort last either way.
+# Without scripts there is no filter: every row is shown.
+_NOSCRIPT = "#inv tr[hidden]{display:table-row}@media (max-width:760px){#inv tr[hidden]{display:block}}"
+
+# Sorts rows by the clicked column (again: the other way) and filters them by text, owner and
+# verdict; rows without a value sort last either way. Only the first LIMIT matching rows are
+# laid out (a browser takes seconds to lay out a 10,000-row table) until "Show all" is pressed.
 _SCRIPT = """
 (function(){
+var LIMIT=__LIMIT__;
 var t=document.getElementById("inv"),tb=t.tBodies[0],rows=Array.prototype.slice.call(tb.rows);
-var ths=t.tHead.rows[0].cells,col=0,dir=1,texts=null;
+var ths=t.tHead.rows[0].cells,col=0,dir=1,all=false,text=new Map();
 var q=document.getElementById("q"),ow=document.getElementById("owner"),ve=document.getElementById("verdict");
-var shown=document.getElementById("shown");
+var shown=document.getElementById("shown"),more=document.getElementById("all");
 function key(r,i,num){var c=r.cells[i],k=c.getAttribute("data-k");
 if(num)return k===null||k===""?null:parseFloat(k);
 return (k===null?c.textContent:k).toLowerCase();}
@@ -103,17 +111,20 @@ function sort(i){dir=col===i?-dir:1;col=i;var num=ths[i].getAttribute("data-type
 var keyed=rows.map(function(r,n){return [key(r,i,num),n,r];});
 keyed.sort(function(a,b){var x=a[0],y=b[0];if(x===y)return a[1]-b[1];if(x===null)return 1;if(y===null)return -1;
 return (x<y?-1:1)*dir;});
-rows=keyed.map(function(p){return p[2];});texts=null;
+rows=keyed.map(function(p){return p[2];});
 var f=document.createDocumentFragment();rows.forEach(function(r){f.appendChild(r);});tb.appendChild(f);
 for(var j=0;j<ths.length;j++)ths[j].removeAttribute("aria-sort");
-ths[i].setAttribute("aria-sort",dir>0?"ascending":"descending");}
-function filter(){if(texts===null)texts=rows.map(function(r){return r.textContent.toLowerCase();});
-var s=q.value.trim().toLowerCase(),o=ow.value,v=ve.value,n=0;
-rows.forEach(function(r,i){var ok=(!s||texts[i].indexOf(s)>=0)&&(!o||"="+r.getAttribute("data-owner")===o)
-&&(!v||r.getAttribute("data-verdict")===v);r.hidden=!ok;if(ok)n++;});
-shown.textContent=n+" of "+rows.length+" shown";}
+ths[i].setAttribute("aria-sort",dir>0?"ascending":"descending");filter();}
+function filter(){var s=q.value.trim().toLowerCase(),o=ow.value,v=ve.value,n=0,vis=0;
+rows.forEach(function(r){if(s&&!text.has(r))text.set(r,r.textContent.toLowerCase());
+var ok=(!s||text.get(r).indexOf(s)>=0)&&(!o||"="+r.getAttribute("data-owner")===o)
+&&(!v||r.getAttribute("data-verdict")===v);
+if(ok)n++;var show=ok&&(all||vis<LIMIT);if(show)vis++;if(r.hidden===show)r.hidden=!show;});
+shown.textContent=vis+" of "+rows.length+" shown"+(vis<n?" ("+n+" match: filter further or show all)":"");
+more.hidden=vis>=n;}
 Array.prototype.forEach.call(ths,function(th,i){th.querySelector("button").addEventListener("click",function(){sort(i);});});
 q.addEventListener("input",filter);ow.addEventListener("change",filter);ve.addEventListener("change",filter);
+more.addEventListener("click",function(){all=true;filter();});
 document.getElementById("filters").addEventListener("submit",function(e){e.preventDefault();});
 filter();
 })();
@@ -142,7 +153,7 @@ def _cell(label: str, text: str, *, cls: str = "", key: str | None = None, title
     return f"<td{attrs}>{html.escape(text)}</td>"
 
 
-def _row(e: InventoryEntry, esc: dict[str, str]) -> str:
+def _row(e: InventoryEntry, esc: dict[str, str], hidden: bool) -> str:
     h = e.headline
     v = e.verdict.value
     owner = esc.get(e.owner) or esc.setdefault(e.owner, html.escape(e.owner))
@@ -177,7 +188,8 @@ def _row(e: InventoryEntry, esc: dict[str, str]) -> str:
         cells.append(f'<td data-label="Problems"><ul class="problems">{items}</ul></td>')
     else:
         cells.append('<td data-label="Problems"></td>')
-    return f'<tr class="v-{v}" data-verdict="{v}" data-owner="{owner}">{"".join(cells)}</tr>'
+    attrs = f'class="v-{v}" data-verdict="{v}" data-owner="{owner}"' + (" hidden" if hidden else "")
+    return f"<tr {attrs}>{''.join(cells)}</tr>"
 
 
 def _order(e: InventoryEntry) -> tuple[int, float, str, str]:
@@ -186,12 +198,19 @@ def _order(e: InventoryEntry) -> tuple[int, float, str, str]:
 
 
 def render_status(
-    entries: Sequence[InventoryEntry], *, now: float | None = None, metrics_path: str = "/metrics"
+    entries: Sequence[InventoryEntry],
+    *,
+    now: float | None = None,
+    metrics_path: str = "/metrics",
+    limit: int = SHOWN_AT_ONCE,
 ) -> str:
-    """The page, worst first (verdict, then days left); a click on a heading sorts it otherwise."""
+    """The page, worst first (verdict, then days left); a click on a heading sorts it otherwise.
+    Rows past ``limit`` are in the page but hidden until asked for (or when scripts are off)."""
     now = time.time() if now is None else now
     esc: dict[str, str] = {}
-    body = "\n".join(_row(e, esc) for e in sorted(entries, key=_order))
+    body = "\n".join(_row(e, esc, i >= limit) for i, e in enumerate(sorted(entries, key=_order)))
+    n = len(entries)
+    shown = f"{min(n, limit)} of {n} shown" + (f" ({n} match: filter further or show all)" if n > limit else "")
     counts = Counter(e.verdict for e in entries)
     badges = "".join(
         f'<span class="count badge b-{level.value}">{counts[level]} {level.value}</span>'
@@ -218,12 +237,13 @@ def render_status(
 <input id="q" type="search" placeholder="Filter: name, address, problem ..." aria-label="Text filter">
 <select id="owner" aria-label="Owner"><option value="">All owners</option>{owners}</select>
 <select id="verdict" aria-label="Verdict"><option value="">All verdicts</option>{verdicts}</select>
-<span id="shown">{len(entries)} of {len(entries)} shown</span>
+<span id="shown">{shown}</span> <button type="button" id="all"{"" if n > limit else " hidden"}>Show all</button>
 </form>
+<noscript><style>{_NOSCRIPT}</style></noscript>
 <table id="inv"><thead><tr>{heads}</tr></thead>
 <tbody>
 {body}
 </tbody></table>
-<script>{_SCRIPT}</script>
+<script>{_SCRIPT.replace("__LIMIT__", str(int(limit)))}</script>
 </body></html>
 """

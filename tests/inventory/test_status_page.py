@@ -123,7 +123,10 @@ async def test_the_page_colours_sorts_and_filters(fleet: Fleet, browser: Browser
     assert (tmp_path / "status-390.png").stat().st_size > 10_000
 
 
-def hostile_entry(text: str) -> InventoryEntry:
+def entry(
+    text: str, *, owner: str | None = None, days: float = 10.0, verdict: Level = Level.CRITICAL
+) -> InventoryEntry:
+    """An entry whose every string is ``text`` (unless told otherwise)."""
     cert = Cert(
         position=0,
         subject=text,
@@ -131,10 +134,10 @@ def hostile_entry(text: str) -> InventoryEntry:
         serial="01",
         fingerprint_sha256="00",
         not_before=0.0,
-        not_after=2e9,
-        days_left=10.0,
+        not_after=1e9 + days * 86400,
+        days_left=days,
         tier="critical",
-        owner=text,
+        owner=text if owner is None else owner,
     )
     return InventoryEntry(
         kind=Kind.ADDRESS,
@@ -143,10 +146,10 @@ def hostile_entry(text: str) -> InventoryEntry:
         protocol="tls",
         server_name=text,
         name=text,
-        owner=text,
+        owner=cert.owner,
         profile="default",
         labels=(),
-        verdict=Level.CRITICAL,
+        verdict=verdict,
         problems=(text,),
         outcome="certificate_found",
         detail=text,
@@ -162,7 +165,7 @@ async def test_everything_is_escaped(browser: Browser, tmp_path: Path) -> None:
     """Names, owners, problems and details that look like markup stay text in a real browser."""
     nasty = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">\'&amp;'
     page_file = tmp_path / "status.html"
-    page_file.write_text(render_status([hostile_entry(nasty)], now=1e9))
+    page_file.write_text(render_status([entry(nasty)], now=1e9))
     page = await browser.new_page()
     await page.goto(page_file.as_uri())
     assert await page.js("window.pwned === undefined && document.images.length === 0") is True
@@ -172,3 +175,27 @@ async def test_everything_is_escaped(browser: Browser, tmp_path: Path) -> None:
     assert await page.js("document.querySelectorAll('#owner option')[1].value") == "=" + nasty
     await page.choose("#owner", "=" + nasty)
     assert names(await rows(page)) == [nasty]
+
+
+async def test_past_the_limit_rows_wait_for_show_all(browser: Browser, tmp_path: Path) -> None:
+    """Only the first `limit` matching rows are laid out; sorting and filtering work on all rows."""
+    entries = [entry(f"e{i}", owner="a" if i % 2 else "b", days=float(10 - i), verdict=Level.OK) for i in range(6)]
+    page_file = tmp_path / "status.html"
+    page_file.write_text(render_status(entries, now=1e9, limit=3))
+    page = await browser.new_page()
+    await page.goto(page_file.as_uri())
+    shown_text = "document.getElementById('shown').textContent"
+    more_hidden = "document.getElementById('all').hidden"
+    assert names(await rows(page)) == ["e5", "e4", "e3"]  # worst first: fewest days left
+    assert await page.js(shown_text) == "3 of 6 shown (6 match: filter further or show all)"
+    assert await page.js(more_hidden) is False
+    await page.click("#inv thead th:nth-child(7) button")
+    await page.click("#inv thead th:nth-child(7) button")  # days left, descending
+    assert names(await rows(page)) == ["e0", "e1", "e2"]
+    await page.choose("#owner", "=a")
+    assert names(await rows(page)) == ["e1", "e3", "e5"]
+    assert (await page.js(shown_text), await page.js(more_hidden)) == ("3 of 6 shown", True)
+    await page.choose("#owner", "")
+    await page.click("#all")
+    assert names(await rows(page)) == ["e0", "e1", "e2", "e3", "e4", "e5"]
+    assert (await page.js(shown_text), await page.js(more_hidden)) == ("6 of 6 shown", True)
