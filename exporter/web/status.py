@@ -79,7 +79,9 @@ body{padding:.75rem}
 table,tbody,tr,td{display:block;width:100%}
 thead tr{display:flex;flex-wrap:wrap;gap:.3rem;margin-bottom:.6rem}
 thead th{position:static;border:1px solid var(--line);border-radius:1rem;padding:.15rem .6rem}
-tbody tr{border:1px solid var(--line);border-radius:8px;margin-bottom:.6rem;padding:.3rem .5rem;overflow:hidden}
+tbody tr{display:flex;flex-direction:column;border:1px solid var(--line);border-radius:8px;margin-bottom:.6rem;
+padding:.3rem .5rem;overflow:hidden}
+td:nth-child(1){order:-3}td:nth-child(2){order:-2}td:nth-child(12){order:-1}
 tr.v-critical{border-left:5px solid var(--crit)}tr.v-warning{border-left:5px solid var(--warn)}
 tr.v-ok{border-left:5px solid var(--ok)}tr.v-pending,tr.v-unknown{border-left:5px solid var(--grey)}
 tbody tr td:first-child{box-shadow:none!important}
@@ -92,7 +94,7 @@ ul.problems{min-width:0}
 """
 
 # Without scripts there is no filter: every row is shown.
-_NOSCRIPT = "#inv tr[hidden]{display:table-row}@media (max-width:760px){#inv tr[hidden]{display:block}}"
+_NOSCRIPT = "#inv tr[hidden]{display:table-row}@media (max-width:760px){#inv tr[hidden]{display:flex}}"
 
 # Sorts rows by the clicked column (again: the other way) and filters them by text, owner and
 # verdict; rows without a value sort last either way. Only the first LIMIT matching rows are

@@ -190,3 +190,9 @@ class Browser:
         with contextlib.suppress(ProcessLookupError):  # helpers that outlived the browser
             os.killpg(self.proc.pid, signal.SIGKILL)
         await self.proc.wait()
+        for _ in range(50):  # until the group is gone
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.1)

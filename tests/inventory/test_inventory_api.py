@@ -3,6 +3,7 @@ loopback TLS servers serving the fixture certificates."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -88,17 +89,18 @@ async def test_wrong_host_is_critical_and_says_why(fleet: Fleet) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "problem"),
+    ("name", "cause"),
     [
-        ("self-signed", "chain invalid: "),
-        ("not-yet-valid", "certificate not valid before "),
-        ("sha1", "weak signature"),
+        ("self-signed", r"self.signed"),
+        ("not-yet-valid", r"not.(yet.)?valid"),
+        ("sha1", r"weak.signature|sha.?1"),
     ],
 )
-async def test_certificates_check_calls_critical_are_critical(fleet: Fleet, name: str, problem: str) -> None:
+async def test_certificates_check_calls_critical_are_critical(fleet: Fleet, name: str, cause: str) -> None:
+    """Never green: what check calls critical is critical here, with a problem that names the cause."""
     e = (await inventory(fleet))[name]
     assert e["verdict"] == "critical", e["problems"]
-    assert any(p.startswith(problem) or problem in p for p in e["problems"]), e["problems"]
+    assert any(re.search(cause, p, re.IGNORECASE) for p in e["problems"]), e["problems"]
 
 
 async def test_a_failed_probe_is_critical_with_its_outcome(fleet: Fleet) -> None:

@@ -113,10 +113,15 @@ async def test_the_page_colours_sorts_and_filters(fleet: Fleet, browser: Browser
     assert await page.js("document.documentElement.scrollWidth") <= 1400
     await page.screenshot(tmp_path / "status-1400.png")
     await page.viewport(390, 844)
-    assert await page.js("getComputedStyle(document.querySelector('#inv tbody tr')).display") == "block"
+    assert await page.js("getComputedStyle(document.querySelector('#inv tbody tr')).display") == "flex"
     assert await page.js("document.documentElement.scrollWidth") <= 390
     label = await page.js("getComputedStyle(document.querySelector('#inv tbody td'), '::before').content")
     assert label == '"Verdict"'
+    # On a card the problems come right after the verdict and the name.
+    tops = await page.js(
+        "Array.from(document.querySelector('#inv tbody tr').cells).map(c => Math.round(c.getBoundingClientRect().top))"
+    )
+    assert tops[0] < tops[1] < tops[11] < tops[2]
     await page.screenshot(tmp_path / "status-390.png", full=False)
     await page.screenshot(tmp_path / "status-390-full.png")
     assert (tmp_path / "status-1400.png").stat().st_size > 10_000
