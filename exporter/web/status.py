@@ -73,7 +73,6 @@ tr.v-pending td:first-child,tr.v-unknown td:first-child{box-shadow:inset 4px 0 v
 .v-critical td.days{color:var(--crit);font-weight:600}
 .v-warning td.days{color:var(--warn);font-weight:600}
 ul.problems{margin:0;padding-left:1.1rem;min-width:12rem}
-.muted{color:var(--grey)}
 @media (max-width:760px){
 body{padding:.75rem}
 table,tbody,tr,td{display:block;width:100%}
@@ -81,7 +80,7 @@ thead tr{display:flex;flex-wrap:wrap;gap:.3rem;margin-bottom:.6rem}
 thead th{position:static;border:1px solid var(--line);border-radius:1rem;padding:.15rem .6rem}
 tbody tr{display:flex;flex-direction:column;border:1px solid var(--line);border-radius:8px;margin-bottom:.6rem;
 padding:.3rem .5rem;overflow:hidden}
-td:nth-child(1){order:-3}td:nth-child(2){order:-2}td:nth-child(12){order:-1}
+td:nth-child(1){order:-3}td:nth-child(2){order:-2}td:nth-child(12){order:-1}/* verdict, name, problems */
 tr.v-critical{border-left:5px solid var(--crit)}tr.v-warning{border-left:5px solid var(--warn)}
 tr.v-ok{border-left:5px solid var(--ok)}tr.v-pending,tr.v-unknown{border-left:5px solid var(--grey)}
 tbody tr td:first-child{box-shadow:none!important}
