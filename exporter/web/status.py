@@ -72,7 +72,7 @@ tr.v-pending td:first-child,tr.v-unknown td:first-child{box-shadow:inset 4px 0 v
 .v-pending .badge,.v-unknown .badge,.b-pending,.b-unknown{background:var(--grey-bg);color:var(--grey)}
 .v-critical td.days{color:var(--crit);font-weight:600}
 .v-warning td.days{color:var(--warn);font-weight:600}
-ul.problems{margin:0;padding-left:1.1rem;min-width:15rem}
+ul.problems{margin:0;padding-left:1.1rem;min-width:14rem}
 @media (max-width:760px){
 body{padding:.75rem}
 table,tbody,tr,td{display:block;width:100%}
