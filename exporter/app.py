@@ -23,7 +23,7 @@ from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.notify.lookup import days_left_from_store
 from exporter.notify.webhook import SnmpWebhook
-from exporter.pipeline import Pipeline
+from exporter.pipeline import Pipeline, scan_key
 from exporter.probers import make_probers
 from exporter.probers.tls import TLSSource
 from exporter.report.schedule import ReportScheduler
@@ -33,6 +33,7 @@ from exporter.scheduler import Scheduler
 from exporter.shard import Shard
 from exporter.store import Store
 from exporter.web.handlers import make_app
+from exporter.web.inventory import InventoryEntry, build_inventory
 from exporter.web.status import render_status
 from exporter.web.webconfig import WebConfig
 
@@ -106,8 +107,13 @@ class Exporter:
     async def alertmanager_snmp(self, request: web.Request) -> web.Response:
         return await self.snmp.handle(request)
 
+    def inventory(self) -> list[InventoryEntry]:
+        return build_inventory(
+            self.store.snapshot(), self.config, lambda job, location: self.scanner.latest(scan_key(job, location))
+        )
+
     def status_page(self) -> str:
-        return render_status(self.store.snapshot(), self.config)
+        return render_status(self.inventory(), metrics_path=self.telemetry_path)
 
     def _path(self) -> Path | None:
         if self.config_file:

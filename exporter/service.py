@@ -12,6 +12,7 @@ from aiohttp import web
 
 from exporter.config.model import Config, Target
 from exporter.results import Result
+from exporter.web.inventory import InventoryEntry
 from exporter.web.webconfig import WebConfig
 
 
@@ -40,6 +41,10 @@ class Service(Protocol):
 
     def probe_text(self, results: list[Result], target: Target, *, owner: bool = False, name: bool = False) -> str:
         """/probe's exposition; ``owner``/``name``: the request gave them, so the series carry them."""
+        ...
+
+    def inventory(self) -> list[InventoryEntry]:
+        """Every address and file with `check`'s verdict and its facts (CPU work: run it in a worker thread)."""
         ...
 
     def status_page(self) -> str:

@@ -1,8 +1,9 @@
-"""HTTP handlers: /metrics, /probe, /, health, readiness and reload."""
+"""HTTP handlers: /metrics, /probe, /, /api/v1/inventory, health, readiness and reload."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from aiohttp import web
@@ -94,6 +95,12 @@ class Handlers:
         page = await asyncio.to_thread(self.service.status_page)
         return web.Response(text=page, content_type="text/html")
 
+    async def inventory(self, request: web.Request) -> web.Response:
+        def render() -> str:
+            return json.dumps([e.as_json() for e in self.service.inventory()], separators=(",", ":"))
+
+        return web.Response(text=await asyncio.to_thread(render), content_type="application/json")
+
     async def healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="OK\n")
 
@@ -127,6 +134,7 @@ def make_app(service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> we
     app.router.add_get("/sd", sd_handler(lambda: service.config))
     app.router.add_get("/probe", h.probe)
     app.router.add_get("/", h.status)
+    app.router.add_get("/api/v1/inventory", h.inventory)
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
