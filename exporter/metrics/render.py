@@ -44,6 +44,8 @@ def _probe_labels(fixed: dict[str, str], target_owner: str, given: bool, owner: 
     labels = dict(fixed)
     if given or owner != target_owner:
         labels["owner"] = owner
+    if owner != target_owner and target_owner:
+        labels["server_owner"] = target_owner
     return labels
 
 

@@ -202,13 +202,12 @@ class FileSource:
 
     def labels(self, job: Job, location: str, owner: str) -> dict[str, str]:
         assert isinstance(job, FileTarget)
-        return {
-            "target": location,
-            "protocol": "file",
-            "name": job.name if job.name != job.path else location,
-            "owner": owner,
-            **dict(job.labels),
-        }
+        labels = {"target": location, "protocol": "file", "name": job.name if job.name != job.path else location}
+        labels["owner"] = owner
+        if owner != job.owner:  # a certificate rule chose the owner: the file's team is told too
+            labels["server_owner"] = job.owner
+        labels.update(job.labels)
+        return labels
 
     async def observe(self, job: Job, deadline: Deadline) -> list[Observation]:
         """One observation per path, in sorted path order.
