@@ -179,14 +179,15 @@ def run_check(argv: Sequence[str]) -> int:
     return asyncio.run(_check(jobs, config, as_json=args.json))
 
 
-async def _scan(scanner: Scanner, job: Job, result: Result) -> ScanResult | None:
+async def _scan(scanner: Scanner, job: Job, result: Result, config: Config) -> ScanResult | None:
     """Check waits for its version scan (a daemon runs it in the background instead)."""
     if not isinstance(job, Target) or not result.success or result.session is None:
         return None
     tls = PROBERS["tls"]
     assert isinstance(tls, TLSSource)
     return await scanner.scan_now(
-        scan_key(job, result.location), tls.opener(job, result.location, scanner.hello_timeout)
+        scan_key(job, result.location),
+        tls.opener(job, result.location, scanner.hello_timeout, config.profile(job.profile)),
     )
 
 
@@ -196,7 +197,10 @@ async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
     try:
         results = await asyncio.gather(*(pipeline.probe(job, config) for job in jobs))
         scans = [
-            [await _scan(scanner, job, r) if config.profile(job.profile).scan_protocol_versions else None for r in rs]
+            [
+                await _scan(scanner, job, r, config) if config.profile(job.profile).scan_protocol_versions else None
+                for r in rs
+            ]
             for job, rs in zip(jobs, results, strict=True)
         ]
     finally:

@@ -7,15 +7,22 @@ OCSP responses and CRLs until their nextUpdate (at most the caller's ``max_age``
 (single-flight): probes that need the same answer wait for the one request in flight. A CRL is
 parsed once per download, in a worker thread (a large CRL takes a while), and cached parsed.
 Failures raise ``FetchError`` and are never cached. Times are unix seconds passed in by the caller.
+
+Proxies: inside ``fetch_via(proxy)`` (the pipeline wraps a profile's assessment in it) requests go
+through that proxy (``exporter.proxyfetch``); without one, the environment's ``HTTP_PROXY`` (else
+``HTTPS_PROXY``, else ``ALL_PROXY``) and ``NO_PROXY`` apply, as read when the Fetcher was made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import contextvars
 import datetime as dt
+import os
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,6 +32,9 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 
 from exporter.certs.revocation import load_crl
+from exporter.proxyfetch import ProxyFetchError
+from exporter.proxyfetch import request as proxied_request
+from exporter.proxyurl import ProxyURL, bypass, env_proxy
 
 MiB = 1024 * 1024
 T = TypeVar("T")
@@ -32,6 +42,19 @@ T = TypeVar("T")
 
 class FetchError(Exception):
     """A fetch failed: bad URL, network, HTTP status, size, or content."""
+
+
+# The profile's proxy_url for the fetches of the assessment running in this task (None: environment).
+_VIA: contextvars.ContextVar[ProxyURL | None] = contextvars.ContextVar("fetch_via", default=None)
+
+
+@contextlib.contextmanager
+def fetch_via(proxy: ProxyURL | None) -> Iterator[None]:
+    token = _VIA.set(proxy)
+    try:
+        yield
+    finally:
+        _VIA.reset(token)
 
 
 @dataclass(slots=True)
@@ -90,6 +113,7 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._inflight: dict[object, asyncio.Future[Any]] = {}
         self.requests = 0  # HTTP requests made (cache misses), for logs and tests
+        self.env_proxy = env_proxy(os.environ)
 
     async def _once(self, key: object, fetch: Callable[[], Awaitable[T]]) -> T:
         """Single-flight: the first caller for ``key`` starts the fetch, later ones await the same one.
@@ -125,6 +149,9 @@ class Fetcher:
             raise FetchError(f"only http:// URLs are fetched: {url}")
         headers = {"Content-Type": "application/ocsp-request"} if data is not None else {}
         self.requests += 1
+        proxy = self._proxy_for(url, parsed.hostname)
+        if proxy is not None:
+            return await self._proxied(proxy, method, url, data, headers, limit)
         try:
             async with self._http().request(method, url, data=data, headers=headers, allow_redirects=False) as resp:
                 if resp.status != 200:
@@ -143,6 +170,28 @@ class Fetcher:
             raise FetchError(f"{url}: timed out after {self.timeout:g}s") from None
         except (aiohttp.ClientError, OSError, ValueError) as e:
             raise FetchError(f"{url}: {type(e).__name__}: {e}") from None
+
+    def _proxy_for(self, url: str, host: str) -> ProxyURL | None:
+        """The profile's proxy, else the environment's unless NO_PROXY names ``host``."""
+        via, env = _VIA.get(), self.env_proxy
+        if via is not None:
+            return via
+        if env.error and not bypass(host, env.no_proxy):
+            raise FetchError(f"{url}: {env.error}")  # never silently direct when a proxy was meant
+        return env.for_host(host)
+
+    async def _proxied(
+        self, proxy: ProxyURL, method: str, url: str, data: bytes | None, headers: dict[str, str], limit: int
+    ) -> bytes:
+        try:
+            status, body = await proxied_request(
+                proxy, method, url, data=data, headers=headers, limit=limit, timeout=self.timeout
+            )
+        except ProxyFetchError as e:
+            raise FetchError(f"{url}: {e}") from None
+        if status != 200:
+            raise FetchError(f"{url}: HTTP {status} (through the proxy {proxy})")
+        return body
 
     def _ttl_until(self, next_update: dt.datetime | None, now: float, max_age: float | None) -> float:
         cap = now + (self.max_ttl if max_age is None else min(max_age, self.max_ttl))

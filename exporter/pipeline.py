@@ -19,6 +19,7 @@ from exporter.assess import Assessor
 from exporter.certs.judge import judge
 from exporter.config.model import Config, Job, Profile, Target
 from exporter.deadline import Deadline
+from exporter.fetch import fetch_via
 from exporter.probers import PROBERS, Source
 from exporter.probers.tls import TLSSource
 from exporter.results import Observation, Result
@@ -50,8 +51,11 @@ class Pipeline:
     async def probe(self, job: Job, config: Config, *, timeout: float | None = None) -> list[Result]:
         deadline = Deadline(job.timeout if timeout is None else min(timeout, job.timeout))
         source = self.source(job)
-        observations = await source.observe(job, deadline)
         profile = config.profile(job.profile)
+        if isinstance(source, TLSSource):  # the profile says how to reach it (proxy_url)
+            observations = await source.observe(job, deadline, profile)
+        else:
+            observations = await source.observe(job, deadline)
         rules = config.certificate_owners
         if len(observations) > JUDGE_IN_THREAD:
             results = await asyncio.to_thread(lambda: [judge(o, job, profile, rules) for o in observations])
@@ -78,19 +82,20 @@ class Pipeline:
                 steps(f"version scan of {time.time() - latest.at:.0f}s ago is used")
             source = self.probers[job.source]
             if isinstance(source, TLSSource) and self.scanner.request(
-                key, source.opener(job, result.location, self.scanner.hello_timeout), profile.scan_interval
+                key, source.opener(job, result.location, self.scanner.hello_timeout, profile), profile.scan_interval
             ):
                 steps("version scan started in the background")
         report = result.report
         if self.assessor is not None:
-            a = await self.assessor.assess(
-                certificates=obs.certificates,
-                session=result.session,
-                server_name=job.server_name,
-                profile=profile,
-                scan=scan or (),
-                deadline=deadline,
-            )
+            with fetch_via(profile.proxy_url):
+                a = await self.assessor.assess(
+                    certificates=obs.certificates,
+                    session=result.session,
+                    server_name=job.server_name,
+                    profile=profile,
+                    scan=scan or (),
+                    deadline=deadline,
+                )
             steps.extend(a.log)
             chain = "not judged" if a.chain_valid is None else ("valid" if a.chain_valid else "invalid")
             steps(

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from exporter.config.notify_model import Notifications, Report
+from exporter.proxyurl import ProxyURL
 
 
 class RevocationMode(StrEnum):
@@ -52,6 +53,8 @@ class Profile:
     scan_protocol_versions: bool = True
     scan_interval: float = 6 * 3600.0  # version scans run on their own clock, less often than probes
     log_repeat: float = 12 * 3600.0  # "certificate will expire on DATE" again this often while warning or worse
+    # Probes and OCSP/CRL/AIA fetches go through this proxy; None: direct (fetches honour HTTP_PROXY).
+    proxy_url: ProxyURL | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

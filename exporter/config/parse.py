@@ -39,6 +39,7 @@ from exporter.config.model import (
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.protocols import PROTOCOLS
+from exporter.proxyurl import ProxyURL, parse_proxy_url
 
 TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe", "notifications", "reports")
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner")
@@ -54,6 +55,7 @@ PROFILE_KEYS = (
     "scan_interval",
     "revocation_interval",
     "log_repeat",
+    "proxy_url",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -210,6 +212,7 @@ class _Parser:
         scan_interval = self.duration(m, "scan_interval", path)
         revocation_interval = self.duration(m, "revocation_interval", path)
         log_repeat = self.duration(m, "log_repeat", path)
+        proxy_url = self.proxy_url(m, path)
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -223,7 +226,18 @@ class _Parser:
             log_repeat=_or(log_repeat, base.log_repeat),
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
+            proxy_url=proxy_url,
         )
+
+    def proxy_url(self, m: Raw, path: str) -> ProxyURL | None:
+        value = self.string(m, "proxy_url", path)
+        if value is None:
+            return None
+        try:
+            return parse_proxy_url(value)
+        except ValueError as exc:
+            self.error(_join(path, "proxy_url"), str(exc))
+            return None
 
     def tiers(self, raw: object, path: str) -> ExpiryTiers | None:
         # Given tiers replace the defaults as a whole: an omitted tier is disabled.

@@ -9,10 +9,11 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from exporter.config.model import Config, Job, Target
+from exporter.config.model import Config, Job, Profile, Target
 from exporter.deadline import Deadline
 from exporter.errors import Outcome, ProbeError
 from exporter.protocols import PROTOCOLS
+from exporter.proxyurl import ProxyURL
 from exporter.resolve import resolve
 from exporter.results import Observation
 from exporter.steplog import StepLog
@@ -52,9 +53,13 @@ class TLSSource:
         labels.update(job.labels)
         return labels
 
-    async def observe(self, job: Job, deadline: Deadline) -> list[Observation]:
+    async def observe(self, job: Job, deadline: Deadline, profile: Profile | None = None) -> list[Observation]:
         assert isinstance(job, Target)
         started, steps = time.time(), StepLog()
+        proxy = None if profile is None else profile.proxy_url
+        if proxy is not None:  # the proxy resolves the name: one location, the name itself
+            steps(f"not resolving {job.host}: the proxy {proxy} does")
+            return [await self._address(job, job.host, deadline, steps.lines, proxy)]
         steps(f"resolving {job.host}")
         try:
             ips = await resolve(job.host, job.port, all_addresses=job.all_addresses, timeout=deadline.left())
@@ -73,7 +78,9 @@ class TLSSource:
         steps(f"{job.host} has {len(ips)} address(es): {', '.join(ips)}")
         return list(await asyncio.gather(*(self._address(job, ip, deadline, steps.lines) for ip in ips)))
 
-    async def _address(self, job: Target, ip: str, deadline: Deadline, prefix: list[str]) -> Observation:
+    async def _address(
+        self, job: Target, ip: str, deadline: Deadline, prefix: list[str], proxy: ProxyURL | None = None
+    ) -> Observation:
         started, t0, steps = time.time(), time.monotonic(), StepLog()
         address = format_address(ip, job.port)
         try:
@@ -86,6 +93,7 @@ class TLSSource:
                     deadline=deadline,
                     steps=steps,
                     read_hsts=job.protocol == "https",
+                    proxy=proxy,
                 )
             outcome, detail = Outcome.CERTIFICATE_FOUND, ""
         except ProbeError as exc:
@@ -122,12 +130,15 @@ class TLSSource:
         finally:
             self.connections.release()
 
-    def opener(self, job: Target, address: str, timeout: float) -> Opener:
+    def opener(self, job: Target, address: str, timeout: float, profile: Profile | None = None) -> Opener:
         """Fresh connections to ``address``, ready for a ClientHello (the version scan's)."""
         ip, port = split_address(address)
         starttls = PROTOCOLS[job.protocol].starttls
+        proxy = None if profile is None else profile.proxy_url
 
         async def reopen() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-            return await open_for_hello(ip, port, starttls=starttls, server_name=job.server_name, timeout=timeout)
+            return await open_for_hello(
+                ip, port, starttls=starttls, server_name=job.server_name, timeout=timeout, proxy=proxy
+            )
 
         return reopen

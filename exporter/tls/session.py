@@ -12,12 +12,14 @@ import ssl
 from exporter.certs.grade import normalize_version
 from exporter.deadline import Deadline
 from exporter.errors import NotTLS, Outcome, ProbeError
+from exporter.proxyurl import ProxyURL
 from exporter.results import Session
 from exporter.starttls import NEGOTIATORS
 from exporter.starttls.base import discard_buffered
 from exporter.steplog import StepLog
 from exporter.tls.chain import peer_chain_der
 from exporter.tls.context import probe_context
+from exporter.tls.proxy import open_tunnel
 
 MAX_HTTP_HEADER_BYTES = 16 * 1024
 
@@ -67,8 +69,17 @@ async def close(writer: asyncio.StreamWriter, deadline: Deadline | None = None) 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def open_plain(ip: str, port: int, deadline: Deadline, steps: StepLog) -> Stream:
+async def open_plain(ip: str, port: int, deadline: Deadline, steps: StepLog, proxy: ProxyURL | None = None) -> Stream:
+    """A TCP connection to ``ip`` (a name when through ``proxy``, which resolves it)."""
     address = format_address(ip, port)
+    if proxy is not None:
+        steps(f"connecting to {address} through the proxy {proxy}")
+        try:
+            return await open_tunnel(proxy, ip, port, deadline)
+        except TimeoutError:
+            raise ProbeError(
+                f"connect to {address} through the proxy {proxy.address} timed out", Outcome.CONNECT_TIMEOUT
+            ) from None
     steps(f"connecting to {address}")
     try:
         return await deadline.run(asyncio.open_connection(ip, port))
@@ -106,10 +117,12 @@ async def negotiate(
     steps(f"{starttls} dialogue: server agreed to start TLS")
 
 
-async def open_for_hello(ip: str, port: int, *, starttls: str | None, server_name: str, timeout: float) -> Stream:
+async def open_for_hello(
+    ip: str, port: int, *, starttls: str | None, server_name: str, timeout: float, proxy: ProxyURL | None = None
+) -> Stream:
     """A fresh connection ready for a ClientHello: used by version scans."""
     deadline, steps = Deadline(timeout), StepLog()
-    reader, writer = await open_plain(ip, port, deadline, steps)
+    reader, writer = await open_plain(ip, port, deadline, steps, proxy)
     try:
         await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, steps=steps)
     except BaseException:
@@ -154,9 +167,10 @@ async def handshake(
     deadline: Deadline,
     steps: StepLog,
     read_hsts: bool = False,
+    proxy: ProxyURL | None = None,
 ) -> tuple[Session, tuple[bytes, ...]]:
     """Probe one address: connect, STARTTLS if any, TLS handshake; the session and the served chain."""
-    reader, writer = await open_plain(ip, port, deadline, steps)
+    reader, writer = await open_plain(ip, port, deadline, steps, proxy)
     try:
         await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, steps=steps)
         sni = server_name or None
