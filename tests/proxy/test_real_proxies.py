@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -274,6 +277,9 @@ async def test_ocsp_is_fetched_through_the_proxy(world: World, proxy: str) -> No
     if proxy.startswith("http"):
         tp = world.tinyproxy if proxy == "http" else world.tinyproxy_auth
         assert f"GET http://{BACKEND}:{world.ocsp_port}/ocsp/" in tp.requests()
+    else:
+        dante = world.danted if proxy == "socks5" else world.danted_auth
+        assert f"127.0.0.1.{world.ocsp_port}" in dante.requests()
 
 
 def _ocsp_der(world: World) -> bytes:
@@ -317,3 +323,39 @@ async def test_version_scan_through_the_proxy(world: World) -> None:
         await scanner.close()
     accepted = dict(scan.accepted)
     assert accepted["TLSv1.2"] is True and accepted["TLSv1.3"] is True
+
+
+def test_check_command_through_the_proxy(world: World, tmp_path: Path) -> None:
+    """`check` (a separate process, as an operator runs it): STARTTLS, OCSP and the version scan
+    all through the SOCKS5 proxy with credentials."""
+    config = tmp_path / "proxied.yml"
+    config.write_text(
+        f"profiles:\n  default:\n    trust: {world.pki.root.cert_path}\n    proxy_url: {world.urls['socks5-auth']}\n"
+    )
+    address = f"{BACKEND}:{world.smtp_port}"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "check",
+            address,
+            "--protocol",
+            "smtp",
+            "--config.file",
+            str(config),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    doc = json.loads(out.stdout)
+    (result,) = doc["targets"][0]["results"]
+    assert (result["address"], result["outcome"]) == (address, "certificate_found"), out.stderr
+    assert result["leaf"]["serial"] == world.leaf.serial_hex
+    assert (result["chain_valid"], result["ocsp_status"]) == (True, "good")
+    assert result["protocols_accepted"]["TLSv1.3"] is True
+    assert result["protocols_accepted"]["TLSv1.0"] is False
+    assert f"127.0.0.1.{world.ocsp_port}" in world.danted_auth.requests()
+    assert SOCKS_PASSWORD not in out.stdout + out.stderr
