@@ -52,10 +52,7 @@ class Pipeline:
         deadline = Deadline(job.timeout if timeout is None else min(timeout, job.timeout))
         source = self.source(job)
         profile = config.profile(job.profile)
-        if isinstance(source, TLSSource):  # the profile says how to reach it (proxy_url)
-            observations = await source.observe(job, deadline, profile)
-        else:
-            observations = await source.observe(job, deadline)
+        observations = await source.observe(job, deadline, profile)
         rules = config.certificate_owners
         if len(observations) > JUDGE_IN_THREAD:
             results = await asyncio.to_thread(lambda: [judge(o, job, profile, rules) for o in observations])

@@ -55,6 +55,8 @@ class Profile:
     log_repeat: float = 12 * 3600.0  # "certificate will expire on DATE" again this often while warning or worse
     # Probes and OCSP/CRL/AIA fetches go through this proxy; None: direct (fetches honour HTTP_PROXY).
     proxy_url: ProxyURL | None = None
+    client_cert: str | None = None  # PEM certificate (chain) presented to servers that ask for one (mTLS)
+    client_key: str | None = None  # its PEM private key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

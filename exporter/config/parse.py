@@ -40,6 +40,7 @@ from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.protocols import PROTOCOLS
 from exporter.proxyurl import ProxyURL, parse_proxy_url
+from exporter.tls.client import ClientCertificate, client_context
 
 TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe", "notifications", "reports")
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner")
@@ -56,6 +57,8 @@ PROFILE_KEYS = (
     "revocation_interval",
     "log_repeat",
     "proxy_url",
+    "client_cert",
+    "client_key",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -213,6 +216,7 @@ class _Parser:
         revocation_interval = self.duration(m, "revocation_interval", path)
         log_repeat = self.duration(m, "log_repeat", path)
         proxy_url = self.proxy_url(m, path)
+        client_cert, client_key = self.client_certificate(m, path)
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -224,6 +228,8 @@ class _Parser:
             revocation=base.revocation if revocation is None else RevocationMode(revocation),
             revocation_interval=_or(revocation_interval, base.revocation_interval),
             log_repeat=_or(log_repeat, base.log_repeat),
+            client_cert=client_cert,
+            client_key=client_key,
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
             proxy_url=proxy_url,
@@ -289,6 +295,24 @@ class _Parser:
             self.error(where, f"'{bundle}' contains no PEM certificate")
             return None
         return str(bundle)
+
+    def client_certificate(self, m: Raw, path: str) -> tuple[str | None, str | None]:
+        """``client_cert`` and ``client_key``: both or neither; the certificate and the key must
+        load and belong together (checked now, so a probe never fails for a typo)."""
+        cert, key = self.string(m, "client_cert", path), self.string(m, "client_key", path)
+        if (cert is None) != (key is None):
+            self.error(path, "give both client_cert and client_key, or neither")
+            return None, None
+        if cert is None or key is None:
+            return None, None
+        cert_path, key_path = self.resolve(cert), self.resolve(key)
+        try:
+            client_context(ClientCertificate(str(cert_path), str(key_path)))
+        except Exception as exc:  # pyOpenSSL names the file and the reason
+            reason = "; ".join(str(a) for a in getattr(exc, "args", ()) if a) or type(exc).__name__
+            self.error(_join(path, "client_cert"), f"cannot use '{cert_path}' with '{key_path}': {reason}")
+            return None, None
+        return str(cert_path), str(key_path)
 
     def min_key_bits(self, m: Raw, path: str, base: Profile) -> MappingProxyType[str, int] | None:
         if "min_key_bits" not in m:

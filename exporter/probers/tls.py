@@ -17,6 +17,7 @@ from exporter.proxyurl import ProxyURL
 from exporter.resolve import resolve
 from exporter.results import Observation
 from exporter.steplog import StepLog
+from exporter.tls.client import ClientCertificate
 from exporter.tls.hello import Opener
 from exporter.tls.session import format_address, handshake, open_for_hello
 
@@ -55,11 +56,14 @@ class TLSSource:
 
     async def observe(self, job: Job, deadline: Deadline, profile: Profile | None = None) -> list[Observation]:
         assert isinstance(job, Target)
+        client = None
+        if profile is not None and profile.client_cert and profile.client_key:
+            client = ClientCertificate(profile.client_cert, profile.client_key)
         started, steps = time.time(), StepLog()
         proxy = None if profile is None else profile.proxy_url
         if proxy is not None:  # the proxy resolves the name: one location, the name itself
             steps(f"not resolving {job.host}: the proxy {proxy} does")
-            return [await self._address(job, job.host, deadline, steps.lines, proxy)]
+            return [await self._address(job, job.host, deadline, steps.lines, client, proxy)]
         steps(f"resolving {job.host}")
         try:
             ips = await resolve(job.host, job.port, all_addresses=job.all_addresses, timeout=deadline.left())
@@ -76,10 +80,16 @@ class TLSSource:
                 )
             ]
         steps(f"{job.host} has {len(ips)} address(es): {', '.join(ips)}")
-        return list(await asyncio.gather(*(self._address(job, ip, deadline, steps.lines) for ip in ips)))
+        return list(await asyncio.gather(*(self._address(job, ip, deadline, steps.lines, client) for ip in ips)))
 
     async def _address(
-        self, job: Target, ip: str, deadline: Deadline, prefix: list[str], proxy: ProxyURL | None = None
+        self,
+        job: Target,
+        ip: str,
+        deadline: Deadline,
+        prefix: list[str],
+        client: ClientCertificate | None,
+        proxy: ProxyURL | None = None,
     ) -> Observation:
         started, t0, steps = time.time(), time.monotonic(), StepLog()
         address = format_address(ip, job.port)
@@ -93,12 +103,13 @@ class TLSSource:
                     deadline=deadline,
                     steps=steps,
                     read_hsts=job.protocol == "https",
+                    client=client,
                     proxy=proxy,
                 )
             outcome, detail = Outcome.CERTIFICATE_FOUND, ""
         except ProbeError as exc:
             steps(f"{exc.outcome}: {exc.detail}")
-            session, chain, outcome, detail = None, (), exc.outcome, exc.detail
+            session, chain, outcome, detail = None, exc.certificates, exc.outcome, exc.detail
         except Exception as exc:  # a bug must cost one probe, never the exporter
             steps(f"internal error: {exc!r}")
             log.exception("probe of %s %s failed unexpectedly", job.target, address)

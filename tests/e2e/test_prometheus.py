@@ -558,6 +558,8 @@ EMPTY_BY_DESIGN = {
         "no certificate changes while the test runs"
     ),
 }
+
+
 def _instant(stack: Stack, expr: str, **selected: list[str] | None) -> list[dict[str, Any]]:
     return prom_query(stack, substitute(expr, **selected))["result"]
 
