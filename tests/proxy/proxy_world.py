@@ -33,6 +33,7 @@ from pathlib import Path
 from servers import LoopbackServers
 
 CLONE_NEWNET = 0x40000000
+PREFIX = "tlsx-proxy-"  # then the pid of the test process, then a random suffix
 BACKEND = "backend.proxied.test"  # resolvable inside the namespace only
 SOCKS_USER, SOCKS_PASSWORD = "probeuser", "s3cret-socks"
 HTTP_USER, HTTP_PASSWORD = "probe", "s3cret-http"
@@ -50,7 +51,8 @@ class Namespace:
 
     def __init__(self) -> None:
         require("ip", "iproute2")
-        self.name = f"tlsx-proxy-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        remove_stale()
+        self.name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.etc = Path("/etc/netns") / self.name
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         try:
@@ -110,6 +112,16 @@ class Namespace:
             self._executor.shutdown(wait=True)
         subprocess.run(["ip", "netns", "del", self.name], check=False, capture_output=True)
         shutil.rmtree(self.etc, ignore_errors=True)
+
+
+def remove_stale() -> None:
+    """Namespaces (and their /etc/netns files) left by a test run that was killed: its pid is gone."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    for name in (line.split()[0] for line in listed.splitlines() if line.startswith(PREFIX)):
+        pid = name.removeprefix(PREFIX).split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
 
 
 def host_placeholder(port: int) -> socket.socket | None:
