@@ -112,14 +112,14 @@ async def read_head(reader: asyncio.StreamReader, who: str) -> list[str]:
         if len(raw) > MAX_HEADER_LINE:
             raise ProxyError(f"{who} sent a header line longer than {MAX_HEADER_LINE} bytes")
         size += len(raw)
+        if size > MAX_HEADER_BYTES or len(lines) >= MAX_HEADER_LINES:
+            raise ProxyError(f"{who} sent an answer head over {MAX_HEADER_BYTES} bytes or {MAX_HEADER_LINES} lines")
         line = raw.decode("latin-1").rstrip("\r\n")
         if not line:
-            if not lines:  # tolerate an empty line before the status line (RFC 9112 2.2)
+            if not lines:  # tolerate empty lines before the status line (RFC 9112 2.2), bounded as well
                 continue
             return lines
         lines.append(line)
-        if size > MAX_HEADER_BYTES or len(lines) > MAX_HEADER_LINES:
-            raise ProxyError(f"{who} sent an answer head over {MAX_HEADER_BYTES} bytes or {MAX_HEADER_LINES} lines")
 
 
 def parse_status(line: str, who: str) -> tuple[int, str]:

@@ -86,6 +86,7 @@ HOSTILE_CONNECT: list[tuple[str, bytes, str]] = [
     ("auth", b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", "proxy refused CONNECT: 407 Proxy Auth"),
     ("garbage", b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "did not answer in HTTP: 'SSH-2.0-OpenSSH_9.2'"),
     ("endless", b"HTTP/1.1 200 OK\r\n" + b"X-Flood: yes\r\n" * 5000, "answer head over 16384 bytes or 100 lines"),
+    ("blank lines", b"\r\n" * 9000, "answer head over 16384 bytes or 100 lines"),
     ("long line", b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70000, "header line longer than 4096 bytes"),
     ("closed", b"", "closed the connection without an answer"),
     ("cut", b"HTTP/1.1 200 OK\r\nX-Partial", "closed the connection in the middle of its answer"),
