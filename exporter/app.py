@@ -21,10 +21,11 @@ from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
+from exporter.netpolicy import FetchPolicy
 from exporter.pipeline import Pipeline
 from exporter.probers import make_probers
 from exporter.probers.tls import TLSSource
-from exporter.results import Result
+from exporter.results import Result, Step
 from exporter.scan import Scanner
 from exporter.scheduler import Scheduler
 from exporter.shard import Shard
@@ -74,7 +75,13 @@ class Exporter:
         )
         # /probe has its own source: its connections do not wait behind the scheduler's cap.
         self.adhoc = Pipeline(assessor=self.pipeline.assessor, scanner=self.scanner)
-        self.renderer = StoreRenderer(self.store, lambda: self.config, scanner=self.scanner, probers=self.probers)
+        self.renderer = StoreRenderer(
+            self.store,
+            lambda: self.config,
+            scanner=self.scanner,
+            probers=self.probers,
+            on_error=lambda: self.metrics.error(Step.RENDER),
+        )
         self.scheduler: Scheduler | None = None
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
@@ -115,6 +122,9 @@ class Exporter:
 
     def apply(self, config: Config, checksum: str | None) -> None:
         self.config, self._checksum = config, checksum
+        assessor = self.pipeline.assessor
+        if assessor is not None:  # /probe shares it, within probe.allow besides
+            assessor.fetcher.policy = FetchPolicy.of(config.fetch.allow, config.fetch.deny)
         if self.scheduler is not None:
             self.scheduler.apply(config)
         self.metrics.reload_ok.set(1)

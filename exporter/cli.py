@@ -20,6 +20,8 @@ from exporter.check import Status, render_text, result_json, verdict, worst
 from exporter.config import load_config, parse_duration
 from exporter.config.model import Config, FileTarget, Job, Target
 from exporter.errors import ConfigError
+from exporter.fetch import Fetcher
+from exporter.netpolicy import FetchPolicy
 from exporter.pipeline import Pipeline, scan_key
 from exporter.probers import PROBERS
 from exporter.probers.tls import TLSSource
@@ -191,7 +193,8 @@ async def _scan(scanner: Scanner, job: Job, result: Result) -> ScanResult | None
 
 async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
     scanner = Scanner()
-    pipeline = Pipeline(assessor=Assessor(), scanner=None)
+    fetcher = Fetcher(policy=FetchPolicy.of(config.fetch.allow, config.fetch.deny))
+    pipeline = Pipeline(assessor=Assessor(fetcher=fetcher), scanner=None)
     try:
         results = await asyncio.gather(*(pipeline.probe(job, config) for job in jobs))
         scans = [

@@ -9,8 +9,9 @@ from aiohttp import web
 
 from exporter.adhoc import adhoc_target
 from exporter.metrics.text import CONTENT_TYPE
+from exporter.netpolicy import PROBE_SCOPE, Patterns
 from exporter.service import Service
-from exporter.web.allow import probe_allowed
+from exporter.web.allow import probe_refusal
 from exporter.web.guard import install
 from exporter.web.sd import sd_handler
 
@@ -51,16 +52,20 @@ class Handlers:
             timeout = _timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), target.timeout)
         except ValueError as exc:
             return web.Response(status=400, text=f"{exc}\n")
-        if not probe_allowed(target.host, config.probe.allow):
-            return web.Response(status=403, text=f"target host '{target.host}' is not allowed by probe.allow\n")
+        refusal = await probe_refusal(target.host, target.port, config.probe.allow, timeout=timeout)
+        if refusal is not None:
+            return web.Response(status=403, text=f"target not allowed by probe.allow: {refusal}\n")
         if self.probes_in_flight >= self.max_probes:
             return web.Response(
                 status=503, text=f"too many /probe requests in flight (limit {self.max_probes}); retry later\n"
             )
         self.probes_in_flight += 1
+        # Its connections, and the fetches its certificates name, stay within probe.allow.
+        scope = PROBE_SCOPE.set(Patterns.of(config.probe.allow))
         try:
             results = await self.service.probe(target, timeout=timeout)
         finally:
+            PROBE_SCOPE.reset(scope)
             self.probes_in_flight -= 1
         # Rendered fresh from this request's results: nothing goes stale.
         text = self.service.probe_text(results, target)
