@@ -17,8 +17,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter import __version__
 from exporter.assess import Assessor
 from exporter.config import load_config
+from exporter.config.load import MAX_CONFIG_BYTES
 from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
+from exporter.fileio import in_file_thread, read_regular
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.netpolicy import FetchPolicy
@@ -115,10 +117,10 @@ class Exporter:
         if path is None:
             return Config(), None
         try:
-            raw = path.read_bytes()
+            raw = read_regular(path, MAX_CONFIG_BYTES, what="configuration file")
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-        return load_config(path), hashlib.sha256(raw).hexdigest()
+        return load_config(path, data=raw), hashlib.sha256(raw).hexdigest()
 
     def apply(self, config: Config, checksum: str | None) -> None:
         self.config, self._checksum = config, checksum
@@ -134,8 +136,10 @@ class Exporter:
         """Load the file again; a bad file is rejected, logged, and the running config stays."""
         async with self._reload_lock:
             try:
-                config, checksum = await asyncio.to_thread(self.load)
-            except ConfigError as exc:
+                config, checksum = await in_file_thread(self.load)
+            except (ConfigError, RecursionError, MemoryError) as exc:
+                if not isinstance(exc, ConfigError):  # load_config turns these into ConfigError; belt and braces
+                    exc = ConfigError([f"{self._path()}: {type(exc).__name__}"])
                 self.metrics.reload_ok.set(0)
                 log.error(
                     "configuration reload failed; keeping the running configuration",

@@ -38,6 +38,7 @@ from exporter.config.model import (
     Threshold,
 )
 from exporter.errors import ConfigError
+from exporter.fileio import read_regular
 from exporter.protocols import PROTOCOLS
 
 TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe", "fetch")
@@ -107,6 +108,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
+MAX_CERTIFICATE_BYTES = 1024 * 1024  # an expected certificate file
 ADDRESS_HINT = "use host, host:port, an IPv4 address, ::1 or [::1]:443"
 SECONDS_PER_DAY = 86400.0
 
@@ -440,7 +442,7 @@ class _Parser:
             return None
         path = self.resolve(value)
         try:
-            data = path.read_bytes()
+            data = read_regular(path, MAX_CERTIFICATE_BYTES, what="expected certificate")
         except OSError as exc:
             self.error(where, f"cannot read '{path}': {exc.strerror or exc}")
             return None
