@@ -60,8 +60,10 @@ class Exporter:
         web_config: WebConfig | None = None,
         telemetry_path: str = "/metrics",
         shard: Shard | None = None,
+        enable_lifecycle: bool = False,
     ) -> None:
         self.config_file = config_file
+        self.enable_lifecycle = enable_lifecycle  # POST /-/reload; SIGHUP reloads regardless
         self.listen = listen
         self.web_config, self.telemetry_path, self.shard = web_config, telemetry_path, shard or Shard()
         self.config = Config()

@@ -61,6 +61,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="path of the metrics (default /metrics)",
     )
     p.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="serve POST /-/reload (off by default: any client could change state; SIGHUP always reloads)",
+    )
+    p.add_argument(
         "--shard",
         type=_shard,
         default=None,
@@ -275,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             web_config=web_config,
             telemetry_path=args.telemetry_path,
             shard=args.shard,
+            enable_lifecycle=args.enable_lifecycle,
         )
         return asyncio.run(exporter.run())
     except ConfigError as exc:

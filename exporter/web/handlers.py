@@ -91,6 +91,8 @@ class Handlers:
         return web.Response(text="OK\n")
 
     async def reload(self, request: web.Request) -> web.Response:
+        if not self.service.enable_lifecycle:  # as Prometheus: state changes over HTTP are opt-in
+            return web.Response(status=403, text="Lifecycle API is not enabled (start with --web.enable-lifecycle)\n")
         ok, message = await self.service.reload()
         return web.Response(status=200 if ok else 500, text=message + "\n")
 
