@@ -20,7 +20,8 @@ from exporter.config import load_config
 from exporter.config.load import MAX_CONFIG_BYTES
 from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
-from exporter.fileio import in_file_thread, read_regular
+from exporter.fileio import DaemonThreadPool, in_file_thread, read_regular
+from exporter.limits import budget, raise_nofile
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.netpolicy import FetchPolicy
@@ -33,12 +34,14 @@ from exporter.scheduler import Scheduler
 from exporter.shard import Shard
 from exporter.store import Store
 from exporter.web.handlers import make_app
+from exporter.web.server import GuardedRunner
 from exporter.web.status import render_status
 from exporter.web.webconfig import WebConfig
 
 log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
-MAX_CONNECTIONS = 256  # scheduled probes' connections open at once
+DEFAULT_THREADS = 8  # the loop's default executor: DNS lookups, rendering, status page
+STOP_TIMEOUT = 1.5  # seconds from SIGTERM to exit, at most
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -73,12 +76,17 @@ class Exporter:
         self.metrics.set_shard(self.shard.index, self.shard.count)
         self.store = Store()
         self.scanner = Scanner()
-        self.probers = make_probers(TLSSource(asyncio.Semaphore(MAX_CONNECTIONS)))
+        self.fds = budget(raise_nofile())  # descriptors: probes and the HTTP server each get a share
+        self.probers = make_probers(TLSSource(asyncio.Semaphore(self.fds.probes)))
         self.pipeline = Pipeline(
             probers=self.probers, assessor=Assessor(on_error=self.metrics.error), scanner=self.scanner
         )
         # /probe has its own source: its connections do not wait behind the scheduler's cap.
-        self.adhoc = Pipeline(assessor=self.pipeline.assessor, scanner=self.scanner)
+        self.adhoc = Pipeline(
+            probers=make_probers(TLSSource(asyncio.Semaphore(self.fds.adhoc))),
+            assessor=self.pipeline.assessor,
+            scanner=self.scanner,
+        )
         self.renderer = StoreRenderer(
             self.store,
             lambda: self.config,
@@ -186,8 +194,10 @@ class Exporter:
 
     async def run(self) -> int:
         host, port = parse_listen(self.listen)
+        # Daemon threads: a DNS lookup or a read that hangs never holds up the exit.
+        asyncio.get_running_loop().set_default_executor(DaemonThreadPool(DEFAULT_THREADS, "worker"))
         await self.startup()
-        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        runner = GuardedRunner(make_app(self), max_connections=self.fds.http, access_log=None, handle_signals=False)
         await runner.setup()
         try:
             ssl_context = self.web_config.ssl_context() if self.web_config else None
@@ -199,9 +209,11 @@ class Exporter:
             log.info("listening", extra={"fields": {"address": self.listen}})
             await self._stop.wait()
         finally:
-            await self.shutdown()
+            # In-flight /probe requests and scheduled probes are cancelled, not waited for.
+            self.ready = False
             with contextlib.suppress(Exception):
-                await runner.cleanup()
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await asyncio.gather(self.shutdown(), runner.cleanup(), return_exceptions=True)
             log.info("stopped")
         return 0
 

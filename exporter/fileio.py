@@ -17,7 +17,7 @@ import queue
 import stat
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
@@ -110,6 +110,21 @@ class DaemonExecutor(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         return None  # daemon threads: nothing to wait for
+
+
+class DaemonThreadPool(ThreadPoolExecutor):
+    """A ``DaemonExecutor`` that asyncio accepts as the loop's default executor (it must be a
+    ThreadPoolExecutor): DNS lookups and rendering run there, and shutdown never waits for them."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        super().__init__(max_workers=threads, thread_name_prefix=name)
+        self._daemon = DaemonExecutor(threads, name)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        return self._daemon.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
 
 
 FILE_IO = DaemonExecutor(FILE_THREADS, "file-io")
