@@ -11,6 +11,7 @@ from exporter.adhoc import adhoc_target
 from exporter.metrics.text import CONTENT_TYPE
 from exporter.netpolicy import PROBE_SCOPE, Patterns
 from exporter.service import Service
+from exporter.textsafe import utf8_safe
 from exporter.web.allow import probe_refusal
 from exporter.web.guard import install
 from exporter.web.sd import sd_handler
@@ -80,7 +81,8 @@ class Handlers:
 
     async def status(self, request: web.Request) -> web.Response:
         page = await asyncio.to_thread(self.service.status_page)
-        return web.Response(text=page, content_type="text/html")
+        # A file name's undecodable bytes must not turn the page into a 500.
+        return web.Response(text=utf8_safe(page), content_type="text/html")
 
     async def healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="OK\n")

@@ -185,3 +185,14 @@ class HostileServers(LoopbackServers):
     def serving(self, ctx: ssl.SSLContext) -> int:
         """A TLS server serving ``ctx``, closing after the handshake."""
         return self.tls(ctx)
+
+
+async def settled(exporter: object, locations: int, *, timeout: float = 30.0) -> None:
+    """Wait until the exporter's store holds at least ``locations`` results (polls, bounded)."""
+    store = exporter.store  # type: ignore[attr-defined]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while sum(len(entries) for _, entries in store.snapshot()) < locations:
+        if loop.time() > end:
+            raise AssertionError(f"fewer than {locations} results after {timeout:g}s: {store.snapshot()!r}")
+        await asyncio.sleep(0.05)
