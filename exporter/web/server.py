@@ -32,22 +32,53 @@ class _Refused(asyncio.Protocol):
         transport.close()
 
 
+class _Counted(asyncio.Protocol):
+    """The request handler, counted from the moment it is made until its connection is lost.
+
+    asyncio makes a batch of protocols per accept wake-up before any of them sees its
+    ``connection_made``, so the server's own connection list lags: the cap counts here."""
+
+    def __init__(self, inner: asyncio.Protocol, gate: _Capped) -> None:
+        self._inner, self._gate = inner, gate
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._gate.open -= 1
+        self._inner.connection_lost(exc)
+
+
 class _Capped:
     """The runner's ``Server`` as a protocol factory that refuses connections past the cap."""
 
     def __init__(self, server: Server, max_connections: int) -> None:
         self._server = server
         self.max_connections = max_connections
+        self.open = 0
         self.refused = 0
 
     def __call__(self) -> asyncio.Protocol:
-        if len(self._server.connections) >= self.max_connections:
+        if self.open >= self.max_connections:
             self.refused += 1
             log.warning(
                 "too many HTTP connections: refused with 503", extra={"fields": {"limit": self.max_connections}}
             )
             return _Refused()
-        return self._server()
+        self.open += 1
+        return _Counted(self._server(), self)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
