@@ -15,7 +15,7 @@ from exporter.config import parse_config
 from exporter.errors import ConfigError
 from exporter.fetch import FetchDenied, Fetcher
 from exporter.netpolicy import FetchPolicy
-from hostile.kit import HostileServers, Recorder, context, leaf
+from hostile.kit import HostileServers, Recorder, context, leaf, settled
 
 
 async def test_link_local_and_metadata_are_denied_by_default() -> None:
@@ -130,3 +130,44 @@ def test_check_escapes_control_characters(pki: PKI, tmp_path: Path) -> None:
     assert "\x1b" not in done.stdout
     assert "CN=evil\\x1b[2J\\x0aOK https://forged" in done.stdout
     assert not any(line.startswith("OK https://forged") for line in done.stdout.splitlines())
+
+
+def test_fetch_section_is_validated() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"fetch": {"allow": ["*", ""], "deny": ["10.0.0.0/40"], "follow": True}}, base_dir=Path("."))
+    assert err.value.errors == [
+        "fetch: unknown key 'follow'",
+        "fetch.allow[1]: must not be empty",
+        "fetch.deny[0]: invalid CIDR range '10.0.0.0/40'",
+    ]
+    config = parse_config({"fetch": {"deny": ["10.0.0.0/8", "*.internal"]}}, base_dir=Path("."))
+    assert config.fetch.allow == ("*",)
+    assert config.fetch.deny == ("10.0.0.0/8", "*.internal")  # giving deny replaces the default
+
+
+async def test_scheduled_probes_fetch_within_the_configured_policy(
+    make_client, hostile: HostileServers, pki: PKI, tmp_path: Path
+) -> None:
+    recorder = await Recorder().start()
+    try:
+        cert, key = leaf(pki, ocsp=f"{recorder.url}/ocsp")
+        port = hostile.serving(context(cert, key, [pki.intermediate.cert], tmp_path))
+        exporter, _ = await make_client(
+            "defaults: {interval: 2s, timeout: 2s}\n"
+            f"profiles: {{default: {{trust: '{pki.root.cert_path}'}}}}\n"
+            "fetch: {deny: ['127.0.0.0/8']}\n"
+            f"targets: [{{address: '127.0.0.1:{port}', protocol: tls, server_name: localhost}}]\n"
+        )
+        await settled(exporter, 1)
+        [(_, entries)] = exporter.store.snapshot()
+        [entry] = entries.values()
+        log = "\n".join(entry.result.log)
+        assert f"{recorder.url}/ocsp" in log and "not fetched: address 127.0.0.1 is denied" in log
+        assert recorder.hits == []
+        # A reload that lifts the deny applies to the next probes.
+        config = tmp_path / "config.yml"  # the file make_client wrote
+        config.write_text(config.read_text().replace("fetch: {deny: ['127.0.0.0/8']}\n", ""))
+        ok, _ = await exporter.reload()
+        assert ok and exporter.pipeline.assessor.fetcher.policy.deny.networks[0].compressed == "169.254.0.0/16"
+    finally:
+        await recorder.stop()
