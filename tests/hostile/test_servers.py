@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 from helpers import parse, states
 from pki import PKI
 
+from exporter.web.handlers import MAX_CONCURRENT_PROBES
 from hostile.kit import HostileServers, context, leaf
 
 SCRAPE = {"X-Prometheus-Scrape-Timeout-Seconds": "2"}  # each probe gets 1.5 s
@@ -80,3 +83,22 @@ async def test_evil_subject_bytes_are_escaped_in_the_exposition(
     [(labels, _)] = s["tls_cert_info"]
     # Escaped on the wire (\n, \", \\), read back intact by Prometheus' parser: no line is forged.
     assert labels["subject"] == cert.subject.rfc4514_string()
+
+
+async def test_probe_flood_is_capped_with_503(make_client, hostile: HostileServers) -> None:
+    port = hostile.silent()
+    _, client = await make_client("probe: {allow: ['127.0.0.0/8']}\n")
+    url = client.make_url("/probe")
+    params = {"target": f"127.0.0.1:{port}", "protocol": "tls"}
+    # No client-side connection limit: all 150 requests reach the exporter at once.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one() -> int:
+            async with session.get(url, params=params, headers=SCRAPE) as resp:
+                await resp.read()
+                return resp.status
+
+        statuses = await asyncio.gather(*(one() for _ in range(150)))
+    assert statuses.count(200) == MAX_CONCURRENT_PROBES  # each a bounded handshake_timeout
+    assert statuses.count(503) == 150 - MAX_CONCURRENT_PROBES
+    assert (await client.get("/-/healthy")).status == 200

@@ -3,6 +3,7 @@ not, and server names that would write into a request to the probed server."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pki import PKI
 
 from exporter.config import parse_config
 from exporter.errors import ConfigError
-from exporter.fetch import FetchDenied, Fetcher
+from exporter.fetch import FetchDenied, Fetcher, FetchError
 from exporter.netpolicy import FetchPolicy
 from hostile.kit import HostileServers, Recorder, context, leaf, settled
 
@@ -171,3 +172,26 @@ async def test_scheduled_probes_fetch_within_the_configured_policy(
         assert ok and exporter.pipeline.assessor.fetcher.policy.deny.networks[0].compressed == "169.254.0.0/16"
     finally:
         await recorder.stop()
+
+
+async def test_redirects_are_not_followed() -> None:
+    target = await Recorder(host="127.0.0.2").start()
+
+    async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(f"HTTP/1.1 302 Found\r\nLocation: {target.url}/x\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(redirect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    fetcher = Fetcher(timeout=2)
+    try:
+        with pytest.raises(FetchError, match="HTTP 302"):
+            await fetcher.ca_issuers(f"http://127.0.0.1:{port}/ca", now=0.0)
+        assert target.hits == []
+    finally:
+        await fetcher.close()
+        server.close()
+        await server.wait_closed()
+        await target.stop()
