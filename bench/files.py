@@ -1,4 +1,4 @@
-"""Bench the file reader: N certificate files in a temp dir, one read_target pass over a glob.
+"""Bench the file source: N certificate files in a temp dir, one probe of a glob (observe and judge).
 
     python bench/files.py [-n 1000] [--passes 3]
 
@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from exporter.config.model import FileTarget, Profile
-from exporter.probers.file import read_target
+from exporter.config.model import Config, FileTarget
+from exporter.pipeline import Pipeline
 
 
 def _name(cn: str) -> x509.Name:
@@ -80,10 +80,10 @@ async def bench(count: int, passes: int) -> None:
         target = FileTarget(path=str(directory / "*.pem"), name="bench", owner="bench")
         for n in range(1, passes + 1):
             started = time.perf_counter()
-            results = await read_target(target, Profile(), (), time.time())
+            results = await Pipeline().probe(target, Config(files=(target,)))
             elapsed = time.perf_counter() - started
             outcomes = Counter(r.outcome.value for r in results)
-            certs = sum(len(r.certificates) for r in results)
+            certs = sum(len(r.report.chain) for r in results if r.report)
             print(
                 f"pass {n}: {len(results)} files, {certs} certificates in {elapsed:.3f} s "
                 f"= {len(results) / elapsed:,.0f} files/s; outcomes {dict(outcomes)}; "

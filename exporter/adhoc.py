@@ -13,7 +13,14 @@ _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "serve
 
 
 def adhoc_target(
-    address: str, *, protocol: str | None, server_name: str | None, profile: str | None, config: Config
+    address: str,
+    *,
+    protocol: str | None,
+    server_name: str | None,
+    profile: str | None,
+    config: Config,
+    owner: str | None = None,
+    name: str | None = None,
 ) -> Target:
     """A Target for ``address`` with the defaults of ``config``; ValueError names the bad parameter."""
     if not address:
@@ -35,6 +42,12 @@ def adhoc_target(
             messages.append(f"{_PARAMETER.get(key, key)}: {reason}")
         raise ValueError("; ".join(messages)) from None
     d = config.defaults
+    target = parsed.targets[0]
     return dataclasses.replace(
-        parsed.targets[0], profile=profile or d.profile, timeout=d.timeout, interval=d.interval, owner=d.owner
+        target,
+        profile=profile or d.profile,
+        timeout=d.timeout,
+        interval=d.interval,
+        owner=d.owner if owner is None else owner,
+        name=target.name if name is None else name,
     )

@@ -25,15 +25,19 @@ from exporter.limits import budget, raise_nofile
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.netpolicy import FetchPolicy
-from exporter.pipeline import Pipeline
+from exporter.notify.lookup import days_left_from_store
+from exporter.notify.webhook import SnmpWebhook
+from exporter.pipeline import Pipeline, scan_key
 from exporter.probers import make_probers
 from exporter.probers.tls import TLSSource
+from exporter.report.schedule import ReportScheduler
 from exporter.results import Result, Step
 from exporter.scan import Scanner
 from exporter.scheduler import Scheduler
 from exporter.shard import Shard
 from exporter.store import Store
 from exporter.web.handlers import make_app
+from exporter.web.inventory import InventoryEntry, build_inventory
 from exporter.web.server import GuardedRunner
 from exporter.web.status import render_status
 from exporter.web.webconfig import WebConfig
@@ -95,6 +99,12 @@ class Exporter:
             on_error=lambda: self.metrics.error(Step.RENDER),
         )
         self.scheduler: Scheduler | None = None
+        self.reports = ReportScheduler(lambda: self.config.reports, self.metrics.count_notification)
+        self.snmp = SnmpWebhook(
+            lambda: self.config.notifications.snmp,
+            self.metrics.count_notification,
+            days_left=days_left_from_store(self.store),
+        )
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -110,11 +120,19 @@ class Exporter:
             self.metrics.observe(r.outcome.value, r.duration)
         return results
 
-    def probe_text(self, results: list[Result], target: Target) -> str:
-        return probe_text(results, target, self.config, scanner=self.scanner)
+    def probe_text(self, results: list[Result], target: Target, *, owner: bool = False, name: bool = False) -> str:
+        return probe_text(results, target, self.config, scanner=self.scanner, owner=owner, name=name)
+
+    async def alertmanager_snmp(self, request: web.Request) -> web.Response:
+        return await self.snmp.handle(request)
+
+    def inventory(self) -> list[InventoryEntry]:
+        return build_inventory(
+            self.store.snapshot(), self.config, lambda job, location: self.scanner.latest(scan_key(job, location))
+        )
 
     def status_page(self) -> str:
-        return render_status(self.store.snapshot(), self.config)
+        return render_status(self.inventory(), metrics_path=self.telemetry_path)
 
     def _path(self) -> Path | None:
         if self.config_file:
@@ -173,6 +191,7 @@ class Exporter:
         config, checksum = self.load()
         self.scheduler = Scheduler(self.store, self.pipeline, self.metrics, shard=self.shard)
         self.apply(config, checksum)
+        self.reports.start()
         self.ready = True
         log.info(
             "tls-exporter started",
@@ -188,6 +207,7 @@ class Exporter:
 
     async def shutdown(self) -> None:
         self.ready = False
+        await self.reports.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.pipeline.close()

@@ -35,7 +35,7 @@ from exporter.certs.facts import cert_facts, key_of, signature_of
 from exporter.certs.grade import GradeInput, grade, normalize_version
 from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
-from exporter.certs.trust import load_store
+from exporter.certs.trust import load_trust
 from exporter.config.model import Profile, RevocationMode
 from exporter.deadline import Deadline
 from exporter.fetch import Fetcher, FetchError
@@ -57,12 +57,12 @@ class Assessor:
         self,
         *,
         fetcher: Fetcher | None = None,
-        store_loader: Callable[[str], Store] = load_store,
+        store_loader: Callable[[str], tuple[Store, tuple[x509.Certificate, ...]]] = load_trust,
         on_error: Callable[[Step], None] | None = None,
     ) -> None:
         self.fetcher = fetcher or Fetcher()
         self._load_store = store_loader
-        self._stores: dict[str, tuple[float, Store]] = {}
+        self._stores: dict[str, tuple[float, tuple[Store, tuple[x509.Certificate, ...]]]] = {}
         self._on_error = on_error  # counts tls_exporter_errors_total{step}
 
     async def close(self) -> None:
@@ -131,9 +131,13 @@ class Assessor:
         except Exception as exc:
             self._failed(Step.GRADE, errors, steps, exc)
         chain_valid = None if verdict is None else (verdict.valid and not revoked)
+        reasons = verdict.reasons if verdict is not None else ()
+        if revoked:
+            reasons = (*reasons, "revoked: a certificate of the chain is revoked (OCSP or CRL)")
         return Assessment(
             chain_valid=chain_valid,
             chain_issues=frozenset(issues),
+            chain_reasons=reasons,
             ocsp_status=ocsp_status,
             ocsp_stapled=staple is not None,
             grade=None if g is None else g.grade,
@@ -165,15 +169,15 @@ class Assessor:
         if self._on_error is not None:
             self._on_error(step)
 
-    async def _trust(self, trust: str) -> Store:
+    async def _trust(self, trust: str) -> tuple[Store, tuple[x509.Certificate, ...]]:
         """The trust store, read in a worker thread, re-checked for changes now and then."""
         hit = self._stores.get(trust)
         now = time.monotonic()
         if hit is not None and now - hit[0] < TRUST_RECHECK:
             return hit[1]
-        store = await in_file_thread(self._load_store, trust)
-        self._stores[trust] = (now, store)
-        return store
+        loaded = await in_file_thread(self._load_store, trust)
+        self._stores[trust] = (now, loaded)
+        return loaded
 
     async def _chain(
         self,
@@ -184,13 +188,13 @@ class Assessor:
         now: float,
         steps: list[str],
     ) -> tuple[ChainVerdict, tuple[x509.Certificate, ...]]:
-        store = await self._trust(profile.trust)  # TrustError: the chain cannot be judged
-        verdict = verify_chain(certs, store, server_name, at)
+        store, anchors = await self._trust(profile.trust)  # TrustError: the chain cannot be judged
+        verdict = verify_chain(certs, store, server_name, at, anchors=anchors)
         extras: tuple[x509.Certificate, ...] = ()
         if verdict.completable:
             extras = await self._complete(certs[-1], now, steps)
             if extras:
-                verdict = verify_chain(certs, store, server_name, at, extra=extras)
+                verdict = verify_chain(certs, store, server_name, at, extra=extras, anchors=anchors)
         _log_chain(verdict, steps)
         return verdict, extras
 
@@ -346,9 +350,10 @@ def _log_chain(v: ChainVerdict, steps: list[str]) -> None:
         steps.append(f"chain: valid, {len(v.path)} certificates up to {v.path[-1].subject.rfc4514_string()}")
         return
     state = "valid" if v.valid else "invalid"
-    steps.append(
-        f"chain: {state} ({', '.join(sorted(v.issues)) or 'no issue'})" + (f": {v.detail}" if v.detail else "")
-    )
+    steps.append(f"chain: {state} ({', '.join(sorted(v.issues)) or 'no issue'})")
+    steps.extend(f"chain: {reason}" for reason in v.reasons)
+    if v.detail:
+        log.debug("chain verifier said: %s", v.detail)
 
 
 def _pairs(path: Sequence[x509.Certificate]) -> list[tuple[x509.Certificate, x509.Certificate]]:

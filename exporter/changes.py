@@ -22,6 +22,10 @@ Rules (the same for every source; tested in tests/core/test_changes.py and tests
   a renewal to the "certificate changed" alert.
 - **Memory survives failures.** A location that fails for a while keeps its certificates; when
   it comes back with another certificate that is a change, with the same one it is not.
+- **Tiers are announced once, then reminded.** When a followed certificate enters an expiry tier
+  other than ``ok`` (its first sighting included), one ``tier_entered`` event; while it stays in
+  ``warning`` or worse, another every ``repeat`` seconds (the profile's ``log_repeat``), so a log
+  watcher sees it the way an appliance daemon reports it. Only when ``tiers`` is given.
 - **Vanished locations are forgotten.** A location a job gave last pass and not this one (a
   glob no longer matching a deleted file, an address no longer in DNS) gives one ``missing``
   event and its state is dropped; ``retain`` drops jobs no longer configured.
@@ -33,6 +37,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from exporter.certs.tiers import Tier, tier_of
+from exporter.config.model import ExpiryTiers
 from exporter.results import CertFacts, Result
 
 FOUND = "certificate_found"
@@ -46,6 +52,10 @@ class EventKind(StrEnum):
     MISSING = "missing"  # the location became missing, or is no longer part of the job
     FOUND = "found"  # certificates readable again after a failure
     OUTCOME_CHANGED = "outcome_changed"  # a failure started, or its reason changed
+    TIER_ENTERED = "tier_entered"  # a followed certificate entered an expiry tier (or a reminder that it stays)
+
+
+REMIND_TIERS = frozenset({Tier.WARNING, Tier.CRITICAL, Tier.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +70,8 @@ class Event:
     position: int | None = None  # certificate changes: which certificate
     certificate: CertFacts | None = None  # certificate changes: the new one
     previous_serial: str = ""  # "" when the position is new
+    tier: str = ""  # tier_entered: the tier
+    reminder: bool = False  # tier_entered: a repeat while the certificate stays in the tier
 
 
 @dataclass(slots=True)
@@ -68,6 +80,8 @@ class _Slot:
     serial: str
     names: tuple[str, tuple[str, ...]]  # subject and SANs: same names, new certificate = renewal
     last_change: float
+    tier: str = ""  # the expiry tier last announced
+    told: float = 0.0  # when it was last announced
 
 
 @dataclass(slots=True)
@@ -84,11 +98,23 @@ class ChangeTracker:
         self._locations: dict[tuple[str, str], _Location] = {}
         self._jobs: dict[str, frozenset[str]] = {}  # job key -> locations of its last pass
 
-    def update(self, job: str, results: Sequence[Result], *, every_certificate: bool) -> list[Event]:
-        """Record one pass of ``job``; ``every_certificate`` follows every position, else the leaf only."""
+    def update(
+        self,
+        job: str,
+        results: Sequence[Result],
+        *,
+        every_certificate: bool,
+        tiers: ExpiryTiers | None = None,
+        now: float = 0.0,
+        repeat: float = 12 * 3600.0,
+    ) -> list[Event]:
+        """Record one pass of ``job``; ``every_certificate`` follows every position, else the leaf only.
+        With ``tiers``, also announce expiry tiers as of ``now`` (reminders every ``repeat`` seconds)."""
         events: list[Event] = []
         for result in results:
             events.extend(self._observe(job, result, every_certificate))
+            if tiers is not None and result.report is not None:
+                events.extend(self._tiers(job, result, tiers, now, repeat))
         current = frozenset(r.location for r in results)
         at = max((r.started_at for r in results), default=0.0)
         for location in sorted(self._jobs.get(job, frozenset()) - current):
@@ -154,6 +180,34 @@ class ChangeTracker:
                     )
                 )
         state.slots = slots
+        return events
+
+    def _tiers(self, job: str, result: Result, tiers: ExpiryTiers, now: float, repeat: float) -> list[Event]:
+        state = self._locations.get((job, result.location))
+        if state is None or result.report is None:
+            return []
+        events = []
+        for position, slot in enumerate(state.slots):
+            facts = result.report.chain[position]
+            tier = tier_of(facts.not_before, facts.not_after, now, tiers)
+            entered = tier.value != slot.tier
+            remind = not entered and tier in REMIND_TIERS and now - slot.told >= repeat
+            slot.tier = tier.value
+            if (entered and tier is not Tier.OK) or remind:
+                slot.told = now
+                events.append(
+                    Event(
+                        kind=EventKind.TIER_ENTERED,
+                        job=job,
+                        location=result.location,
+                        at=now,
+                        outcome=result.outcome.value,
+                        position=position,
+                        certificate=facts,
+                        tier=tier.value,
+                        reminder=remind,
+                    )
+                )
         return events
 
     def retain(self, jobs: Iterable[str]) -> None:

@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Job, Profile, Target
 from exporter.errors import FileOutcome
 from exporter.results import CertFacts, OcspStatus, Result
 from exporter.scan import ScanResult
 from exporter.textsafe import terminal_safe
-
-LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1.0", "TLSv1.1"})
 
 
 class Status(IntEnum):
@@ -66,6 +65,10 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
     for position, cert in enumerate(followed):
         where = "certificate" if served else f"certificate {position} ({cert.subject_cn or cert.subject})"
         _certificate(cert, profile, now, where, critical, warning)
+        if validity_too_long(cert, profile.max_validity):
+            days = (cert.not_after - cert.not_before) / 86400
+            limit = (profile.max_validity or 0) / 86400
+            warning.append(f"{where} is valid for {days:.0f} days, longer than max_validity ({limit:g} days)")
         if report.key_weak[position]:
             warning.append(
                 f"{'' if served else where + ': '}weak key{':' if served else ''} {cert.key_type} {cert.key_bits} bits"
@@ -81,19 +84,60 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
         a = report.assessment
         if a is not None:
             if a.chain_valid is False:
-                critical.append("chain invalid: " + (", ".join(sorted(a.chain_issues)) or "does not verify"))
+                critical.extend(_chain_problems(a.chain_issues, a.chain_reasons))
             if a.ocsp_status is OcspStatus.REVOKED or "revoked" in a.chain_issues:
                 critical.append("certificate revoked")
         for check, match in report.expected:
             if not match:
                 warning.append(f"expected {check} does not match (served serial {leaf.serial})")
         if scan is not None:
-            legacy = [v for v, accepted in scan.accepted if accepted and v in LEGACY_VERSIONS]
+            legacy = below_minimum(scan.accepted, profile.min_tls_version)
             if legacy:
-                warning.append("legacy protocol accepted: " + ", ".join(legacy))
+                warning.append(
+                    f"legacy protocol accepted: {', '.join(legacy)} (below min_tls_version {profile.min_tls_version})"
+                )
     if critical:
         return Verdict(status=Status.CRITICAL, problems=tuple(critical + warning))
     return Verdict(status=Status.WARNING if warning else Status.OK, problems=tuple(warning))
+
+
+# Issues that have a problem line of their own (host name, expiry tier, revocation): not repeated.
+_OWN_LINE = frozenset({"hostname_mismatch", "expired", "not_yet_valid", "revoked"})
+PRIVATE_CA_HINT = (
+    "if this is a private CA, trust it: `check --ca-file CA.pem`, or the profile's `trust:` in the configuration"
+)
+
+
+def _chain_problems(issues: frozenset[str], reasons: tuple[str, ...]) -> list[str]:
+    """One line per cause, naming the certificate; a hint when only a private CA is missing."""
+    rest = set(issues) - _OWN_LINE - {"wrong_order"}
+    if issues and not rest:
+        return []  # every issue has its own line already
+    lines = [f"chain invalid: {r}" for r in reasons if r.split(":", 1)[0] in rest]
+    if not lines:
+        lines = ["chain invalid: " + (", ".join(sorted(rest)) or "does not verify")]
+    if set(issues) == {"untrusted_root"}:
+        lines[-1] += f" ({PRIVATE_CA_HINT})"
+    return lines
+
+
+def perfdata(days: float | None, profile: Profile) -> str:
+    """Nagios performance data: days left with the profile's warning and critical thresholds."""
+    if days is None:
+        return ""
+    tiers = profile.expiry_tiers
+    warn = "" if tiers.warning is None or tiers.warning.days is None else f"{tiers.warning.days:g}"
+    crit = "" if tiers.critical is None or tiers.critical.days is None else f"{tiers.critical.days:g}"
+    return f"days={days:.1f};{warn};{crit}"
+
+
+def days_of(result: Result, job: Job, now: float) -> float | None:
+    """Days left of the soonest-expiring certificate the result follows."""
+    report = result.report
+    if report is None:
+        return None
+    followed = report.chain[:1] if isinstance(job, Target) else report.chain
+    return min(days_left(c.not_after, now) for c in followed)
 
 
 def result_json(
@@ -208,6 +252,15 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
             lines.append(
                 f"  chain:     {'valid' if a.chain_valid else 'INVALID'} {', '.join(sorted(a.chain_issues))}".rstrip()
             )
+        for i, c in enumerate(report.chain):
+            role = "leaf" if i == 0 else ("root" if c.self_signed and c.is_ca else "intermediate")
+            lines.append(f"    [{i}] {role}: {c.subject}  expires {_iso(c.not_after)}")
+        if a is not None:
+            ocsp = a.ocsp_status.value if a.ocsp_status else "not judged"
+            lines.append(f"  OCSP:      {ocsp}{' (stapled)' if a.ocsp_stapled else ''}")
+        if scan is not None and scan.answered:
+            versions = ", ".join(f"{v} {'yes' if ok else 'no'}" for v, ok in scan.accepted)
+            lines.append(f"  versions:  {versions}")
         if a is not None and a.grade is not None:
             lines.append(f"  grade:     {a.grade} (score {a.score:g})")
         if a is not None and a.errors:

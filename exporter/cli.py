@@ -1,4 +1,4 @@
-"""Command line: serve (the default), `--config.check`, and `check`."""
+"""Command line: serve (the default), `--config.check`, `check` and `report`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from exporter import __version__, logs
 from exporter.adhoc import adhoc_target
 from exporter.app import Exporter, parse_listen
 from exporter.assess import Assessor
-from exporter.check import Status, render_text, result_json, verdict, worst
+from exporter.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
 from exporter.config import load_config, parse_duration
 from exporter.config.model import Config, FileTarget, Job, Target
 from exporter.errors import ConfigError
@@ -38,7 +38,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tls-exporter",
         description="Prometheus exporter for TLS certificates.",
-        epilog="Subcommand: tls-exporter check TARGET|--config.file=F [options]",
+        epilog="Subcommands: tls-exporter check TARGET|--config.file=F [options]; "
+        "tls-exporter report --period=day|week|month --prometheus.url=URL [options]",
     )
     p.add_argument("--config.file", dest="config_file", help="configuration file (default: ./config.yml if present)")
     p.add_argument(
@@ -249,7 +250,14 @@ async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
         paths = len(statuses) - addresses
         counted = [f"{addresses} address(es)"] if addresses or not paths else []
         counted += [f"{paths} file(s)"] if paths else []
-        print(f"{status.name}: {' and '.join(counted)} checked")
+        days = [
+            (d, config.profile(job.profile))
+            for job, rs in zip(jobs, results, strict=True)
+            for r in rs
+            if (d := days_of(r, job, now)) is not None
+        ]
+        perf = perfdata(*min(days, key=lambda dp: dp[0])) if days else ""
+        print(f"{status.name}: {' and '.join(counted)} checked" + (f" | {perf}" if perf else ""))
     return int(status)
 
 
@@ -268,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check":
         return run_check(argv[1:])
+    if argv and argv[0] == "report":
+        from exporter.report.cli import run_report  # only this subcommand needs it
+
+        return run_report(argv[1:])
     args = _serve_parser().parse_args(argv)
     if args.config_check:
         return config_check(args.config_file, args.web_config_file)

@@ -24,6 +24,19 @@ def describe(job: Job, event: Event) -> tuple[int, str, dict[str, object]]:
         fields = {"target": job.target, **({"address": event.location} if event.location else {})}
     else:
         fields = {"target": event.location}
+    if event.kind is EventKind.TIER_ENTERED:
+        cert = event.certificate
+        assert cert is not None
+        days = (cert.not_after - event.at) / 86400.0
+        fields.update(tier=event.tier, days=f"{days:.1f}", serial=cert.serial, subject=cert.subject)
+        if is_file:
+            fields["position"] = event.position
+        if event.reminder:
+            fields["reminder"] = True
+        level = logging.INFO if event.tier == "info" else logging.WARNING
+        date = _iso(cert.not_after)[:10]
+        verb = "expired on" if event.tier == "expired" else "will expire on"
+        return level, f"certificate {verb} {date}", fields
     if event.kind in (EventKind.RENEWED, EventKind.NEW_CERTIFICATE):
         cert = event.certificate
         assert cert is not None

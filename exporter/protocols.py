@@ -47,5 +47,11 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
         _implicit("sips", 5061),
         _starttls("xmpp", 5222, "xmpp", "stream, starttls, proceed (client)"),
         _starttls("xmpp-server", 5269, "xmpp-server", "stream, starttls, proceed (server-to-server)"),
+        _starttls("sieve", 4190, "sieve", "capabilities, STARTTLS (ManageSieve)"),
+        _starttls("nntp", 119, "nntp", "STARTTLS, 382"),
+        _implicit("nntps", 563),
+        _implicit("ircs", 6697),
+        _implicit("mqtts", 8883),
+        _implicit("redis", 6379),  # the tls-port; a plaintext Redis port has no TLS upgrade
     )
 }

@@ -76,6 +76,8 @@ class CertFacts:
     signature_hash: str  # e.g. "sha256"; "" when the algorithm has no separate hash (Ed25519)
     self_signed: bool
     is_ca: bool
+    key_usage: str = ""  # comma-separated RFC 5280 names, e.g. "digitalSignature,keyEncipherment"
+    extended_key_usage: str = ""  # e.g. "serverAuth,clientAuth"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +90,7 @@ class Assessment:
 
     chain_valid: bool | None = None
     chain_issues: frozenset[str] = frozenset()
+    chain_reasons: tuple[str, ...] = ()  # one line per issue: the cause, the certificate (position, subject), why
     ocsp_status: OcspStatus | None = None
     ocsp_stapled: bool = False
     grade: str | None = None

@@ -87,7 +87,11 @@ class Scheduler:
             for r in results:
                 self.metrics.observe(r.outcome.value, r.duration)
         source = self.pipeline.source(job)
-        log_events(job, self.store.record(job, results, every_certificate=source.every_certificate))
+        profile = self.config.profile(job.profile)
+        events = self.store.record(
+            job, results, every_certificate=source.every_certificate, profile=profile, now=time.time()
+        )
+        log_events(job, events)
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())

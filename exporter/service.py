@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from aiohttp import web
+
 from exporter.config.model import Config, Target
 from exporter.results import Result
+from exporter.web.inventory import InventoryEntry
 from exporter.web.webconfig import WebConfig
 
 
@@ -41,10 +44,20 @@ class Service(Protocol):
         """One on-demand probe (counted in the exporter's own metrics)."""
         ...
 
-    def probe_text(self, results: list[Result], target: Target) -> str: ...
+    def probe_text(self, results: list[Result], target: Target, *, owner: bool = False, name: bool = False) -> str:
+        """/probe's exposition; ``owner``/``name``: the request gave them, so the series carry them."""
+        ...
+
+    def inventory(self) -> list[InventoryEntry]:
+        """Every address and file with `check`'s verdict and its facts (CPU work: run it in a worker thread)."""
+        ...
 
     def status_page(self) -> str:
         """The `/` page (CPU work: callers run it in a worker thread)."""
         ...
 
     async def reload(self) -> tuple[bool, str]: ...
+
+    async def alertmanager_snmp(self, request: web.Request) -> web.Response:
+        """`POST /alertmanager/snmp`: an Alertmanager webhook payload in, one SNMP trap per alert out."""
+        ...

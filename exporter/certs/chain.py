@@ -37,6 +37,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from exporter.certs.causes import diagnose
 from exporter.certs.facts import sans_of
 from exporter.certs.identity import hostname_matches
 from exporter.results import CertFacts
@@ -53,6 +54,12 @@ class ChainIssue(StrEnum):
     SELF_SIGNED = "self_signed"
     HOSTNAME_MISMATCH = "hostname_mismatch"
     REVOKED = "revoked"
+    BAD_SIGNATURE = "bad_signature"
+    WEAK_SIGNATURE = "weak_signature"
+    KEY_USAGE = "key_usage"
+    BASIC_CONSTRAINTS = "basic_constraints"
+    NAME_CONSTRAINTS = "name_constraints"
+    OTHER = "other"  # refused for a reason none of the above names; the verifier's words go to the debug log
 
 
 ISSUES = tuple(issue.value for issue in ChainIssue)
@@ -69,6 +76,7 @@ class ChainVerdict:
     path: tuple[x509.Certificate, ...]  # leaf ... anchor when a path was found (else ())
     detail: str  # the verifier's message, or "" when valid
     completable: bool  # an issuer is missing and the last served certificate names where to fetch it (AIA)
+    reasons: tuple[str, ...] = ()  # one line per issue in plain words: the cause, the certificate, why
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -188,12 +196,26 @@ def verify_chain(
     at: dt.datetime,
     *,
     extra: Sequence[x509.Certificate] = (),
+    anchors: Sequence[x509.Certificate] = (),
 ) -> ChainVerdict:
     """Judge ``chain`` (as served, leaf first) for ``server_name`` at ``at`` (tz-aware).
 
     ``extra``: intermediates fetched from AIA. A chain that verifies only with them is
-    ``incomplete`` and not valid (``tls_chain_valid`` judges what was served).
+    ``incomplete`` and not valid (``tls_chain_valid`` judges what was served). ``anchors``: the
+    certificates of ``store``, so that a refusal can be told apart from an unknown root.
     """
+    verdict = _judge(chain, store, server_name, at, extra, anchors)
+    return _explained(verdict, chain, server_name, at, extra, anchors)
+
+
+def _judge(
+    chain: Sequence[x509.Certificate],
+    store: Store,
+    server_name: str,
+    at: dt.datetime,
+    extra: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+) -> ChainVerdict:
     if not chain:
         return ChainVerdict(
             valid=False, issues=frozenset(), roles=(), path=(), detail="no certificate", completable=False
@@ -252,8 +274,79 @@ def verify_chain(
         if path:
             issues.add(ChainIssue.INCOMPLETE)
             return _verdict(chain, issues, path, detail=first_detail, trusted=False)
-    issues.add(ChainIssue.UNTRUSTED_ROOT)
+    # Refused: name the cause rather than calling every refusal an unknown root.
+    diagnosis = diagnose(chain, extra=extra, anchors=anchors)
+    causes = {ChainIssue(f.cause) for f in diagnosis.findings}
+    if causes:
+        issues |= causes
+    elif diagnosis.reaches_anchor and not issues & {ChainIssue.EXPIRED, ChainIssue.NOT_YET_VALID}:
+        issues.add(ChainIssue.OTHER)
+    elif not diagnosis.reaches_anchor:
+        issues.add(ChainIssue.UNTRUSTED_ROOT)
     return _verdict(chain, issues, (), detail=first_detail, trusted=False, completable=completable and not extra)
+
+
+def _explained(
+    v: ChainVerdict,
+    chain: Sequence[x509.Certificate],
+    server_name: str,
+    at: dt.datetime,
+    extra: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+) -> ChainVerdict:
+    """The verdict with one plain-words line per issue: the cause, the certificate, why."""
+    if not v.issues:
+        return v
+    lines: list[str] = []
+
+    def where(i: int, c: x509.Certificate) -> str:
+        return f"certificate {i} ({c.subject.rfc4514_string()})"
+
+    if chain:
+        leaf = chain[0]
+        if ChainIssue.HOSTNAME_MISMATCH in v.issues:
+            lines.append(f"hostname_mismatch: {where(0, leaf)} does not cover {server_name}")
+        for i, c in enumerate(chain):
+            if ChainIssue.EXPIRED in v.issues and c.not_valid_after_utc < at:
+                lines.append(f"expired: {where(i, c)} expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+            if ChainIssue.NOT_YET_VALID in v.issues and c.not_valid_before_utc > at:
+                lines.append(
+                    f"not_yet_valid: {where(i, c)} is not valid before {c.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+                )
+        if ChainIssue.SELF_SIGNED in v.issues:
+            lines.append(f"self_signed: {where(0, leaf)} is self-signed and not a trust anchor")
+        if ChainIssue.INCOMPLETE in v.issues:
+            lines.append(
+                "incomplete: the server does not send every intermediate; the chain verifies only with "
+                "the one fetched from the AIA caIssuers URL"
+            )
+        if ChainIssue.WRONG_ORDER in v.issues:
+            lines.append("wrong_order: a certificate is not followed by its issuer (clients accept it)")
+        structural = {
+            ChainIssue.BAD_SIGNATURE,
+            ChainIssue.WEAK_SIGNATURE,
+            ChainIssue.KEY_USAGE,
+            ChainIssue.BASIC_CONSTRAINTS,
+            ChainIssue.NAME_CONSTRAINTS,
+            ChainIssue.UNTRUSTED_ROOT,
+        }
+        if v.issues & structural:
+            diagnosis = diagnose(chain, extra=extra, anchors=anchors)
+            lines.extend(str(f) for f in diagnosis.findings)
+            if ChainIssue.UNTRUSTED_ROOT in v.issues:
+                ends = diagnosis.unknown_issuer or chain[-1].issuer.rfc4514_string()
+                lines.append(f"untrusted_root: the chain ends at {ends}, which the trust store does not hold")
+        if ChainIssue.OTHER in v.issues:
+            lines.append(f"other: the verifier refused the chain: {v.detail}")
+    return ChainVerdict(
+        valid=v.valid,
+        issues=v.issues,
+        roles=v.roles,
+        path=v.path,
+        detail=v.detail,
+        completable=v.completable,
+        reasons=tuple(lines),
+    )
 
 
 def _verdict(

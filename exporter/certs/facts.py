@@ -104,6 +104,47 @@ def is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+_KEY_USAGES = (
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
+)
+_EKU_NAMES = {
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+    "2.5.29.37.0": "anyExtendedKeyUsage",
+}
+
+
+def key_usage_of(cert: x509.Certificate) -> str:
+    """keyUsage as comma-separated RFC 5280 names ("" when absent)."""
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return ""
+    names = [name for attr, name in _KEY_USAGES if getattr(ku, attr)]
+    if ku.key_agreement:
+        names += [n for flag, n in ((ku.encipher_only, "encipherOnly"), (ku.decipher_only, "decipherOnly")) if flag]
+    return ",".join(names)
+
+
+def extended_key_usage_of(cert: x509.Certificate) -> str:
+    """extendedKeyUsage as comma-separated RFC 5280 names (dotted OIDs for others; "" when absent)."""
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return ""
+    return ",".join(_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in eku)
+
+
 def cert_facts(cert: x509.Certificate) -> CertFacts:
     key_type, key_bits = key_of(cert)
     sig_name, sig_hash = signature_of(cert)
@@ -124,4 +165,6 @@ def cert_facts(cert: x509.Certificate) -> CertFacts:
         signature_hash=sig_hash,
         self_signed=is_self_signed(cert),
         is_ca=is_ca(cert),
+        key_usage=key_usage_of(cert),
+        extended_key_usage=extended_key_usage_of(cert),
     )

@@ -57,16 +57,22 @@ def resolve(trust: str) -> str:
 
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[tuple[int, int], Store, int]] = {}
+_cache: dict[str, tuple[tuple[int, int], Store, tuple[x509.Certificate, ...]]] = {}
 
 
 def load_store(trust: str) -> Store:
     """The Store for a profile's ``trust`` value; raises ``TrustError``."""
-    return load_store_counted(trust)[0]
+    return load_trust(trust)[0]
 
 
 def load_store_counted(trust: str) -> tuple[Store, int]:
     """The Store and how many anchors it holds."""
+    store, anchors = load_trust(trust)
+    return store, len(anchors)
+
+
+def load_trust(trust: str) -> tuple[Store, tuple[x509.Certificate, ...]]:
+    """The Store and its anchors (to tell a refused chain from an unknown root); raises ``TrustError``."""
     path = resolve(trust)
     try:
         st = os.stat(path)
@@ -86,5 +92,5 @@ def load_store_counted(trust: str) -> tuple[Store, int]:
         raise TrustError(f"trust bundle {path}: no PEM certificate found")
     store = Store(certs)
     with _lock:
-        _cache[path] = (stamp, store, len(certs))
-    return store, len(certs)
+        _cache[path] = (stamp, store, tuple(certs))
+    return store, tuple(certs)

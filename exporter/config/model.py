@@ -12,6 +12,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar
 
+from exporter.config.notify_model import Notifications, Report
 from exporter.netpolicy import DEFAULT_FETCH_DENY
 
 
@@ -45,11 +46,13 @@ class Profile:
         default_factory=lambda: MappingProxyType({"rsa": 2048, "ec": 256, "dsa": 2048})
     )
     weak_signature_hashes: tuple[str, ...] = ("md5", "sha1")
-    min_tls_version: str = "TLSv1.2"
+    min_tls_version: str = "TLSv1.2"  # accepting an older version is a finding (tls_protocol_below_minimum)
+    max_validity: float | None = None  # seconds; a leaf valid longer is a finding (off by default)
     revocation: RevocationMode = RevocationMode.OCSP
     revocation_interval: float = 3600.0  # an OCSP/CRL answer is reused until nextUpdate, at most this long
     scan_protocol_versions: bool = True
     scan_interval: float = 6 * 3600.0  # version scans run on their own clock, less often than probes
+    log_repeat: float = 12 * 3600.0  # "certificate will expire on DATE" again this often while warning or worse
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +152,8 @@ class Config:
     files: tuple[FileTarget, ...] = ()
     certificate_owners: tuple[OwnerRule, ...] = ()
     probe: ProbeSettings = ProbeSettings()
+    notifications: Notifications = field(default_factory=Notifications)
+    reports: tuple[Report, ...] = ()
     fetch: FetchSettings = FetchSettings()
     source: str | None = None  # the file it came from, for logs
 

@@ -37,11 +37,22 @@ from exporter.config.model import (
     Target,
     Threshold,
 )
+from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.fileio import read_regular
 from exporter.protocols import PROTOCOLS
 
-TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe", "fetch")
+TOP_KEYS = (
+    "defaults",
+    "profiles",
+    "targets",
+    "files",
+    "certificate_owners",
+    "probe",
+    "fetch",
+    "notifications",
+    "reports",
+)
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner", "max_certificates_per_file")
 PROFILE_KEYS = (
     "expiry_tiers",
@@ -49,10 +60,12 @@ PROFILE_KEYS = (
     "min_key_bits",
     "weak_signature_hashes",
     "min_tls_version",
+    "max_validity",
     "revocation",
     "scan_protocol_versions",
     "scan_interval",
     "revocation_interval",
+    "log_repeat",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -95,6 +108,7 @@ RESERVED_LABELS = frozenset(
         "target", "address", "protocol", "name", "owner", "position", "outcome", "tier", "check",
         "key_type", "algorithm", "hash", "issue", "role", "subject", "issuer", "serial",
         "fingerprint_sha256", "sans", "version", "cipher", "status", "grade", "instance", "job",
+        "server_owner", "server_name", "key_usage", "extended_key_usage", "step",
     }
 )  # fmt: skip
 
@@ -144,6 +158,9 @@ class _Parser:
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path or '(top level)'}: {message}")
 
+    def split_address(self, text: str) -> tuple[str, int | None]:
+        return split_address(text)
+
     # ---- the document -------------------------------------------------------------------
 
     def config(self, data: object) -> Config:
@@ -165,6 +182,8 @@ class _Parser:
             certificate_owners=self.owner_rules(top.get("certificate_owners")),
             probe=self.probe(top.get("probe")),
             fetch=self.fetch(top.get("fetch")),
+            notifications=parse_notifications(self, top.get("notifications")),
+            reports=parse_reports(self, top.get("reports")),
         )
 
     def defaults(self, raw: object) -> Defaults:
@@ -215,10 +234,12 @@ class _Parser:
         min_key_bits = self.min_key_bits(m, path, base)
         weak_hashes = self.choices(m, "weak_signature_hashes", path, HASHES)
         min_tls_version = self.choice(m, "min_tls_version", path, TLS_VERSIONS)
+        max_validity = self.duration(m, "max_validity", path)
         revocation = self.choice(m, "revocation", path, REVOCATION_MODES)
         scan = self.boolean(m, "scan_protocol_versions", path)
         scan_interval = self.duration(m, "scan_interval", path)
         revocation_interval = self.duration(m, "revocation_interval", path)
+        log_repeat = self.duration(m, "log_repeat", path)
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -226,8 +247,10 @@ class _Parser:
             min_key_bits=_or(min_key_bits, base.min_key_bits),
             weak_signature_hashes=_or(weak_hashes, base.weak_signature_hashes),
             min_tls_version=_or(min_tls_version, base.min_tls_version),
+            max_validity=_or(max_validity, base.max_validity),
             revocation=base.revocation if revocation is None else RevocationMode(revocation),
             revocation_interval=_or(revocation_interval, base.revocation_interval),
+            log_repeat=_or(log_repeat, base.log_repeat),
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
         )

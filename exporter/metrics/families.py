@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Profile
 from exporter.errors import FileOutcome, Outcome
@@ -82,6 +83,8 @@ def _cert_static(ex: Exposition, labels: Labels, cert: CertFacts) -> None:
             "serial": cert.serial,
             "fingerprint_sha256": cert.fingerprint_sha256,
             "sans": sans_label(cert.sans),
+            "key_usage": cert.key_usage,
+            "extended_key_usage": cert.extended_key_usage,
         },
         1,
     )
@@ -105,18 +108,30 @@ def _assessment(ex: Exposition, labels: Labels, a: Assessment) -> None:
         ex.add(n.SECURITY_SCORE, labels, a.score)
 
 
-def scan_lines(ex: Exposition, labels: Labels, scan: ScanResult) -> None:
-    """The latest version scan of an address, merged in when rendering."""
+def scan_lines(ex: Exposition, labels: Labels, scan: ScanResult, profile: Profile) -> None:
+    """The latest version scan of an address, merged in when rendering, judged by the profile's minimum."""
     if not scan.answered:
         ex.add(n.ASSESSMENT_ERROR, {**labels, "step": "protocol_scan"}, 1)
         return
     for version, accepted in scan.accepted:
         ex.add(n.PROTOCOL_ACCEPTED, {**labels, "version": version}, 1 if accepted else 0)
+    ex.add(n.PROTOCOL_BELOW_MINIMUM, labels, 1 if below_minimum(scan.accepted, profile.min_tls_version) else 0)
     ex.add(n.PROTOCOL_SCAN_TIMESTAMP, labels, round(scan.at, 3))
 
 
+def _validity(ex: Exposition, labels: Labels, cert: CertFacts, profile: Profile) -> None:
+    too_long = validity_too_long(cert, profile.max_validity)
+    if too_long is not None:
+        ex.add(n.CERT_VALIDITY_TOO_LONG, labels, 1 if too_long else 0)
+
+
 def served_static(
-    ex: Exposition, labels_for: LabelsFor, owner: str, result: Result, last_change: tuple[float, ...]
+    ex: Exposition,
+    labels_for: LabelsFor,
+    owner: str,
+    result: Result,
+    last_change: tuple[float, ...],
+    profile: Profile,
 ) -> list[ClockLines]:
     """Every series of one probed address that does not move with the clock; returns the ones that do."""
     report = result.report
@@ -129,6 +144,7 @@ def served_static(
         return []  # no certificate, no certificate series: the outcome says why
     leaf = report.leaf
     _cert_static(ex, labels, leaf)
+    _validity(ex, labels, leaf, profile)
     ex.add(n.CERT_HOSTNAME_MATCH, labels, 1 if report.hostname_match else 0)
     for check, match in report.expected:
         ex.add(n.CERT_EXPECTED_MATCH, {**labels, "check": check}, 1 if match else 0)
@@ -156,7 +172,12 @@ def served_static(
 
 
 def stored_static(
-    ex: Exposition, labels_for: LabelsFor, owner: str, result: Result, last_change: tuple[float, ...]
+    ex: Exposition,
+    labels_for: LabelsFor,
+    owner: str,
+    result: Result,
+    last_change: tuple[float, ...],
+    profile: Profile,
 ) -> list[ClockLines]:
     """Every series of one certificate file that does not move with the clock; returns the ones that do."""
     labels = labels_for(owner)
@@ -168,6 +189,7 @@ def stored_static(
     for position, cert in enumerate(report.chain):
         cl = {**labels_for(report.owners[position]), "position": str(position)}
         _cert_static(ex, cl, cert)
+        _validity(ex, cl, cert, profile)
         ex.add(n.CERT_KEY_WEAK, cl, 1 if report.key_weak[position] else 0)
         ex.add(n.CERT_SIGNATURE_WEAK, cl, 1 if report.signature_weak[position] else 0)
         if position < len(last_change):
@@ -182,14 +204,15 @@ def location_static(
     owner: str,
     result: Result,
     last_change: tuple[float, ...],
+    profile: Profile,
     scan: ScanResult | None = None,
 ) -> list[ClockLines]:
     """The static lines of one location of any source, and its clock lines."""
     if isinstance(result.outcome, FileOutcome):
-        return stored_static(ex, labels_for, owner, result, last_change)
-    clocks = served_static(ex, labels_for, owner, result, last_change)
+        return stored_static(ex, labels_for, owner, result, last_change, profile)
+    clocks = served_static(ex, labels_for, owner, result, last_change, profile)
     if scan is not None and result.success:
-        scan_lines(ex, labels_for(result.report.owner if result.report else owner), scan)
+        scan_lines(ex, labels_for(result.report.owner if result.report else owner), scan, profile)
     return clocks
 
 

@@ -18,6 +18,8 @@ from exporter.errors import Outcome
 from exporter.metrics import names as n
 from exporter.results import Step
 
+# channel: snmp (traps), email and directory (report deliveries); result: sent or error.
+NOTIFICATION_SERIES = tuple((c, r) for c in ("snmp", "email", "directory") for r in ("sent", "error"))
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -37,6 +39,9 @@ class SelfMetrics:
         self.errors = Counter(n.EXPORTER_ERRORS, n.HELP[n.EXPORTER_ERRORS], ["step"], registry=registry)
         for step in Step:
             self.errors.labels(step.value)
+        self.notifications = Counter(n.NOTIFICATIONS, n.HELP[n.NOTIFICATIONS], ["channel", "result"], registry=registry)
+        for channel, result in NOTIFICATION_SERIES:
+            self.notifications.labels(channel, result)
         self.shard = Gauge(n.SHARD, n.HELP[n.SHARD], ["index", "count"], registry=registry)
         self.set_shard(0, 1)
         ProcessCollector(registry=registry)
@@ -49,6 +54,9 @@ class SelfMetrics:
 
     def error(self, step: Step) -> None:
         self.errors.labels(step.value).inc()
+
+    def count_notification(self, channel: str, result: str) -> None:
+        self.notifications.labels(channel, result).inc()
 
     def observe(self, outcome: str, duration: float) -> None:
         self.probes.labels(outcome).inc()

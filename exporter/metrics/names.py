@@ -37,6 +37,8 @@ SECURITY_SCORE = "tls_security_score"
 CERT_LAST_CHANGE = "tls_cert_last_change_timestamp_seconds"
 TARGET_DISTINCT_CERTS = "tls_target_distinct_certificates"
 ASSESSMENT_ERROR = "tls_assessment_error"
+PROTOCOL_BELOW_MINIMUM = "tls_protocol_below_minimum"
+CERT_VALIDITY_TOO_LONG = "tls_cert_validity_too_long"
 PROTOCOL_SCAN_TIMESTAMP = "tls_protocol_scan_timestamp_seconds"
 BUILD_INFO = "tls_exporter_build_info"
 CONFIG_RELOAD_OK = "tls_exporter_config_last_reload_successful"
@@ -46,6 +48,7 @@ PROBES = "tls_exporter_probes"  # counter: exposed as tls_exporter_probes_total
 EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
 EXPORTER_ERRORS = "tls_exporter_errors"  # counter: exposed as tls_exporter_errors_total
 SHARD = "tls_exporter_shard"
+NOTIFICATIONS = "tls_exporter_notifications"  # counter: exposed as tls_exporter_notifications_total
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -76,6 +79,8 @@ HELP: dict[str, str] = {
     SECURITY_SCORE: "Security score 0-100: the grade the server would get if trusted.",
     CERT_LAST_CHANGE: "Unix time the served certificate last changed (renewal or replacement).",
     TARGET_DISTINCT_CERTS: "Number of different leaf certificates served across the target's addresses.",
+    PROTOCOL_BELOW_MINIMUM: "1 when the server accepts a protocol version below the profile's min_tls_version.",
+    CERT_VALIDITY_TOO_LONG: "1 when the certificate is valid for longer than the profile's max_validity.",
     ASSESSMENT_ERROR: "1 when a judgement step could not be completed on the exporter's side (not a finding).",
     PROTOCOL_SCAN_TIMESTAMP: "Unix time the last protocol-version scan of this address completed.",
     BUILD_INFO: "Build information of tls-exporter.",
@@ -86,12 +91,14 @@ HELP: dict[str, str] = {
     EXPORTER_PROBE_DURATION: "Duration of probes in seconds.",
     EXPORTER_ERRORS: "Judgement steps that failed on the exporter's side, by step.",
     SHARD: "1 for the share of the targets this instance probes (--shard=index/count; 0/1 when not sharded).",
+    NOTIFICATIONS: "Notifications the exporter sent (SNMP traps, reports), by channel and result.",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with
 # their series). Rules and dashboards may name only these.
 EXPOSED: frozenset[str] = frozenset(
-    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, EXPORTER_ERRORS)]
+    [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, EXPORTER_ERRORS, NOTIFICATIONS)]
     + [f"{PROBES}_total", f"{PROBES}_created", f"{EXPORTER_ERRORS}_total", f"{EXPORTER_ERRORS}_created"]
+    + [f"{NOTIFICATIONS}_total", f"{NOTIFICATIONS}_created"]
     + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count", "created")]
 )

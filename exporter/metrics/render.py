@@ -42,8 +42,14 @@ class _JobLine:
     text: str
 
 
-def _fixed(labels: dict[str, str], owner: str) -> dict[str, str]:
-    return dict(labels)
+def _probe_labels(fixed: dict[str, str], target_owner: str, given: bool, owner: str) -> dict[str, str]:
+    """/probe labels: `owner` only when the request gave one or a certificate rule chose another."""
+    labels = dict(fixed)
+    if given or owner != target_owner:
+        labels["owner"] = owner
+    if owner != target_owner and target_owner:
+        labels["server_owner"] = target_owner
+    return labels
 
 
 def _labels(source: Source, job: Job, location: str, owner: str) -> dict[str, str]:
@@ -100,7 +106,8 @@ class StoreRenderer:
                     if hit is None or hit.entry is not entry or hit.job is not job or hit.scan is not scan:
                         own = Exposition()
                         labels_for = partial(_labels, source, job, location)
-                        clocks = location_static(own, labels_for, job.owner, entry.result, entry.last_change, scan)
+                        result, changed = entry.result, entry.last_change
+                        clocks = location_static(own, labels_for, job.owner, result, changed, profile, scan)
                         hit = _Rendered(entry, job, scan, {k: "".join(v) for k, v in own.lines.items()}, clocks)
                         for text in hit.text.values():
                             text.encode()  # what cannot be sent fails here, for this location only
@@ -130,9 +137,20 @@ class StoreRenderer:
 
 
 def probe_text(
-    results: list[Result], job: Job, config: Config, *, scanner: Scanner | None = None, now: float | None = None
+    results: list[Result],
+    job: Job,
+    config: Config,
+    *,
+    scanner: Scanner | None = None,
+    now: float | None = None,
+    owner: bool = False,
+    name: bool = False,
 ) -> str:
-    """The output of one /probe request: no target labels, Prometheus adds them by relabelling."""
+    """The output of one /probe request: no target labels, Prometheus adds them by relabelling.
+
+    Two exceptions: the `owner` of a leaf that a ``certificate_owners`` rule matches (certificate-based
+    routing must survive service discovery), and `owner`/`name` when the request passed them.
+    """
     ex = Exposition()
     profile = config.profile(job.profile)
     now = time.time() if now is None else now
@@ -141,8 +159,11 @@ def probe_text(
     for result in results:
         # With several addresses the address label tells them apart; with one it is noise.
         fixed = {"address": result.location} if many else {}
+        if name:
+            fixed["name"] = job.name
         scan = scanner.latest(scan_key(job, result.location)) if scanner and isinstance(job, Target) else None
-        for clock in location_static(ex, partial(_fixed, fixed), job.owner, result, (), scan):
+        labels_for = partial(_probe_labels, fixed, job.owner, owner)
+        for clock in location_static(ex, labels_for, job.owner, result, (), profile, scan):
             clock.render(ex, profile, now)
         if result.report is not None:
             fingerprints.add(result.report.leaf.fingerprint_sha256)

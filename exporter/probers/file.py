@@ -12,6 +12,7 @@ is the judge's work (``exporter.certs.judge``), as for network endpoints.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import glob
 import os
@@ -42,18 +43,72 @@ def is_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
 
 
+def _walk_dirs(top: str) -> list[str]:
+    """``top`` and every non-hidden directory below it, following symlinks, each real one once.
+
+    What ``**`` ranges over. glob's own ``**`` follows directory symlinks without remembering
+    where it has been, so two symlink loops make it run for hours; here a directory seen
+    before (same device and inode) is not entered again.
+    """
+    seen: set[tuple[int, int]] = set()
+    found: list[str] = []
+    stack = [top]
+    while stack:
+        directory = stack.pop()
+        try:
+            st = os.stat(directory or os.curdir)
+            with os.scandir(directory or os.curdir) as entries:
+                # real directories before symlinks to them: the real path is the one reported
+                subdirs = sorted((e.is_symlink(), e.name) for e in entries if not e.name.startswith(".") and e.is_dir())
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        found.append(directory)
+        stack.extend(os.path.join(directory, name) for _, name in reversed(subdirs))
+    return found
+
+
+def _glob(pattern: str) -> set[str]:
+    """glob.glob with a recursive ``**`` path component (see ``_walk_dirs``)."""
+    parts = pattern.split(os.sep)
+    if "**" not in parts:
+        return set(glob.glob(pattern))
+    cut = parts.index("**")
+    head, rest = os.sep.join(parts[:cut]), os.sep.join(parts[cut + 1 :])
+    if parts[:cut] == [""]:
+        head = os.sep  # the pattern starts with /**
+    bases = sorted(glob.glob(head)) if is_glob(head) else [head]
+    found: set[str] = set()
+    for base in bases:
+        for directory in _walk_dirs(base):
+            if rest:
+                found |= _glob(os.path.join(glob.escape(directory), rest))
+            else:  # ``**`` last: everything below the base (directories are dropped later)
+                with contextlib.suppress(OSError), os.scandir(directory or os.curdir) as entries:
+                    found |= {os.path.join(directory, e.name) for e in entries if not e.name.startswith(".")}
+    return found
+
+
 def expand(pattern: str) -> list[str]:
     """The paths a configured ``path`` stands for (blocking: touches the file system).
 
-    - a glob (any of ``*?[``): its matches, sorted, without directories;
+    - a glob (any of ``*?[``): its matches, sorted, without directories; ``**`` matches any
+      number of directories (none included), like a shell's globstar;
     - an existing directory: the certificate-looking files directly in it (by suffix, any
       case: .pem .crt .cer .der .p7b .p7c .p12 .pfx), sorted; subdirectories are not entered;
     - anything else (a file, or a path that does not exist): ``[pattern]``.
 
+    Paths are returned as written, never resolved: a symlink is read through at read time, so
+    a Kubernetes secret volume (keys linked through ``..data``, a symlink the kubelet swaps to a
+    new hidden ``..<timestamp>`` directory) keeps reporting ``tls.crt`` across updates. Neither
+    wildcards nor a directory listing pick up those hidden directories (a directory is never a
+    result and wildcards skip hidden names), so no certificate shows twice.
     An empty list means nothing matched; the caller reports the pattern as ``missing``.
     """
     if is_glob(pattern):
-        return sorted(p for p in glob.glob(pattern) if not os.path.isdir(p))
+        return sorted(p for p in _glob(pattern) if not os.path.isdir(p))
     if os.path.isdir(pattern):
         try:
             with os.scandir(pattern) as entries:
@@ -142,13 +197,12 @@ class FileSource:
 
     def labels(self, job: Job, location: str, owner: str) -> dict[str, str]:
         assert isinstance(job, FileTarget)
-        return {
-            "target": location,
-            "protocol": "file",
-            "name": job.name if job.name != job.path else location,
-            "owner": owner,
-            **dict(job.labels),
-        }
+        labels = {"target": location, "protocol": "file", "name": job.name if job.name != job.path else location}
+        labels["owner"] = owner
+        if owner != job.owner:  # a certificate rule chose the owner: the file's team is told too
+            labels["server_owner"] = job.owner
+        labels.update(job.labels)
+        return labels
 
     async def observe(self, job: Job, deadline: Deadline) -> list[Observation]:
         """One observation per path, in sorted path order.

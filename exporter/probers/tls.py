@@ -45,6 +45,8 @@ class TLSSource:
     def labels(self, job: Job, location: str, owner: str) -> dict[str, str]:
         assert isinstance(job, Target)
         labels = {"target": job.target, "address": location, "protocol": job.protocol, "name": job.name, "owner": owner}
+        if owner != job.owner:  # a certificate rule chose the owner: the server's team is told too
+            labels["server_owner"] = job.owner
         if job.label_server_name:
             # Part of the target's identity: one address probed under two server names is two targets.
             labels["server_name"] = job.server_name

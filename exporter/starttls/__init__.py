@@ -10,8 +10,10 @@ from exporter.starttls.ftp import ftp
 from exporter.starttls.imap import imap
 from exporter.starttls.ldap import ldap
 from exporter.starttls.mysql import mysql
+from exporter.starttls.nntp import nntp
 from exporter.starttls.pop3 import pop3
 from exporter.starttls.postgres import postgres
+from exporter.starttls.sieve import sieve
 from exporter.starttls.smtp import lmtp, smtp
 from exporter.starttls.xmpp import xmpp, xmpp_server
 
@@ -26,6 +28,8 @@ NEGOTIATORS: dict[str, Negotiator] = {
     "mysql": mysql,
     "xmpp": xmpp,
     "xmpp-server": xmpp_server,
+    "sieve": sieve,
+    "nntp": nntp,
 }
 
 __all__ = ["NEGOTIATORS", "Negotiator", "discard_buffered"]

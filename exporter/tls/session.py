@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+from exporter.certs.grade import normalize_version
 from exporter.deadline import Deadline
 from exporter.errors import NotTLS, Outcome, ProbeError
 from exporter.results import Session
@@ -177,7 +178,7 @@ async def handshake(
             raise ProbeError("no TLS session after the handshake", Outcome.HANDSHAKE_FAILED)
         chain = peer_chain_der(ssl_object)
         cipher = ssl_object.cipher() or ("", "", 0)
-        version = ssl_object.version() or ""
+        version = normalize_version(ssl_object.version() or "")  # "TLSv1.0", as in every other label
         steps(f"negotiated {version} {cipher[0]}; server sent {len(chain)} certificate(s)")
         if not chain:
             raise ProbeError("the server sent no certificate", Outcome.NO_CERTIFICATE)

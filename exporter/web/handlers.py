@@ -1,8 +1,9 @@
-"""HTTP handlers: /metrics, /probe, /, health, readiness and reload."""
+"""HTTP handlers: /metrics, /probe, /, /api/v1/inventory, health, readiness and reload."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from aiohttp import web
@@ -20,6 +21,18 @@ log = logging.getLogger("exporter.web")
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 SCRAPE_TIMEOUT_OFFSET = 0.5
 MAX_CONCURRENT_PROBES = 64  # /probe requests in flight; more get 503 at once, never an unbounded queue
+PROBE_PARAMETERS = ("target", "protocol", "server_name", "profile", "owner", "name", "debug")
+# What people coming from blackbox_exporter or ssl_exporter type, and what to type instead.
+PARAMETER_HINTS = {"module": "use protocol= (e.g. protocol=smtp; see the protocol table)"}
+
+
+def unknown_parameters(names: list[str]) -> str | None:
+    """A 400 message naming every unknown /probe parameter, with a hint where one helps."""
+    unknown = sorted({n for n in names if n not in PROBE_PARAMETERS})
+    if not unknown:
+        return None
+    parts = [f"{n} ({PARAMETER_HINTS[n]})" if n in PARAMETER_HINTS else n for n in unknown]
+    return f"unknown parameter(s): {', '.join(parts)}; /probe takes {', '.join(PROBE_PARAMETERS)}"
 
 
 class Handlers:
@@ -42,12 +55,17 @@ class Handlers:
     async def probe(self, request: web.Request) -> web.Response:
         q = request.query
         config = self.service.config
+        unknown = unknown_parameters(list(q.keys()))
+        if unknown is not None:
+            return web.Response(status=400, text=f"{unknown}\n")
         try:
             target = adhoc_target(
                 q.get("target", ""),
                 protocol=q.get("protocol"),
                 server_name=q.get("server_name"),
                 profile=q.get("profile"),
+                owner=q.get("owner"),
+                name=q.get("name"),
                 config=config,
             )
             timeout = _timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), target.timeout)
@@ -69,7 +87,7 @@ class Handlers:
             PROBE_SCOPE.reset(scope)
             self.probes_in_flight -= 1
         # Rendered fresh from this request's results: nothing goes stale.
-        text = self.service.probe_text(results, target)
+        text = self.service.probe_text(results, target, owner="owner" in q, name="name" in q)
         if q.get("debug", "").lower() in ("1", "true", "yes"):
             steps = "\n".join(line for r in results for line in r.log)
             head = (
@@ -83,6 +101,12 @@ class Handlers:
         page = await asyncio.to_thread(self.service.status_page)
         # A file name's undecodable bytes must not turn the page into a 500.
         return web.Response(text=utf8_safe(page), content_type="text/html")
+
+    async def inventory(self, request: web.Request) -> web.Response:
+        def render() -> str:
+            return json.dumps([e.as_json() for e in self.service.inventory()], separators=(",", ":"))
+
+        return web.Response(text=await asyncio.to_thread(render), content_type="application/json")
 
     async def healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="OK\n")
@@ -119,7 +143,9 @@ def make_app(service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> we
     app.router.add_get("/sd", sd_handler(lambda: service.config))
     app.router.add_get("/probe", h.probe)
     app.router.add_get("/", h.status)
+    app.router.add_get("/api/v1/inventory", h.inventory)
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
+    app.router.add_post("/alertmanager/snmp", service.alertmanager_snmp)
     return app

@@ -139,8 +139,13 @@ def test_sha1_leaf_is_not_trusted(pki: PKI, store: Store) -> None:
     # The openssl CLI dates this fixture from its own clock, a little after pki.NOW.
     v = verify_chain(pki["sha1"].chain, store, "localhost", dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
     assert v.valid is False
-    assert v.issues == {"untrusted_root"}
+    # Refused for its SHA-1 signature, not for an unknown root: the root is trusted.
+    assert v.issues == {"weak_signature"}
     assert "Forbidden signature algorithm" in v.detail
+    assert v.reasons == (
+        "weak_signature: certificate 0 (O=tls-exporter tests,CN=localhost): signed with SHA1, "
+        "which clients no longer accept",
+    )
 
 
 def test_naive_time_is_utc_and_time_decides(pki: PKI, store: Store) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from exporter.config import load_config
 from exporter.config.parse import FILE_KEYS, PROFILE_KEYS, TARGET_KEYS
+from exporter.config.parse_notify import REPORT_KEYS, SMTP_KEYS, SNMP_KEYS
 from exporter.protocols import PROTOCOLS
 
 EXAMPLE = Path(__file__).parent.parent.parent / "config.example.yml"
@@ -30,7 +31,18 @@ def test_example_has_files_owners_and_probe_allow() -> None:
     assert config.probe.allow == ("*.example.com", "192.0.2.0/24", "2001:db8::/32")
 
 
+def test_example_has_notifications_and_reports() -> None:
+    config = load_config(EXAMPLE)
+    assert [r.version.value for r in config.notifications.snmp] == ["v2c", "v3"]
+    assert [(r.name, r.period.value, r.smtp is not None) for r in config.reports] == [
+        ("daily-status", "day", True),
+        ("monthly-compliance", "month", False),
+    ]
+
+
 def test_example_mentions_every_option() -> None:
     text = EXAMPLE.read_text()
-    for key in (*PROFILE_KEYS, *TARGET_KEYS, *FILE_KEYS, "subject_cn", "san", "issuer_cn", "fingerprint_sha256"):
+    notify_keys = (*SNMP_KEYS, *REPORT_KEYS, *SMTP_KEYS)
+    for key in (*PROFILE_KEYS, *TARGET_KEYS, *FILE_KEYS, *notify_keys, "subject_cn", "san", "issuer_cn",
+                "fingerprint_sha256"):  # fmt: skip
         assert f"{key}:" in text or f"{key}," in text, key

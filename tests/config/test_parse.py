@@ -141,6 +141,12 @@ def test_timeout_equal_to_interval_is_allowed() -> None:
         ("sips", 5061),
         ("xmpp", 5222),
         ("xmpp-server", 5269),
+        ("sieve", 4190),
+        ("nntp", 119),
+        ("nntps", 563),
+        ("ircs", 6697),
+        ("mqtts", 8883),
+        ("redis", 6379),
     ],
 )
 def test_default_port_per_protocol(protocol: str, port: int) -> None:

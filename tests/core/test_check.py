@@ -14,7 +14,7 @@ from helpers import make_config, make_target
 from pki import PKI
 from servers import LoopbackServers, closed_port
 
-from exporter.check import Status, verdict
+from exporter.check import PRIVATE_CA_HINT, Status, verdict
 from exporter.config.model import Profile
 from exporter.errors import Outcome
 from exporter.pipeline import Pipeline
@@ -60,13 +60,14 @@ async def test_failed_probe_invalid_chain_and_legacy_protocol(servers: LoopbackS
     untrusted = Assessment(chain_valid=False, chain_issues=frozenset({"untrusted_root"}))
     invalid = dataclasses.replace(good, report=dataclasses.replace(good.report, assessment=untrusted))
     v = verdict(invalid, target, profile, time.time())
-    assert v.status is Status.CRITICAL and v.problems == ("chain invalid: untrusted_root",)
+    assert v.status is Status.CRITICAL and v.problems == (f"chain invalid: untrusted_root ({PRIVATE_CA_HINT})",)
     # A chain that could not be judged (an error on our side) is not a finding.
     unjudged = dataclasses.replace(good, report=dataclasses.replace(good.report, assessment=Assessment()))
     assert verdict(unjudged, target, profile, time.time()).status is Status.OK
     legacy = ScanResult(at=time.time(), hellos=(HelloResult(version="TLSv1.0", accepted=True),))
     v = verdict(good, target, profile, time.time(), legacy)
-    assert v.status is Status.WARNING and v.problems == ("legacy protocol accepted: TLSv1.0",)
+    assert v.status is Status.WARNING
+    assert v.problems == ("legacy protocol accepted: TLSv1.0 (below min_tls_version TLSv1.2)",)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

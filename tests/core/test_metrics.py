@@ -187,9 +187,14 @@ async def test_owner_precedence(servers: LoopbackServers, pki: PKI) -> None:
     port = servers.tls(pki["good"].server_context())
     rule = OwnerRule(field="subject_cn", pattern="LOCAL*", owner="payments")
     with_rule = make_config(make_target(port, owner="web-team"), owners=[rule], default_owner="platform")
-    assert {lbl["owner"] for lbl, _ in (await scrape(with_rule))["tls_cert_info"]} == {"payments"}
+    ruled = await scrape(with_rule)
+    assert {lbl["owner"] for lbl, _ in ruled["tls_cert_info"]} == {"payments"}
+    # Two layers: the rule's owner, and the team that runs the server, so an alert can reach both.
+    assert {lbl.get("server_owner") for lbl, _ in ruled["tls_cert_info"]} == {"web-team"}
     target_owner = make_config(make_target(port, owner="web-team"), default_owner="platform")
-    assert {lbl["owner"] for lbl, _ in (await scrape(target_owner))["tls_cert_info"]} == {"web-team"}
+    plain = await scrape(target_owner)
+    assert {lbl["owner"] for lbl, _ in plain["tls_cert_info"]} == {"web-team"}
+    assert not any("server_owner" in lbl for lbl, _ in plain["tls_cert_info"])  # only when they differ
 
 
 async def test_failed_probe_has_no_certificate_series() -> None:

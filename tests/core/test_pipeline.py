@@ -153,3 +153,54 @@ async def test_probe_requests_over_the_cap_get_503(tmp_path: Path, servers: Loop
     finally:
         await client.close()
         await exporter.shutdown()
+
+
+async def test_policy_lines_min_tls_version_max_validity_and_key_usage(servers: LoopbackServers, pki: PKI) -> None:
+    """min_tls_version decides what is legacy; max_validity flags long-lived leaves; tls_cert_info names usages."""
+    port = servers.tls(pki["good"].server_context())  # accepts TLS 1.2 and 1.3; valid 395 days
+    strict = Profile(
+        name="strict",
+        min_tls_version="TLSv1.3",
+        max_validity=90 * 86400.0,
+        revocation="none",
+        trust=str(pki.root.cert_path),
+    )
+    lenient = Profile(name="lenient", max_validity=398 * 86400.0, revocation="none", trust=str(pki.root.cert_path))
+    targets = [
+        make_target(port, profile="strict", target="strict"),
+        make_target(port, profile="lenient", target="lenient"),
+    ]
+    config = make_config(*targets, profiles=[strict, lenient])
+    scanner = Scanner(hello_timeout=5)
+    store = Store()
+    store.apply_config(config.targets)
+    try:
+        for t in targets:
+            store.record(t, await Pipeline(scanner=scanner).probe(t, config))
+        for _ in range(250):
+            if scanner.scans == 2 and all(scanner.latest(k) for k in scanner._results):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        s = parse(StoreRenderer(store, lambda: config, scanner=scanner).render())
+    finally:
+        await scanner.close()
+    assert value(s, "tls_protocol_below_minimum", target="strict") == 1  # TLS 1.2 accepted, 1.3 required
+    assert value(s, "tls_protocol_below_minimum", target="lenient") == 0
+    assert value(s, "tls_cert_validity_too_long", target="strict") == 1  # 395 days > 90
+    assert value(s, "tls_cert_validity_too_long", target="lenient") == 0  # 395 days <= 398
+    (info,) = [labels for labels, _ in s["tls_cert_info"] if labels["target"] == "strict"]
+    assert (info["key_usage"], info["extended_key_usage"]) == ("", "serverAuth")
+    (conn,) = [labels for labels, _ in s["tls_connection_info"] if labels["target"] == "strict"]
+    assert conn["version"] in ("TLSv1.2", "TLSv1.3")
+
+
+def test_policy_functions() -> None:
+    from exporter.certs.grade import normalize_version
+    from exporter.certs.policy import below_minimum
+
+    accepted = (("SSLv3", False), ("TLSv1.0", True), ("TLSv1.1", True), ("TLSv1.2", True), ("TLSv1.3", True))
+    assert below_minimum(accepted, "TLSv1.2") == ("TLSv1.0", "TLSv1.1")
+    assert below_minimum(accepted, "TLSv1.0") == ()
+    assert below_minimum(accepted, "TLSv1.3") == ("TLSv1.0", "TLSv1.1", "TLSv1.2")
+    assert normalize_version("TLSv1") == "TLSv1.0"  # the stdlib's spelling, never in a label

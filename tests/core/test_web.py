@@ -153,3 +153,33 @@ async def test_metrics_status_health_and_reload(
     assert value(s, "tls_exporter_config_last_reload_successful") == 1
     assert value(s, "tls_exporter_targets") == 0
     assert "tls_probe_success" not in s
+
+
+async def test_probe_unknown_parameters_are_400_with_a_hint(make_client) -> None:
+    _, client = await make_client("")
+    resp = await client.get("/probe", params={"target": "127.0.0.1:443", "module": "smtp", "foo": "1"})
+    assert resp.status == 400
+    text = await resp.text()
+    assert "unknown parameter(s): foo, module (use protocol= (e.g. protocol=smtp" in text
+
+
+async def test_probe_owner_name_and_certificate_rules(make_client, servers: LoopbackServers, pki: PKI) -> None:
+    port = servers.tls(pki["good"].server_context())
+    _, client = await make_client(
+        "certificate_owners:\n  - {match: {subject_cn: 'nothing.example'}, owner: nobody}\n"
+        "probe: {allow: ['127.0.0.0/8']}\n"
+    )
+    params = {"target": f"127.0.0.1:{port}", "protocol": "tls"}
+    plain = parse(await (await client.get("/probe", params=params)).text())
+    assert plain["tls_probe_success"][0][0] == {}  # no rule matched, nothing given: no labels
+    given = parse(await (await client.get("/probe", params={**params, "owner": "web", "name": "Shop"})).text())
+    (labels, success) = given["tls_probe_success"][0]
+    assert (labels, success) == ({"owner": "web", "name": "Shop"}, 1)
+    assert value(given, "tls_cert_days_until_expiry", owner="web") > 300
+    # A certificate rule wins over the request's owner, as it does for configured targets.
+    _, ruled = await make_client(
+        "certificate_owners:\n  - {match: {san: 'good.test'}, owner: pki-team}\nprobe: {allow: ['127.0.0.0/8']}\n"
+    )
+    s = parse(await (await ruled.get("/probe", params={**params, "owner": "web"})).text())
+    assert value(s, "tls_cert_info", owner="pki-team") == 1
+    assert value(s, "tls_probe_success", owner="pki-team") == 1

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from certfiles import der, key_pem, pem, write
 from cryptography import x509
 from pki import NOW, PKI
@@ -327,3 +328,61 @@ async def test_glob_gains_and_loses_files(pki: PKI, tmp_path: Path) -> None:
     assert [(r.location, r.outcome) for r in results] == [(pattern, FileOutcome.MISSING)]
     assert sorted(_kinds(events)) == sorted([(EventKind.MISSING, str(a)), (EventKind.MISSING, pattern)])
     assert (await passes.run())[1] == []
+
+
+def test_a_tier_is_announced_once_then_reminded_while_warning_or_worse(pki: PKI) -> None:
+    from exporter.config.model import ExpiryTiers
+
+    tracker, tiers, t0 = ChangeTracker(), ExpiryTiers(), NOW.timestamp()
+
+    def tier_events(cert: x509.Certificate, now: float) -> list[tuple[str, bool]]:
+        events = tracker.update(
+            cert.subject.rfc4514_string() + cert.serial_number.to_bytes(20).hex(),
+            [_found(now, cert)],
+            every_certificate=True,
+            tiers=tiers,
+            now=now,
+            repeat=12 * 3600,
+        )
+        return [(e.tier, e.reminder) for e in events if e.kind is EventKind.TIER_ENTERED]
+
+    warning = pki["expiring-20d"].cert
+    assert tier_events(warning, t0) == [("warning", False)]  # entered at its first sighting
+    assert tier_events(warning, t0 + 300) == []  # once, not every probe
+    assert tier_events(warning, t0 + 12 * 3600) == [("warning", True)]  # the reminder
+    assert tier_events(warning, t0 + 12 * 3600 + 300) == []
+    assert tier_events(warning, t0 + 14 * 86400) == [("critical", False)]  # 6 days left: a new tier
+    info = pki["expiring-60d"].cert
+    assert tier_events(info, t0) == [("info", False)]
+    assert tier_events(info, t0 + 13 * 3600) == []  # info is announced, not repeated
+    assert tier_events(pki["good"].cert, t0) == []  # ok is never announced
+
+
+def test_the_log_line_of_a_tier(pki: PKI, caplog: pytest.LogCaptureFixture) -> None:
+    from helpers import make_target
+
+    from exporter.eventlog import log_events
+
+    caplog.set_level("INFO", logger="exporter.events")
+    cert = cert_facts(pki["expiring-20d"].cert)
+    event = Event(
+        kind=EventKind.TIER_ENTERED,
+        job="tls://shop:443",
+        location="127.0.0.1:443",
+        at=NOW.timestamp(),
+        outcome="certificate_found",
+        position=0,
+        certificate=cert,
+        tier="warning",
+    )
+    log_events(make_target(443, target="shop:443"), [event])
+    (record,) = caplog.records
+    date = dt.datetime.fromtimestamp(cert.not_after, dt.UTC).strftime("%Y-%m-%d")
+    assert (record.levelname, record.getMessage()) == ("WARNING", f"certificate will expire on {date}")
+    fields = record.fields  # type: ignore[attr-defined]
+    assert (fields["target"], fields["address"], fields["tier"], fields["days"]) == (
+        "shop:443",
+        "127.0.0.1:443",
+        "warning",
+        "20.0",
+    )

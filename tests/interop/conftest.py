@@ -16,11 +16,16 @@ from pki import PKI
 from .realservers import (
     RealServer,
     start_dovecot,
+    start_innd,
     start_kamailio,
     start_mariadb,
+    start_mosquitto,
+    start_ngircd,
+    start_nnrpd_tls,
     start_postfix,
     start_postgres,
     start_prosody,
+    start_redis,
     start_slapd,
     start_vsftpd,
 )
@@ -124,3 +129,41 @@ def real_slapd_notls(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "slapd-notls",
         lambda d: start_slapd(d, good.chain_path, good.key_path, pki.root.cert_path, tls=False),
     )
+
+
+@pytest.fixture(scope="session")
+def real_innd(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    good = pki["good"]
+    yield from _serve(tmp_path_factory, "innd", lambda d: start_innd(d, good.chain_path, good.key_path))
+
+
+@pytest.fixture(scope="session")
+def real_innd_notls(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    good = pki["good"]
+    yield from _serve(
+        tmp_path_factory, "innd-notls", lambda d: start_innd(d, good.chain_path, good.key_path, tls=False)
+    )
+
+
+@pytest.fixture(scope="session")
+def real_nnrpd_tls(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    good = pki["good"]
+    yield from _serve(tmp_path_factory, "nnrpd-tls", lambda d: start_nnrpd_tls(d, good.chain_path, good.key_path))
+
+
+@pytest.fixture(scope="session")
+def real_ngircd(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    good = pki["good"]
+    yield from _serve(tmp_path_factory, "ngircd", lambda d: start_ngircd(d, good.chain_path, good.key_path))
+
+
+@pytest.fixture(scope="session")
+def real_mosquitto(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    good = pki["good"]
+    yield from _serve(tmp_path_factory, "mosquitto", lambda d: start_mosquitto(d, good.chain_path, good.key_path))
+
+
+@pytest.fixture(scope="session")
+def real_redis(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    good = pki["good"]
+    yield from _serve(tmp_path_factory, "redis", lambda d: start_redis(d, good.chain_path, good.key_path))

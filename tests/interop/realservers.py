@@ -38,6 +38,7 @@ PACKAGES = {
     "/usr/lib/dovecot/imap-login": "dovecot-imapd",
     "/usr/lib/dovecot/pop3-login": "dovecot-pop3d",
     "/usr/lib/dovecot/lmtp": "dovecot-lmtpd",
+    "/usr/lib/dovecot/managesieve-login": "dovecot-managesieved",
     "vsftpd": "vsftpd",
     "slapd": "slapd",
     "/usr/lib/postgresql/15/bin/postgres": "postgresql (15)",
@@ -47,6 +48,14 @@ PACKAGES = {
     "mariadb-install-db": "mariadb-server",
     "prosody": "prosody",
     "kamailio": "kamailio",
+    "/usr/lib/news/bin/innd": "inn2",
+    "/usr/lib/news/bin/nnrpd": "inn2",
+    "/usr/lib/news/bin/makehistory": "inn2",
+    "/usr/lib/news/bin/makedbz": "inn2",
+    "/usr/lib/news/bin/ctlinnd": "inn2",
+    "ngircd": "ngircd",
+    "mosquitto": "mosquitto",
+    "redis-server": "redis-server",
 }
 
 
@@ -105,14 +114,19 @@ def copy_for(user: str, src: Path, dst: Path, mode: int = 0o600) -> Path:
     return dst
 
 
-def run(cmd: Sequence[str | os.PathLike[str]], log: Path, timeout: float = 120) -> None:
+def run(cmd: Sequence[str | os.PathLike[str]], log: Path, timeout: float = 120, cwd: Path | None = None) -> None:
     """Run a set-up command to completion, appending its output to ``log``; fail with the log on error."""
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(map(str, cmd))}\n".encode())
         out.flush()
         try:
             rc = subprocess.run(
-                [str(c) for c in cmd], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout
+                [str(c) for c in cmd],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+                cwd=cwd,
             ).returncode
         except subprocess.TimeoutExpired:
             rc = -1
@@ -139,6 +153,7 @@ class RealServer:
     ports: dict[str, int]
     logs: list[Path] = field(default_factory=list)
     env: dict[str, str] | None = None
+    stop_cmd: list[str] | None = None  # run before SIGTERM, for servers that only stop when told to
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -187,6 +202,11 @@ class RealServer:
         proc = self.proc
         if proc is None:
             return
+        if proc.poll() is None and self.stop_cmd:
+            with self.log.open("ab") as out, contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run(self.stop_cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, timeout=STOP_TIMEOUT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(STOP_TIMEOUT)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
@@ -281,13 +301,18 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 def start_dovecot(d: Path, chain: Path, key: Path, *, tls: bool = True) -> RealServer:
     dovecot = require("dovecot")
-    for helper in ("/usr/lib/dovecot/imap-login", "/usr/lib/dovecot/pop3-login", "/usr/lib/dovecot/lmtp"):
+    for helper in (
+        "/usr/lib/dovecot/imap-login",
+        "/usr/lib/dovecot/pop3-login",
+        "/usr/lib/dovecot/lmtp",
+        "/usr/lib/dovecot/managesieve-login",
+    ):
         require(helper)
     allow_traverse(d)
     run_dir, state, home = d / "run", d / "state", d / "home"
     for p in (run_dir, state, home):
         p.mkdir()
-    names = ["imap", "imaps", "pop3", "pop3s", "lmtp"] if tls else ["imap", "pop3", "lmtp"]
+    names = ["imap", "imaps", "pop3", "pop3s", "lmtp", "sieve"] if tls else ["imap", "pop3", "lmtp", "sieve"]
     ports = {n: free_port() for n in names}
 
     def listener(name: str, ssl: bool) -> str:
@@ -305,7 +330,7 @@ base_dir = {run_dir}
 state_dir = {state}
 instance_name = interop-{d.name}
 listen = 127.0.0.1
-protocols = imap pop3 lmtp
+protocols = imap pop3 lmtp sieve
 log_path = {d}/dovecot.log
 {ssl_conf}auth_mechanisms = plain
 disable_plaintext_auth = no
@@ -324,6 +349,8 @@ service pop3-login {{
 {listener("pop3", False)}{listener("pop3s", True)}}}
 service lmtp {{
 {listener("lmtp", False)}}}
+service managesieve-login {{
+{listener("sieve", False)}}}
 """
     )
     server = RealServer(
@@ -594,3 +621,205 @@ request_route {{
         str(d),
     ]
     return RealServer("kamailio", d, cmd, ports).start()
+
+
+def _inn_tree(d: Path, chain: Path, key: Path, *, tls: bool) -> dict[str, str]:
+    """A private INN installation in ``d`` (config, active file, overview, history), owned by news.
+
+    Returns the environment that points INN's programs at it (INNCONF). Nothing in /etc/news
+    is read: innd and nnrpd take every path from our inn.conf.
+    """
+    try:
+        news = pwd.getpwnam("news")
+    except KeyError:
+        pytest.fail("no 'news' user: install the Debian package inn2", pytrace=False)
+    makehistory = require("/usr/lib/news/bin/makehistory")
+    allow_traverse(d)  # innd and nnrpd run as news
+    etc, db, run_dir, log, spool, filt = d / "etc", d / "db", d / "run", d / "log", d / "spool", d / "filter"
+    spools = ("articles", "overview", "incoming", "incoming/tmp", "outgoing", "archive")
+    for p in (etc, db, run_dir, log, spool, filt, *(spool / s for s in spools)):
+        p.mkdir(parents=True, exist_ok=True)
+    # nnrpd refuses a key that anyone but news can read
+    tls_conf = (
+        f"tlscapath: {etc}\n"
+        f"tlscertfile: {copy_for('news', chain, etc / 'cert.pem', 0o644)}\n"
+        f"tlskeyfile: {copy_for('news', key, etc / 'key.pem', 0o600)}\n"
+        if tls
+        else f"tlscertfile: {etc}/absent.pem\ntlskeyfile: {etc}/absent.key\n"
+    )
+    # domain: innd and nnrpd need a fully qualified name, and test machines rarely have one
+    (etc / "inn.conf").write_text(
+        f"""\
+domain: interop.test
+pathhost: news.interop.test
+organization: "tls-exporter interop"
+mta: "/bin/false %s"
+ovmethod: tradindexed
+hismethod: hisv6
+nnrpdloadlimit: 0
+pathnews: /usr/lib/news
+pathbin: /usr/lib/news/bin
+pathcontrol: /usr/lib/news/bin/control
+pathfilter: {filt}
+pathetc: {etc}
+pathdb: {db}
+pathrun: {run_dir}
+pathlog: {log}
+pathhttp: {log}
+pathspool: {spool}
+patharticles: {spool}/articles
+pathoverview: {spool}/overview
+pathincoming: {spool}/incoming
+pathtmp: {spool}/incoming/tmp
+pathoutgoing: {spool}/outgoing
+patharchive: {spool}/archive
+{tls_conf}"""
+    )
+    shutil.copyfile("/usr/lib/news/examples/active", db / "active")  # innd needs control and junk
+    for name in ("newsgroups", "active.times"):
+        (db / name).touch()
+    (etc / "storage.conf").write_text("method tradspool {\n  newsgroups: *\n  class: 0\n}\n")
+    (etc / "newsfeeds").write_text("ME:!*/!local::\n")
+    (etc / "incoming.conf").write_text("streaming: true\n")  # no peers: 127.0.0.1 is a reader
+    (etc / "readers.conf").write_text(
+        'auth "loopback" {\n  hosts: "127.0.0.1"\n  default: "<interop>"\n}\n'
+        'access "loopback" {\n  users: "<interop>"\n  newsgroups: "*"\n  access: R\n}\n'
+    )
+    for p in [d, *d.rglob("*")]:
+        os.chown(p, news.pw_uid, news.pw_gid)
+    env = {**os.environ, "INNCONF": str(etc / "inn.conf")}
+    setpriv = require("setpriv")
+    as_news = [setpriv, "--reuid=news", "--regid=news", "--init-groups", "--", "env", f"INNCONF={etc}/inn.conf"]
+    # the empty history and the overview index (group.index) innd and nnrpd open at start-up
+    run([*as_news, makehistory], d / "setup.log", cwd=db)
+    run([*as_news, require("/usr/lib/news/bin/makedbz"), "-i", "-o"], d / "setup.log", cwd=db)
+    run([*as_news, makehistory, "-O", "-x"], d / "setup.log", cwd=db)
+    return env
+
+
+def start_innd(d: Path, chain: Path, key: Path, *, tls: bool = True) -> RealServer:
+    """innd in the foreground: a reader on its port gets nnrpd, which answers STARTTLS (RFC 4642)."""
+    innd = require("/usr/lib/news/bin/innd")
+    require("/usr/lib/news/bin/nnrpd")
+    ctlinnd = require("/usr/lib/news/bin/ctlinnd")
+    env = _inn_tree(d, chain, key, tls=tls)
+    ports = {"nntp": free_port()}
+    # innd starts as root, binds, then runs as news; -N: no Perl/Python filters from /etc/news.
+    # It ignores SIGTERM while idle (the flag is only read after its next timeout), so it is
+    # stopped the documented way, ctlinnd shutdown, with SIGTERM/SIGKILL as the fallback.
+    return RealServer(
+        "innd" if tls else "innd (no TLS certificate)",
+        d,
+        [innd, "-f", "-N", "-4", "127.0.0.1", "-P", str(ports["nntp"])],
+        ports,
+        logs=[d / "setup.log", d / "log" / "errlog", d / "log" / "news.notice"],
+        env=env,
+        stop_cmd=[ctlinnd, "-t", "5", "shutdown", "interop tests done"],
+    ).start()
+
+
+def start_nnrpd_tls(d: Path, chain: Path, key: Path) -> RealServer:
+    """nnrpd as its own daemon with -S (TLS at once): INN's documented way to serve nntps."""
+    nnrpd = require("/usr/lib/news/bin/nnrpd")
+    env = _inn_tree(d, chain, key, tls=True)
+    ports = {"nntps": free_port()}
+    return RealServer(
+        "nnrpd -S",
+        d,
+        [nnrpd, "-D", "-f", "-S", "-n", "-b", "127.0.0.1", "-p", str(ports["nntps"])],
+        ports,
+        logs=[d / "setup.log"],
+        env=env,
+    ).start()
+
+
+def start_ngircd(d: Path, chain: Path, key: Path) -> RealServer:
+    ngircd = require("ngircd")
+    try:
+        irc = pwd.getpwnam("irc")
+    except KeyError:
+        pytest.fail("no 'irc' user (install the Debian package ngircd)", pytrace=False)
+    allow_traverse(d)
+    run_dir = d / "run"
+    run_dir.mkdir()
+    os.chown(run_dir, irc.pw_uid, irc.pw_gid)  # the PID file is written after dropping to irc
+    ports = {"ircs": free_port()}
+    conf = d / "ngircd.conf"
+    # An empty [Global] Ports means no plaintext listener (otherwise it opens 6667).
+    conf.write_text(
+        f"""\
+[Global]
+Name = irc.interop.test
+Info = tls-exporter interop
+AdminInfo1 = tls-exporter
+AdminInfo2 = interop tests
+AdminEMail = root@localhost
+Listen = 127.0.0.1
+Ports =
+PidFile = {run_dir}/ngircd.pid
+ServerUID = irc
+ServerGID = irc
+MotdPhrase = interop
+[Options]
+PAM = no
+Ident = no
+DNS = no
+IncludeDir = {d}/conf.d
+[SSL]
+CertFile = {chain}
+KeyFile = {key}
+Ports = {ports["ircs"]}
+"""
+    )
+    (d / "conf.d").mkdir()
+    # -n: foreground; it reads the certificate and key as root, then runs as irc
+    return RealServer("ngircd", d, [ngircd, "-n", "-f", str(conf)], ports).start()
+
+
+def start_mosquitto(d: Path, chain: Path, key: Path) -> RealServer:
+    mosquitto = require("mosquitto")
+    try:
+        pwd.getpwnam("mosquitto")
+    except KeyError:
+        pytest.fail("no 'mosquitto' user: install the Debian package mosquitto", pytrace=False)
+    allow_traverse(d)
+    # started as root it drops to user mosquitto before it reads the certificate and key
+    chain = copy_for("mosquitto", chain, d / "served.pem", 0o644)
+    key = copy_for("mosquitto", key, d / "served.key", 0o600)
+    ports = {"mqtts": free_port()}
+    conf = d / "mosquitto.conf"
+    conf.write_text(
+        f"""\
+per_listener_settings false
+allow_anonymous true
+persistence false
+log_dest stdout
+listener {ports["mqtts"]} 127.0.0.1
+certfile {chain}
+keyfile {key}
+"""
+    )
+    return RealServer("mosquitto", d, [mosquitto, "-c", str(conf)], ports).start()
+
+
+def start_redis(d: Path, chain: Path, key: Path) -> RealServer:
+    redis = require("redis-server")
+    ports = {"redis": free_port(), "redis-plain": free_port()}
+    conf = d / "redis.conf"
+    # the plaintext port too: probing it as redis must not look like TLS
+    conf.write_text(
+        f"""\
+bind 127.0.0.1
+port {ports["redis-plain"]}
+tls-port {ports["redis"]}
+tls-cert-file {chain}
+tls-key-file {key}
+tls-auth-clients no
+daemonize no
+save ""
+appendonly no
+dir {d}
+logfile ""
+"""
+    )
+    return RealServer("redis-server", d, [redis, str(conf)], ports).start()

@@ -58,6 +58,12 @@ CASES = [
     Case("real_prosody", "xmpp-server", "xmpp-server", "xmpp-server"),
     Case("real_prosody", "tls", "xmpps", None),  # XEP-0368 direct TLS, probed as plain implicit TLS
     Case("real_kamailio", "sips", "sips", None),
+    Case("real_dovecot", "sieve", "sieve", "sieve"),
+    Case("real_innd", "nntp", "nntp", "nntp"),
+    Case("real_nnrpd_tls", "nntps", "nntps", None),
+    Case("real_ngircd", "ircs", "ircs", None),
+    Case("real_mosquitto", "mqtts", "mqtts", None),
+    Case("real_redis", "redis", "redis", None),
 ]
 
 # servers configured without TLS: the exporter must say the upgrade is not offered
@@ -68,6 +74,8 @@ NEGATIVE = [
     Case("real_dovecot_notls", "lmtp", "lmtp", "lmtp"),
     Case("real_vsftpd_notls", "ftp", "ftp", "ftp"),
     Case("real_slapd_notls", "ldap", "ldap", "ldap"),
+    Case("real_dovecot_notls", "sieve", "sieve", "sieve"),
+    Case("real_innd_notls", "nntp", "nntp", "nntp"),
 ]
 
 PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -94,7 +102,7 @@ def s_client_leaf(port: int, starttls: str | None) -> tuple[x509.Certificate, st
     return x509.load_pem_x509_certificate(match.group(0)), output
 
 
-def exporter_check(port: int, protocol: str) -> tuple[dict[str, Any], str]:
+def exporter_check(port: int, protocol: str, *extra: str) -> tuple[dict[str, Any], str]:
     """Run the CLI once; return the result for 127.0.0.1:PORT and the raw output (for messages)."""
     cmd = [
         sys.executable,
@@ -107,6 +115,7 @@ def exporter_check(port: int, protocol: str) -> tuple[dict[str, Any], str]:
         "--server-name",
         "localhost",
         "--json",
+        *extra,
     ]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
     raw = f"$ {' '.join(cmd)}\nexit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
@@ -150,4 +159,12 @@ def test_exporter_reports_starttls_unsupported(request: pytest.FixtureRequest, c
     port = server.ports[case.role]
     result, raw = exporter_check(port, case.protocol)
     assert result.get("outcome") == "starttls_unsupported", f"{server.name} {case.protocol} on {port}\n{raw}"
+    assert not result.get("leaf"), raw
+
+
+def test_a_plaintext_redis_port_is_a_handshake_timeout(real_redis: RealServer) -> None:
+    # Redis reads the ClientHello as the start of an inline command and waits for its end.
+    port = real_redis.ports["redis-plain"]
+    result, raw = exporter_check(port, "redis", "--timeout", "2")
+    assert result.get("outcome") == "handshake_timeout", raw
     assert not result.get("leaf"), raw

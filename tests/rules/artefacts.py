@@ -14,17 +14,34 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerting-rules" / "tls-exporter.rules.yml"
+# Alertmanager's own failed notifications: a rule file of its own (it watches another program).
+AM_RULES = ROOT / "alerting-rules" / "alertmanager.rules.yml"
+RULE_FILES = (RULES, AM_RULES)
+RULES_BOOK = ROOT / "docs" / "alerts.md"
 RULE_TESTS = sorted((ROOT / "alerting-rules" / "tests").glob("*.yml"))
 ALERTMANAGER = ROOT / "alertmanager" / "alertmanager.example.yml"
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 PROVISIONING = ROOT / "grafana" / "provisioning"
 
-# Alerts about the exporter itself: their series carry no owner (Alertmanager's default route).
-SELF_ALERTS = frozenset({"TLSExporterDown", "TLSExporterConfigReloadFailed"})
+# Alerts about the exporter or Alertmanager themselves: they carry no owner, so they take
+# Alertmanager's default route to the exporter's operators.
+SELF_ALERTS = frozenset(
+    {
+        "TLSExporterDown",
+        "TLSExporterConfigReloadFailed",
+        "TLSAssessmentError",
+        "AlertmanagerNotificationsFailed",
+        "AlertmanagerNotificationsFailing",
+    }
+)
 # Labels every other alert keeps from its series.
 KEPT_LABELS = ("owner", "target", "address", "protocol")
 # Names a rule or panel may use besides the exporter's own.
-PROMETHEUS_NAMES = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
+PROMETHEUS_NAMES = frozenset(
+    {"up", "ALERTS", "ALERTS_FOR_STATE", "alertmanager_notifications_total", "alertmanager_notifications_failed_total"}
+)
+# Where every alert's runbook_url points: a section of docs/alerts.md (replace the base on deploy).
+RUNBOOK_BASE = "https://tls-exporter.example.com/docs/alerts.md#"
 
 PROMQL_FUNCTIONS = frozenset(
     [
@@ -166,10 +183,12 @@ def load_yaml(path: Path) -> Any:
         return yaml.safe_load(f)
 
 
-def alert_rules() -> list[dict[str, Any]]:
+def alert_rules(path: Path | None = None) -> list[dict[str, Any]]:
+    """The alerting rules of one rule file, or of all of them."""
     rules: list[dict[str, Any]] = []
-    for group in load_yaml(RULES)["groups"]:
-        rules.extend(r for r in group["rules"] if "alert" in r)
+    for file in (path,) if path else RULE_FILES:
+        for group in load_yaml(file)["groups"]:
+            rules.extend(r for r in group["rules"] if "alert" in r)
     return rules
 
 

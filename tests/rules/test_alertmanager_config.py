@@ -34,12 +34,52 @@ def test_check_config() -> None:
         (("owner=unknown-team", "severity=warning"), "platform"),
         (("alertname=TLSExporterDown", "severity=critical"), "platform-pager"),
         (("alertname=TLSExporterConfigReloadFailed", "severity=warning"), "platform"),
+        # A step the exporter could not judge is for its operators, whoever owns the certificate.
+        (("alertname=TLSAssessmentError", "severity=warning", "step=chain"), "platform"),
+        (("alertname=AlertmanagerNotificationsFailed", "severity=warning", "integration=email"), "platform"),
+        (("alertname=AlertmanagerNotificationsFailing", "severity=critical", "integration=webhook"), "platform-pager"),
     ],
 )
 def test_routes(labels: tuple[str, ...], receiver: str) -> None:
     run = _amtool("config", "routes", "test", f"--config.file={ALERTMANAGER.name}", *labels)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip() == receiver
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        # Critical: the certificate's owner and the server's team are both paged.
+        (("owner=payments", "server_owner=web-team", "severity=critical"), "web-team-pager,payments-pager"),
+        (("owner=payments", "server_owner=hsm-team", "severity=critical"), "hsm-team-pager,payments-pager"),
+        (("owner=web-team", "server_owner=platform", "severity=critical"), "platform-pager,web-team-pager"),
+        (("owner=hsm-team", "server_owner=payments", "severity=critical"), "payments-pager,hsm-team-pager"),
+        # An owner without a route of its own still reaches the server's team and the fallback pager.
+        (("owner=pki-team", "server_owner=web-team", "severity=critical"), "web-team-pager,platform-pager"),
+        # Below critical only the certificate's owner is told.
+        (("owner=payments", "server_owner=web-team", "severity=warning"), "payments"),
+        (("owner=payments", "server_owner=web-team", "severity=info"), "payments"),
+    ],
+)
+def test_two_layer_ownership_routes(labels: tuple[str, ...], receivers: str) -> None:
+    run = _amtool("config", "routes", "test", f"--config.file={ALERTMANAGER.name}", *labels)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip() == receivers
+
+
+def test_server_owner_routes_continue_and_cover_every_team() -> None:
+    config = load_yaml(ALERTMANAGER)
+    layered = [r for r in config["route"]["routes"] if any("server_owner" in m for m in r.get("matchers", []))]
+    assert {r["receiver"] for r in layered} == {f"{t}-pager" for t in TEAMS}
+    assert all(r["continue"] is True and 'severity="critical"' in r["matchers"] for r in layered)
+
+
+def test_snmp_receivers_post_to_the_exporter() -> None:
+    config = load_yaml(ALERTMANAGER)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    for name in ("hsm-team", "hsm-team-pager"):
+        hooks = [h for h in receivers[name]["webhook_configs"] if h["url"].endswith("/alertmanager/snmp")]
+        assert hooks == [{"url": "http://127.0.0.1:9632/alertmanager/snmp", "send_resolved": True}]
 
 
 def test_template_renders() -> None:
@@ -111,4 +151,6 @@ def test_receivers_are_loopback_webhooks_and_email() -> None:
             for hook in receivers[name]["webhook_configs"]:
                 assert hook["url"].startswith("http://127.0.0.1:"), hook
     assert config["route"]["receiver"] == "platform"
-    assert {"owner", "alertname"} <= set(config["route"]["group_by"])
+    # One notification per certificate: grouped by target and address, not by alert name.
+    assert {"owner", "target", "address"} <= set(config["route"]["group_by"])
+    assert "alertname" not in config["route"]["group_by"]

@@ -1,4 +1,4 @@
-"""Every alert carries severity and the four annotations, keeps its owner, and waits `for:`."""
+"""Every alert carries severity, the four annotations and a runbook link, keeps its owner, and waits `for:`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .artefacts import AGGREGATIONS, KEPT_LABELS, ROOT, SELF_ALERTS, alert_rules
+from .artefacts import AGGREGATIONS, AM_RULES, KEPT_LABELS, RULES_BOOK, RUNBOOK_BASE, SELF_ALERTS, alert_rules
 
 RULES = alert_rules()
 IDS = [r["alert"] for r in RULES]
@@ -38,7 +38,10 @@ def _aggregations(expr: str) -> list[tuple[str, str | None, set[str]]]:
 
 def test_alert_names_are_unique_and_prefixed() -> None:
     assert len(IDS) == len(set(IDS))
-    assert all(name.startswith("TLS") for name in IDS), "dashboards select ALERTS{alertname=~'TLS.*'}"
+    am = {r["alert"] for r in alert_rules(AM_RULES)}
+    assert all(name.startswith("Alertmanager") for name in am)
+    others = [name for name in IDS if name not in am]
+    assert all(name.startswith("TLS") for name in others), "dashboards select ALERTS{alertname=~'TLS.*'}"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=IDS)
@@ -51,6 +54,36 @@ def test_labels_and_annotations(rule: dict[str, object]) -> None:
     assert isinstance(annotations, dict)
     for key in ("summary", "detail", "impact", "remedy"):
         assert str(annotations.get(key, "")).strip(), f"annotation {key} missing"
+    assert set(annotations) == {"summary", "detail", "impact", "remedy", "runbook_url"}
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    out = set()
+    for line in markdown.splitlines():
+        m = re.match(r"#{1,6}\s+(.*)", line)
+        if m:
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+
+@pytest.mark.parametrize("rule", RULES, ids=IDS)
+def test_runbook_url_points_at_its_section(rule: dict[str, object]) -> None:
+    url = str(rule["annotations"]["runbook_url"])  # type: ignore[index]
+    assert url == RUNBOOK_BASE + str(rule["alert"]).lower()
+    anchors = _anchors(RULES_BOOK.read_text(encoding="utf-8"))
+    assert url.removeprefix(RUNBOOK_BASE) in anchors, f"docs/alerts.md has no section for {rule['alert']}"
+
+
+def test_runbook_sections_say_what_impact_and_fix() -> None:
+    """Every alert's section of docs/alerts.md has the three parts on-call reads."""
+    text = RULES_BOOK.read_text(encoding="utf-8")
+    for name in IDS:
+        m = re.search(rf"^### {name}\n(.*?)(?=^##)", text + "\n##", re.S | re.M)
+        assert m, f"no section ### {name}"
+        section = m.group(1)
+        for part in ("**Means:**", "**Impact:**", "**Fix:**"):
+            assert part in section, f"{name}: section lacks {part}"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=IDS)
@@ -97,8 +130,12 @@ def test_expiry_alerts_fire_from_the_tier_state_set() -> None:
 
 
 def test_docs_table_lists_every_alert() -> None:
-    text = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
-    rows = {line.split("|")[1].strip().strip("`"): line for line in text.splitlines() if line.startswith("| `TLS")}
+    text = RULES_BOOK.read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in text.splitlines()
+        if line.startswith(("| `TLS", "| `Alertmanager"))
+    }
     assert set(rows) == set(IDS)
     for rule in RULES:
         assert f"| {rule['labels']['severity']} | {rule['for']} |" in rows[rule["alert"]], rule["alert"]

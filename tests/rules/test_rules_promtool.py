@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
-from .artefacts import ROOT, RULE_TESTS, RULES, alert_rules, load_yaml, require_tool
+import pytest
+
+from .artefacts import ROOT, RULE_FILES, RULE_TESTS, SELF_ALERTS, alert_rules, load_yaml, require_tool
 
 
-def test_promtool_check_rules() -> None:
+@pytest.mark.parametrize("path", RULE_FILES, ids=[p.name for p in RULE_FILES])
+def test_promtool_check_rules(path: Path) -> None:
     promtool = require_tool("promtool")
-    run = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
+    run = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
-    assert f"SUCCESS: {len(alert_rules())} rules found" in out
+    assert f"SUCCESS: {len(alert_rules(path))} rules found" in out
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -36,7 +40,7 @@ def _cases() -> dict[str, list[list[dict[str, object]]]]:
     cases: dict[str, list[list[dict[str, object]]]] = {}
     for path in RULE_TESTS:
         doc = load_yaml(path)
-        assert doc["rule_files"] == ["../tls-exporter.rules.yml"], path
+        assert len(doc["rule_files"]) == 1 and doc["rule_files"][0] in {f"../{p.name}" for p in RULE_FILES}, path
         for test in doc["tests"]:
             for ev in test.get("alert_rule_test", []):
                 cases.setdefault(ev["alertname"], []).append(ev.get("exp_alerts") or [])
@@ -61,8 +65,8 @@ def test_firing_cases_pin_labels_and_annotations() -> None:
                 annotations = exp.get("exp_annotations") or {}
                 assert isinstance(labels, dict) and isinstance(annotations, dict)
                 assert labels.get("severity") in ("critical", "warning", "info"), (name, labels)
-                assert set(annotations) == {"summary", "detail", "impact", "remedy"}, (name, annotations)
-                if name not in {"TLSExporterDown", "TLSExporterConfigReloadFailed"}:
+                assert set(annotations) == {"summary", "detail", "impact", "remedy", "runbook_url"}, (name, annotations)
+                if name not in SELF_ALERTS:
                     for label in ("owner", "target", "protocol"):
                         assert label in labels, f"{name}: expected labels lack {label}: {labels}"
 

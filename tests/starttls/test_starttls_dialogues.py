@@ -97,6 +97,10 @@ XMPP_FEATURES = (
 )
 XMPP_STARTTLS = b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 XMPP_PROCEED = b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+SIEVE_GREETING = (  # what dovecot-managesieved 2.3 (Pigeonhole 0.5) sends
+    b'"IMPLEMENTATION" "Dovecot Pigeonhole"\r\n"SIEVE" "fileinto reject envelope"\r\n'
+    b'"NOTIFY" "mailto"\r\n"SASL" ""\r\n"STARTTLS"\r\n"VERSION" "1.0"\r\nOK "Dovecot ready."\r\n'
+)
 
 
 def xmpp_dialogue(key: str, namespace: bytes) -> Dialogue:
@@ -187,6 +191,24 @@ DIALOGUES = {
     ),
     "xmpp": xmpp_dialogue("xmpp", b"jabber:client"),
     "xmpp-server": xmpp_dialogue("xmpp-server", b"jabber:server"),
+    "sieve": Dialogue(
+        "sieve",
+        (
+            Send(SIEVE_GREETING),
+            Expect(b"STARTTLS\r\n"),
+            Send(b'OK "Begin TLS negotiation now."\r\n'),
+        ),
+        endless=(Flood(b'"SIEVE" "fileinto reject envelope"\r\n'),),
+    ),
+    "nntp": Dialogue(
+        "nntp",
+        (
+            Send(b"200 news.interop.test InterNetNews NNRP server INN 2.7.1 ready (posting ok)\r\n"),
+            Expect(b"STARTTLS\r\n"),
+            Send(b"382 Begin TLS negotiation now\r\n"),
+        ),
+        endless=(Flood(b"200-still greeting\r\n"),),
+    ),
 }
 
 # More happy dialogues: real servers vary in what the first version leaves out.
@@ -227,6 +249,17 @@ VARIANTS = {
         "mysql",
         (Send(mysql_greeting(MYSQL_CAPS, sequence=3)), Expect(MYSQL_SSL_REQUEST[:3] + b"\x04" + MYSQL_SSL_REQUEST[4:])),
     ),
+    "sieve lowercase capability, bare OK": Dialogue(
+        "sieve",
+        (Send(b'"starttls"\r\nOK\r\n'), Expect(b"STARTTLS\r\n"), Send(b"OK\r\n")),
+    ),
+    "sieve OK with a response code": Dialogue(
+        "sieve",
+        (Send(b'"STARTTLS"\r\nok (x) "ready"\r\n'), Expect(b"STARTTLS\r\n"), Send(b"OK (TAG {2}) go\r\n")),
+    ),
+    "nntp posting prohibited": Dialogue(
+        "nntp", (Send(b"201 read only\r\n"), Expect(b"STARTTLS\r\n"), Send(b"382 Continue with TLS negotiation\r\n"))
+    ),
     "smtp lowercase keyword": Dialogue(
         "smtp",
         (
@@ -252,6 +285,8 @@ XMPP_ASKED = (
     Expect(XMPP_STARTTLS),
 )
 XMPP_SERVER_HEADER = xmpp_answer(b"jabber:server", b"")[: -len(b"<stream:features></stream:features>")]
+SIEVE_ASKED = (Send(b'"STARTTLS"\r\nOK "ready"\r\n'), Expect(b"STARTTLS\r\n"))
+NNTP_ASKED = (Send(b"200 ready\r\n"), Expect(b"STARTTLS\r\n"))
 LDAP_OPENLDAP_NO_TLS = bytes.fromhex("302a02010178250a01020400041e") + b"unsupported extended operation"
 LDAP_AD_UNAVAILABLE = bytes.fromhex("3084000000110201017884000000080a0134040004014e")  # long form, code 52
 LDAP_NOTICE_OF_DISCONNECTION = bytes.fromhex("300c02010078070a010204000400")  # messageID 0
@@ -328,6 +363,21 @@ REFUSALS = [
         ),
         "stream error: host-unknown",
     ),
+    refusal(
+        "sieve",
+        "no STARTTLS",
+        (Send(b'"IMPLEMENTATION" "Dovecot Pigeonhole"\r\n"SASL" "PLAIN"\r\nOK "Dovecot ready."\r\n'),),
+        "STARTTLS not in the capabilities: 'IMPLEMENTATION SASL'",
+    ),
+    refusal("sieve", "NO", (*SIEVE_ASKED, Send(b'NO "TLS is not enabled."\r\n')), "STARTTLS refused: 'NO \"TLS"),
+    refusal("sieve", "BYE", (*SIEVE_ASKED, Send(b'BYE "shutting down"\r\n')), "STARTTLS refused: 'BYE"),
+    refusal("sieve", "greeting BYE", (Send(b'"STARTTLS"\r\nBYE "Too many connections"\r\n'),), "greeting: 'BYE"),
+    refusal("sieve", "greeting NO", (Send(b'NO (TRYLATER) "busy"\r\n'),), "greeting: 'NO (TRYLATER)"),
+    refusal("nntp", "500", (*NNTP_ASKED, Send(b"500 What?\r\n")), "STARTTLS refused: '500 What?'"),
+    refusal("nntp", "502", (*NNTP_ASKED, Send(b"502 Already authenticated\r\n")), "STARTTLS refused: '502"),
+    refusal("nntp", "580", (*NNTP_ASKED, Send(b"580 Can not initiate TLS negotiation\r\n")), "'580 Can not"),
+    refusal("nntp", "busy", (Send(b"400 loadav [innwatch:load] 1300 gt 1200\r\n"),), "greeting: '400 loadav"),
+    refusal("nntp", "denied", (Send(b"502 You have no permission to talk.\r\n"),), "greeting: '502 You have no"),
 ]
 
 ALL = sorted(DIALOGUES)

@@ -1,0 +1,1 @@
+"""Notifications that leave the exporter: SNMP traps for alerts relayed by Alertmanager."""

@@ -1,0 +1,1 @@
+"""Reports a PKI owner files: daily status, weekly trend, monthly compliance, from Prometheus."""
