@@ -58,19 +58,20 @@ class JSONFormatter(logging.Formatter):
 
 
 class RateLimit(logging.Filter):
-    """The same line (logger, level and message template) at most ``burst`` times per ``window``
-    seconds; the next one let through after a pause carries ``suppressed=N``, how many were
+    """The same line (logger, level, message and fields, all identical) at most ``burst`` times per
+    ``window`` seconds; the next one let through after a pause carries ``suppressed=N``, how many were
     dropped. A flood of identical errors (refused connections, a failing disk) costs a few
     lines a window, not gigabytes of log."""
 
     def __init__(self, burst: int = 5, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.burst, self.window, self.clock = burst, window, clock
-        self._seen: OrderedDict[tuple[str, int, str], list[float]] = OrderedDict()  # start, count, dropped
+        self._seen: OrderedDict[tuple[str, int, str, str], list[float]] = OrderedDict()  # start, count, dropped
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.levelno, str(record.msg))
+        fields = getattr(record, "fields", None) or {}
+        key = (record.name, record.levelno, record.getMessage(), repr(sorted(fields.items(), key=lambda kv: kv[0])))
         now = self.clock()
         with self._lock:
             state = self._seen.get(key)
