@@ -22,6 +22,7 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from exporter.certs.trust import MAX_BUNDLE_BYTES
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.model import (
     Config,
@@ -297,7 +298,7 @@ class _Parser:
         bundle = self.resolve(value)
         where = _join(path, "trust")
         try:
-            data = bundle.read_bytes()
+            data = read_regular(bundle, MAX_BUNDLE_BYTES, what="trust bundle")
         except OSError as exc:
             self.error(where, f"cannot read '{bundle}': {exc.strerror or exc}")
             return None

@@ -33,6 +33,8 @@ from exporter.config.load import MAX_CONFIG_BYTES, _describe, parse_yaml
 from exporter.errors import ConfigError
 from exporter.fileio import read_regular
 
+MAX_FILE_BYTES = 16 * 1024 * 1024  # certificates, keys and CA bundles of the web configuration
+
 log = logging.getLogger("exporter.web")
 
 TOP_KEYS = ("tls_server_config", "basic_auth_users", "http_server_config")
@@ -239,7 +241,7 @@ class _Parser:
             return None
         file = self.base_dir / value
         try:
-            file.read_bytes()
+            read_regular(file, MAX_FILE_BYTES, what=key)  # a FIFO or a device would hang or flood
         except OSError as exc:
             self.error(f"{path}.{key}", f"cannot read '{file}': {exc.strerror or exc}")
             return None

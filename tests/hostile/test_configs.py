@@ -83,3 +83,19 @@ async def test_reload_keeps_the_running_config(make_client, tmp_path: Path, kind
     s = parse(await (await client.get("/metrics")).text())
     assert value(s, "tls_exporter_config_last_reload_successful") == 0
     assert value(s, "tls_exporter_targets") == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_trust_bundle_fifo_or_device_in_the_config_is_an_error(tmp_path: Path, kind: str) -> None:
+    bundle = tmp_path / "bundle.pem"
+    if kind == "fifo":
+        os.mkfifo(bundle)
+        reason = "trust bundle is a FIFO, not a regular file"
+    else:
+        bundle = Path("/dev/zero")
+        reason = "trust bundle is a character device, not a regular file"
+    path = tmp_path / "config.yml"
+    path.write_text(f"profiles: {{strict: {{trust: '{bundle}'}}}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.errors == [f"profiles.strict.trust: cannot read '{bundle}': {reason}"]
