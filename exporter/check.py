@@ -60,6 +60,8 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
         return Verdict(status=Status.CRITICAL, problems=(f"{prefix}{result.outcome.value}: {result.detail}",))
     critical: list[str] = []
     warning: list[str] = []
+    if result.outcome.value != "certificate_found":  # certificates seen, but the probe still failed
+        critical.append(f"probe failed: {result.outcome.value}: {result.detail}")
     served = isinstance(job, Target)
     followed = report.chain[:1] if served else report.chain
     for position, cert in enumerate(followed):

@@ -38,9 +38,12 @@ class ProbeError(Exception):
 
     outcome: Outcome = Outcome.NETWORK_ERROR
 
-    def __init__(self, detail: str, outcome: Outcome | None = None) -> None:
+    def __init__(self, detail: str, outcome: Outcome | None = None, *, certificates: tuple[bytes, ...] = ()) -> None:
         super().__init__(detail)
         self.detail = detail
+        # What the server sent before the failure (a TLS 1.2 server that wants a client certificate
+        # sends its own first): judged and shown even though the handshake failed.
+        self.certificates = certificates
         if outcome is not None:
             self.outcome = outcome
 

@@ -50,8 +50,8 @@ class Pipeline:
     async def probe(self, job: Job, config: Config, *, timeout: float | None = None) -> list[Result]:
         deadline = Deadline(job.timeout if timeout is None else min(timeout, job.timeout))
         source = self.source(job)
-        observations = await source.observe(job, deadline)
         profile = config.profile(job.profile)
+        observations = await source.observe(job, deadline, profile)
         rules = config.certificate_owners
         if len(observations) > JUDGE_IN_THREAD:
             results = await asyncio.to_thread(lambda: [judge(o, job, profile, rules) for o in observations])

@@ -135,7 +135,7 @@ class Result:
     started_at: float = 0.0
     duration: float = 0.0
     session: Session | None = None
-    report: CertReport | None = None  # set only when outcome is certificate_found
+    report: CertReport | None = None  # set when certificates were seen (also before a failed handshake)
     log: tuple[str, ...] = field(default=(), compare=False)
 
     @property

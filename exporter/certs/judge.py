@@ -47,12 +47,17 @@ def chain_facts(ders: Sequence[bytes]) -> tuple[CertFacts, ...]:
 
 
 def judge(obs: Observation, job: Job, profile: Profile, owner_rules: Sequence[OwnerRule]) -> Result:
-    """The report on what ``obs`` saw; an observation without certificates passes through unjudged."""
-    if not obs.certificates or obs.outcome.value != "certificate_found":
+    """The report on what ``obs`` saw; an observation without certificates passes through unjudged.
+
+    Certificates seen before a failure (a handshake refused for want of a client certificate) are
+    judged too: the outcome still says the probe failed, and the certificate series show."""
+    if not obs.certificates:
         return _result(obs, obs.outcome, obs.detail, None)
     try:
         chain = chain_facts(obs.certificates)
     except ValueError as exc:
+        if obs.outcome.value != "certificate_found":
+            return _result(obs, obs.outcome, obs.detail, None)
         unparsable = FileOutcome.PARSE_ERROR if isinstance(obs.outcome, FileOutcome) else Outcome.NO_CERTIFICATE
         return _result(obs, unparsable, str(exc), None)
     owners = tuple(owner_for(c, owner_rules, job.owner) for c in chain)

@@ -53,6 +53,8 @@ class Profile:
     scan_protocol_versions: bool = True
     scan_interval: float = 6 * 3600.0  # version scans run on their own clock, less often than probes
     log_repeat: float = 12 * 3600.0  # "certificate will expire on DATE" again this often while warning or worse
+    client_cert: str | None = None  # PEM certificate (chain) presented to servers that ask for one (mTLS)
+    client_key: str | None = None  # its PEM private key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

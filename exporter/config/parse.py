@@ -42,6 +42,7 @@ from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.fileio import read_regular
 from exporter.protocols import PROTOCOLS
+from exporter.tls.client import ClientCertificate, client_context
 
 TOP_KEYS = (
     "defaults",
@@ -67,6 +68,8 @@ PROFILE_KEYS = (
     "scan_interval",
     "revocation_interval",
     "log_repeat",
+    "client_cert",
+    "client_key",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -241,6 +244,7 @@ class _Parser:
         scan_interval = self.duration(m, "scan_interval", path)
         revocation_interval = self.duration(m, "revocation_interval", path)
         log_repeat = self.duration(m, "log_repeat", path)
+        client_cert, client_key = self.client_certificate(m, path)
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -252,6 +256,8 @@ class _Parser:
             revocation=base.revocation if revocation is None else RevocationMode(revocation),
             revocation_interval=_or(revocation_interval, base.revocation_interval),
             log_repeat=_or(log_repeat, base.log_repeat),
+            client_cert=client_cert,
+            client_key=client_key,
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
         )
@@ -306,6 +312,33 @@ class _Parser:
             self.error(where, f"'{bundle}' contains no PEM certificate")
             return None
         return str(bundle)
+
+    def client_certificate(self, m: Raw, path: str) -> tuple[str | None, str | None]:
+        """``client_cert`` and ``client_key``: both or neither; the certificate and the key must
+        load and belong together (checked now, so a probe never fails for a typo)."""
+        cert, key = self.string(m, "client_cert", path), self.string(m, "client_key", path)
+        if (cert is None) != (key is None):
+            self.error(path, "give both client_cert and client_key, or neither")
+            return None, None
+        if cert is None or key is None:
+            return None, None
+        cert_path, key_path = self.resolve(cert), self.resolve(key)
+        for key_name, file, what in (
+            ("client_cert", cert_path, "client certificate"),
+            ("client_key", key_path, "client key"),
+        ):
+            try:  # OpenSSL would block on a FIFO and read a device for ever: regular files only
+                read_regular(file, MAX_BUNDLE_BYTES, what=what)
+            except OSError as exc:
+                self.error(_join(path, key_name), f"cannot read '{file}': {exc.strerror or exc}")
+                return None, None
+        try:
+            client_context(ClientCertificate(str(cert_path), str(key_path)))
+        except Exception as exc:  # pyOpenSSL names the file and the reason
+            reason = "; ".join(str(a) for a in getattr(exc, "args", ()) if a) or type(exc).__name__
+            self.error(_join(path, "client_cert"), f"cannot use '{cert_path}' with '{key_path}': {reason}")
+            return None, None
+        return str(cert_path), str(key_path)
 
     def min_key_bits(self, m: Raw, path: str, base: Profile) -> MappingProxyType[str, int] | None:
         if "min_key_bits" not in m:

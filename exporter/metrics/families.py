@@ -140,7 +140,7 @@ def served_static(
     _state_set(ex, n.HANDSHAKE_OUTCOME, labels, "outcome", OUTCOMES, result.outcome.value)
     ex.add(n.PROBE_DURATION, labels, round(result.duration, 6))
     ex.add(n.PROBE_TIMESTAMP, labels, round(result.started_at, 3))
-    if report is None or not result.success:
+    if report is None:
         return []  # no certificate, no certificate series: the outcome says why
     leaf = report.leaf
     _cert_static(ex, labels, leaf)
@@ -211,7 +211,7 @@ def location_static(
     if isinstance(result.outcome, FileOutcome):
         return stored_static(ex, labels_for, owner, result, last_change, profile)
     clocks = served_static(ex, labels_for, owner, result, last_change, profile)
-    if scan is not None and result.success:
+    if scan is not None and result.report is not None:
         scan_lines(ex, labels_for(result.report.owner if result.report else owner), scan, profile)
     return clocks
 

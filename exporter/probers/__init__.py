@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from exporter.config.model import Config, Job
+from exporter.config.model import Config, Job, Profile
 from exporter.deadline import Deadline
 from exporter.probers.file import FileSource
 from exporter.probers.tls import TLSSource
@@ -24,7 +24,7 @@ class Source(Protocol):
 
     def jobs(self, config: Config) -> Sequence[Job]: ...
 
-    async def observe(self, job: Job, deadline: Deadline) -> list[Observation]: ...
+    async def observe(self, job: Job, deadline: Deadline, profile: Profile | None = None) -> list[Observation]: ...
 
     def labels(self, job: Job, location: str, owner: str) -> dict[str, str]: ...
 

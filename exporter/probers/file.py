@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from exporter.certs.load import CertificateParseError, load_certificates
-from exporter.config.model import Config, FileTarget, Job
+from exporter.config.model import Config, FileTarget, Job, Profile
 from exporter.deadline import Deadline
 from exporter.errors import FileOutcome
 from exporter.fileio import FileTooLarge, in_file_thread, read_regular
@@ -204,7 +204,7 @@ class FileSource:
         labels.update(job.labels)
         return labels
 
-    async def observe(self, job: Job, deadline: Deadline) -> list[Observation]:
+    async def observe(self, job: Job, deadline: Deadline, profile: Profile | None = None) -> list[Observation]:
         """One observation per path, in sorted path order.
 
         A glob (or a directory) that matches nothing gives one ``missing`` observation whose

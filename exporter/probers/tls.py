@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from exporter.config.model import Config, Job, Target
+from exporter.config.model import Config, Job, Profile, Target
 from exporter.deadline import Deadline
 from exporter.errors import Outcome, ProbeError
 from exporter.netpolicy import PROBE_SCOPE
@@ -17,6 +17,7 @@ from exporter.protocols import PROTOCOLS
 from exporter.resolve import resolve
 from exporter.results import Observation
 from exporter.steplog import StepLog
+from exporter.tls.client import ClientCertificate
 from exporter.tls.hello import Opener
 from exporter.tls.session import format_address, handshake, open_for_hello
 
@@ -53,8 +54,11 @@ class TLSSource:
         labels.update(job.labels)
         return labels
 
-    async def observe(self, job: Job, deadline: Deadline) -> list[Observation]:
+    async def observe(self, job: Job, deadline: Deadline, profile: Profile | None = None) -> list[Observation]:
         assert isinstance(job, Target)
+        client = None
+        if profile is not None and profile.client_cert and profile.client_key:
+            client = ClientCertificate(profile.client_cert, profile.client_key)
         started, steps = time.time(), StepLog()
         steps(f"resolving {job.host}")
         try:
@@ -86,9 +90,11 @@ class TLSSource:
                     log=tuple(steps.lines),
                 )
             ]
-        return list(await asyncio.gather(*(self._address(job, ip, deadline, steps.lines) for ip in ips)))
+        return list(await asyncio.gather(*(self._address(job, ip, deadline, steps.lines, client) for ip in ips)))
 
-    async def _address(self, job: Target, ip: str, deadline: Deadline, prefix: list[str]) -> Observation:
+    async def _address(
+        self, job: Target, ip: str, deadline: Deadline, prefix: list[str], client: ClientCertificate | None
+    ) -> Observation:
         started, t0, steps = time.time(), time.monotonic(), StepLog()
         address = format_address(ip, job.port)
         try:
@@ -101,11 +107,12 @@ class TLSSource:
                     deadline=deadline,
                     steps=steps,
                     read_hsts=job.protocol == "https",
+                    client=client,
                 )
             outcome, detail = Outcome.CERTIFICATE_FOUND, ""
         except ProbeError as exc:
             steps(f"{exc.outcome}: {exc.detail}")
-            session, chain, outcome, detail = None, (), exc.outcome, exc.detail
+            session, chain, outcome, detail = None, exc.certificates, exc.outcome, exc.detail
         except Exception as exc:  # a bug must cost one probe, never the exporter
             steps(f"internal error: {exc!r}")
             log.exception("probe of %s %s failed unexpectedly", job.target, address)

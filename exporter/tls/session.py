@@ -7,7 +7,8 @@ covers the whole sequence, close included, so a silent or endless server costs o
 from __future__ import annotations
 
 import asyncio
-import ssl
+
+from OpenSSL.SSL import Error as SSLError
 
 from exporter.certs.grade import normalize_version
 from exporter.deadline import Deadline
@@ -16,34 +17,13 @@ from exporter.results import Session
 from exporter.starttls import NEGOTIATORS
 from exporter.starttls.base import discard_buffered
 from exporter.steplog import StepLog
-from exporter.tls.chain import peer_chain_der
-from exporter.tls.context import probe_context
+from exporter.tls.client import ClientCertificate, TLSClient, TLSFailure
 
 MAX_HTTP_HEADER_BYTES = 16 * 1024
-
-# OpenSSL reasons that mean "the peer did not answer with TLS at all".
-_NOT_TLS_REASONS = (
-    "WRONG_VERSION_NUMBER",
-    "PACKET_LENGTH_TOO_LONG",
-    "UNKNOWN_PROTOCOL",
-    "RECORD_LAYER_FAILURE",
-    "HTTP_REQUEST",
-    "HTTPS_PROXY_REQUEST",
-    "WRONG_SSL_VERSION",
-    "RECORD_TOO_LARGE",
-)
 
 
 def format_address(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
-def classify_ssl_error(exc: ssl.SSLError) -> ProbeError:
-    reason = str(getattr(exc, "reason", "") or "")
-    text = f"{reason} {exc}".upper()
-    if any(r in text for r in _NOT_TLS_REASONS):
-        return NotTLS(f"not a TLS server: {exc}")
-    return ProbeError(f"handshake failed: {exc}", Outcome.HANDSHAKE_FAILED)
 
 
 CLOSE_GRACE = 1.0  # at most this long for a polite close; then (or past the deadline) the socket is dropped
@@ -118,27 +98,21 @@ async def open_for_hello(ip: str, port: int, *, starttls: str | None, server_nam
     return reader, writer
 
 
-async def _read_hsts(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server_name: str, deadline: Deadline, steps: StepLog
-) -> str | None:
+async def _read_hsts(tls: TLSClient, server_name: str, deadline: Deadline, steps: StepLog) -> str | None:
     """One HEAD request for the Strict-Transport-Security header; any failure means "none seen"."""
     if not server_name.isascii() or not server_name.isprintable() or " " in server_name:
         return None  # never reached through the config's checks; a header line must stay one line
     request = f"HEAD / HTTP/1.1\r\nHost: {server_name}\r\nUser-Agent: tls-exporter\r\nConnection: close\r\n\r\n"
-    writer.write(request.encode())
     try:
-        head = await deadline.run(reader.readuntil(b"\r\n\r\n"), 3.0)
-    except (
-        asyncio.IncompleteReadError,
-        asyncio.LimitOverrunError,
-        ConnectionError,
-        ssl.SSLError,
-        TimeoutError,
-        ValueError,
-    ):
+        await tls.send(request.encode(), deadline)
+        head = await deadline.run(tls.read_until(b"\r\n\r\n", MAX_HTTP_HEADER_BYTES, deadline), 3.0)
+    except (ConnectionError, TimeoutError, OSError, SSLError, ValueError):
         steps("no HTTP response headers read (HSTS unknown)")
         return None
-    for line in head[:MAX_HTTP_HEADER_BYTES].decode("latin-1").split("\r\n")[1:]:
+    if b"\r\n\r\n" not in head:
+        steps("no HTTP response headers read (HSTS unknown)")
+        return None
+    for line in head.decode("latin-1").split("\r\n")[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "strict-transport-security":
             steps(f"HSTS: {value.strip()}")
@@ -156,34 +130,46 @@ async def handshake(
     deadline: Deadline,
     steps: StepLog,
     read_hsts: bool = False,
+    client: ClientCertificate | None = None,
 ) -> tuple[Session, tuple[bytes, ...]]:
     """Probe one address: connect, STARTTLS if any, TLS handshake; the session and the served chain."""
     reader, writer = await open_plain(ip, port, deadline, steps)
+    tls: TLSClient | None = None
     try:
         await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, steps=steps)
         sni = server_name or None
-        steps(f"TLS handshake (SNI {sni or 'none'})")
+        steps(f"TLS handshake (SNI {sni or 'none'}{', client certificate' if client else ''})")
+        tls = TLSClient(reader, writer, sni, client)
         try:
-            await deadline.run(writer.start_tls(probe_context(), server_hostname=sni))
+            await tls.handshake(deadline)
         except TimeoutError:
             raise ProbeError("TLS handshake timed out", Outcome.HANDSHAKE_TIMEOUT) from None
-        except ssl.SSLError as exc:
-            raise classify_ssl_error(exc) from None
-        except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+        except TLSFailure as exc:
+            if exc.not_tls:
+                raise NotTLS(f"not a TLS server: {exc.detail}") from None
+            if exc.chain:
+                steps(f"the handshake failed after the server sent {len(exc.chain)} certificate(s): {exc.detail}")
+            raise ProbeError(
+                f"handshake failed: {exc.detail}", Outcome.HANDSHAKE_FAILED, certificates=exc.chain
+            ) from None
+        except OSError as exc:
             raise ProbeError(
                 f"connection lost during the TLS handshake: {exc or type(exc).__name__}", Outcome.HANDSHAKE_FAILED
             ) from None
-        ssl_object = writer.get_extra_info("ssl_object")
-        if not isinstance(ssl_object, ssl.SSLObject):
-            raise ProbeError("no TLS session after the handshake", Outcome.HANDSHAKE_FAILED)
-        chain = peer_chain_der(ssl_object)
-        cipher = ssl_object.cipher() or ("", "", 0)
-        version = normalize_version(ssl_object.version() or "")  # "TLSv1.0", as in every other label
-        steps(f"negotiated {version} {cipher[0]}; server sent {len(chain)} certificate(s)")
+        chain = tls.chain()
+        cipher, bits = tls.cipher
+        version = normalize_version(tls.version)  # "TLSv1.0", as in every other label
+        staple = tls.staple
+        steps(
+            f"negotiated {version} {cipher}; server sent {len(chain)} certificate(s)"
+            + (f" and a stapled OCSP response ({len(staple)} bytes)" if staple else "")
+        )
         if not chain:
             raise ProbeError("the server sent no certificate", Outcome.NO_CERTIFICATE)
-        hsts = await _read_hsts(reader, writer, server_name, deadline, steps) if read_hsts else None
-        session = Session(version=version, cipher=cipher[0], cipher_bits=int(cipher[2] or 0), hsts=hsts)
-        return session, tuple(chain)
+        hsts = await _read_hsts(tls, server_name, deadline, steps) if read_hsts else None
+        session = Session(version=version, cipher=cipher, cipher_bits=bits, ocsp_staple=staple, hsts=hsts)
+        return session, chain
     finally:
+        if tls is not None and not deadline.expired:
+            tls.close_notify()
         await close(writer, deadline)

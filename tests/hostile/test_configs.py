@@ -99,3 +99,16 @@ def test_trust_bundle_fifo_or_device_in_the_config_is_an_error(tmp_path: Path, k
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert err.value.errors == [f"profiles.strict.trust: cannot read '{bundle}': {reason}"]
+
+
+def test_client_certificate_fifo_in_the_config_is_an_error(tmp_path: Path) -> None:
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    os.mkfifo(cert)
+    key.write_text("not read: the certificate fails first\n")
+    path = tmp_path / "config.yml"
+    path.write_text(f"profiles: {{mtls: {{client_cert: '{cert}', client_key: '{key}'}}}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.errors == [
+        f"profiles.mtls.client_cert: cannot read '{cert}': client certificate is a FIFO, not a regular file"
+    ]
