@@ -96,15 +96,16 @@ class Assessor:
         verdict, extras = chained if chained is not None else (None, ())
         issues = set(verdict.issues) if verdict else set()
 
-        # 2. revocation (a staple from the scan's TLS 1.2 hello counts when the handshake had none)
-        staple = session.ocsp_staple or next((r.staple for r in scan if r.staple and r.accepted), None)
+        # 2. revocation; the staple is the one the probe's own handshake carried (TLS 1.2 or 1.3)
+        staple = session.ocsp_staple
+        path = verdict.path if verdict and verdict.path else ()
+        pairs = _pairs(path) if path else _pairs_served(certs, extras)
+        stapled = _valid_staple(staple, certs[0], pairs, at)
         ocsp_status: OcspStatus | None = OcspStatus.NOT_CHECKED
         revoked = False
         if profile.revocation == RevocationMode.NONE:
             steps.append("revocation: not checked (profile says none)")
         else:
-            path = verdict.path if verdict and verdict.path else ()
-            pairs = _pairs(path) if path else _pairs_served(certs, extras)
             checked = await self._step(
                 Step.REVOCATION,
                 errors,
@@ -139,7 +140,7 @@ class Assessor:
             chain_issues=frozenset(issues),
             chain_reasons=reasons,
             ocsp_status=ocsp_status,
-            ocsp_stapled=staple is not None,
+            ocsp_stapled=stapled,
             grade=None if g is None else g.grade,
             score=None if g is None else g.score,
             reasons=() if g is None else g.reasons,
@@ -354,6 +355,18 @@ def _log_chain(v: ChainVerdict, steps: list[str]) -> None:
     steps.extend(f"chain: {reason}" for reason in v.reasons)
     if v.detail:
         log.debug("chain verifier said: %s", v.detail)
+
+
+def _valid_staple(
+    staple: bytes | None,
+    leaf: x509.Certificate,
+    pairs: Sequence[tuple[x509.Certificate, x509.Certificate]],
+    at: dt.datetime,
+) -> bool:
+    """A staple counts only when it is a valid, current answer about the leaf, signed for its issuer."""
+    if not staple or not pairs or pairs[0][0] is not leaf:
+        return False
+    return judge_ocsp(staple, leaf, pairs[0][1], at).status != "error"
 
 
 def _pairs(path: Sequence[x509.Certificate]) -> list[tuple[x509.Certificate, x509.Certificate]]:

@@ -20,12 +20,14 @@ from certs.posture_kit import (
     opener,
     sub_ca,
 )
+from helpers import make_config, make_target
 from pki import NOW, PKI
 from servers import LoopbackServers
 
 from exporter.assess import Assessor
 from exporter.config.model import Profile
 from exporter.fetch import Fetcher
+from exporter.pipeline import Pipeline
 from exporter.results import Assessment, Step
 from exporter.scan import Scanner
 from exporter.tls.hello import Opener
@@ -331,29 +333,50 @@ async def test_ocsp_responder_down_is_error_and_no_url_is_not_checked(
     assert off.ocsp_status == "not_checked" and len(responder.hits) == 1
 
 
-async def test_valid_staple_counts_and_the_responder_is_not_asked(
-    tmp_path: Path, responder: RevocationServer, assessor: Harness
+@pytest.mark.parametrize(("flag", "version"), [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")])
+async def test_a_valid_staple_of_the_real_handshake_counts_and_the_responder_is_not_asked(
+    tmp_path: Path, responder: RevocationServer, flag: str, version: str
 ) -> None:
+    """openssl s_server staples a file: the probe's own handshake reads it, in TLS 1.2 and 1.3."""
     pki = PKI(tmp_path)
     leaf = pki.issue("stapled", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
     responder.register(leaf.cert, pki.intermediate, "revoked")  # would say revoked if asked
     staple = tmp_path / "staple.der"
     staple.write_bytes(ocsp_response(leaf.cert, pki.intermediate, "good"))
-    prof = Profile(trust=str(pki.root.cert_path))
-    with OpenSSLServer(leaf, "-tls1_2", "-status_file", str(staple), workdir=tmp_path) as server:
-        obs = static(
-            der(*leaf.chain),
-            address=f"127.0.0.1:{server.port}",
-            version="TLSv1.2",
-            cipher="ECDHE-ECDSA-AES256-GCM-SHA384",
-        )
-        a = await assessor.assess(
-            observation=obs, server_name="localhost", profile=prof, reopen=opener(server.port), now=T0
-        )
+    profile = Profile(trust=str(pki.root.cert_path), scan_protocol_versions=False)
+    with OpenSSLServer(leaf, flag, "-status_file", str(staple), workdir=tmp_path) as server:
+        target = make_target(server.port)
+        pipeline = Pipeline(assessor=Assessor(fetcher=Fetcher(timeout=5)))
+        try:
+            (result,) = await pipeline.probe(target, make_config(target, profiles=[profile]))
+        finally:
+            await pipeline.close()
+    assert result.session is not None and result.session.version == version
+    assert result.report is not None and result.report.assessment is not None
+    a = result.report.assessment
     assert (a.ocsp_status, a.ocsp_stapled, a.chain_valid) == ("good", True, True)
     assert responder.hits == []
-    assert dict(a.protocols_accepted)["TLSv1.2"] is True and dict(a.protocols_accepted)["TLSv1.3"] is False
-    assert (a.grade, a.score) == ("A-", 100.0)  # no TLS 1.3: a warning
+    assert any("and a stapled OCSP response" in line for line in result.log)
+
+
+async def test_without_a_staple_the_responder_is_asked_and_stapled_is_0(
+    tmp_path: Path, responder: RevocationServer
+) -> None:
+    pki = PKI(tmp_path)
+    leaf = pki.issue("plain", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
+    responder.register(leaf.cert, pki.intermediate, "good")
+    profile = Profile(trust=str(pki.root.cert_path), scan_protocol_versions=False)
+    with OpenSSLServer(leaf, "-tls1_3", workdir=tmp_path) as server:
+        target = make_target(server.port)
+        pipeline = Pipeline(assessor=Assessor(fetcher=Fetcher(timeout=5)))
+        try:
+            (result,) = await pipeline.probe(target, make_config(target, profiles=[profile]))
+        finally:
+            await pipeline.close()
+    assert result.report is not None and result.report.assessment is not None
+    a = result.report.assessment
+    assert (a.ocsp_status, a.ocsp_stapled) == ("good", False)
+    assert len(responder.hits) == 1
 
 
 async def test_stale_staple_falls_back_to_the_responder(
@@ -376,7 +399,8 @@ async def test_stale_staple_falls_back_to_the_responder(
         reopen=None,
         now=T0,
     )
-    assert (a.ocsp_status, a.ocsp_stapled, a.chain_issues) == ("revoked", True, {"revoked"})
+    # A stale staple is no valid staple: stapled is 0, and the responder's answer decides.
+    assert (a.ocsp_status, a.ocsp_stapled, a.chain_issues) == ("revoked", False, {"revoked"})
     assert any(line.startswith("ocsp: staple error (stale OCSP response") for line in a.log)
 
 

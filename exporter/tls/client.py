@@ -54,10 +54,14 @@ class PeerClosed(Exception):
     """The peer closed the connection during the handshake."""
 
 
+REQUEST_ANSWER_WAIT = 1.0  # TLS 1.3: how long to wait for the server to refuse our missing client certificate
+
+
 @dataclass(slots=True)
 class _Seen:
     staple: bytes | None = None
     calls: int = 0
+    certificate_requested: bool = False  # the server sent CertificateRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,13 @@ def _ocsp_callback(conn: SSL.Connection, data: bytes, _: object) -> bool:
     return True  # the staple is judged later, with the chain: never abort the handshake here
 
 
+def _info_callback(conn: SSL.Connection, where: int, ret: int) -> None:
+    if where & SSL.SSL_CB_LOOP and b"certificate request" in (conn.get_state_string() or b""):
+        seen = conn.get_app_data()
+        if isinstance(seen, _Seen):
+            seen.certificate_requested = True
+
+
 @lru_cache(maxsize=64)
 def client_context(client: ClientCertificate | None = None) -> SSL.Context:
     """One context per client certificate (none for most probes); loading a key is done once."""
@@ -84,6 +95,7 @@ def client_context(client: ClientCertificate | None = None) -> SSL.Context:
     ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
     ctx.set_min_proto_version(SSL.TLS1_VERSION)
     ctx.set_ocsp_client_callback(_ocsp_callback)
+    ctx.set_info_callback(_info_callback)
     if client is not None:
         ctx.use_certificate_chain_file(client.cert_file)
         ctx.use_privatekey_file(client.key_file)
@@ -160,12 +172,32 @@ class TLSClient:
         """Raises TimeoutError (the deadline), PeerClosed, or TLSFailure."""
         try:
             await self._until_done(self.conn.do_handshake, deadline)
+            if self._seen.certificate_requested and self.version == "TLSv1.3":
+                await self._refused_after_finished(deadline)
         except SSL.Error as exc:
             reason = _reason(exc)
             not_tls = any(r in reason.upper().replace(" ", "_") for r in NOT_TLS_REASONS)
             raise TLSFailure(reason, not_tls=not_tls, chain=self.chain()) from None
         except PeerClosed as exc:
             raise TLSFailure(f"connection lost during the TLS handshake: {exc}", chain=self.chain()) from None
+
+    async def _refused_after_finished(self, deadline: Deadline) -> None:
+        """In TLS 1.3 the client finishes before the server judges its certificate (or its lack of
+        one): a refusal comes as an alert right after. Wait briefly for it, so a server that
+        requires a client certificate is reported as failing, as in TLS 1.2 (its chain still shows)."""
+        try:
+            self.conn.recv(1)
+        except SSL.WantReadError:
+            try:
+                await deadline.run(self._pump(deadline), REQUEST_ANSWER_WAIT)
+            except TimeoutError:
+                return  # no refusal: the certificate was optional
+            try:
+                self.conn.recv(1)
+            except (SSL.WantReadError, SSL.ZeroReturnError):
+                return
+        except SSL.ZeroReturnError:
+            return
 
     def chain(self) -> tuple[bytes, ...]:
         """The certificates as the server sent them, leaf first (also after a failed handshake)."""

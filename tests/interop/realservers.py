@@ -48,6 +48,7 @@ PACKAGES = {
     "mariadb-install-db": "mariadb-server",
     "prosody": "prosody",
     "kamailio": "kamailio",
+    "nginx": "nginx",
     "/usr/lib/news/bin/innd": "inn2",
     "/usr/lib/news/bin/nnrpd": "inn2",
     "/usr/lib/news/bin/makehistory": "inn2",
@@ -823,3 +824,43 @@ logfile ""
 """
     )
     return RealServer("redis-server", d, [redis, str(conf)], ports).start()
+
+
+def start_nginx(d: Path, chain: Path, key: Path, client_ca: Path, *, protocols: str) -> RealServer:
+    """nginx serving ``chain`` and requiring a client certificate issued under ``client_ca``
+    (`ssl_verify_client on`), speaking only ``protocols`` (e.g. "TLSv1.2")."""
+    nginx = require("nginx")
+    ports = {"https": free_port()}
+    for sub in ("logs", "tmp"):
+        (d / sub).mkdir(exist_ok=True)
+    conf = d / "nginx.conf"
+    conf.write_text(
+        f"""\
+daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {d}/logs/access.log;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{ports["https"]} ssl;
+        server_name localhost;
+        ssl_certificate {chain};
+        ssl_certificate_key {key};
+        ssl_protocols {protocols};
+        ssl_client_certificate {client_ca};
+        ssl_verify_client on;
+        location / {{ return 200 "hello, $ssl_client_s_dn\\n"; }}
+    }}
+}}
+"""
+    )
+    return RealServer(
+        "nginx", d, [nginx, "-p", str(d), "-c", str(conf)], ports, logs=[d / "logs" / "error.log"]
+    ).start()
