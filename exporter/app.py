@@ -17,29 +17,35 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter import __version__
 from exporter.assess import Assessor
 from exporter.config import load_config
+from exporter.config.load import MAX_CONFIG_BYTES
 from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
+from exporter.fileio import DaemonThreadPool, in_file_thread, read_regular
+from exporter.limits import budget, raise_nofile
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
+from exporter.netpolicy import FetchPolicy
 from exporter.notify.lookup import days_left_from_store
 from exporter.notify.webhook import SnmpWebhook
 from exporter.pipeline import Pipeline, scan_key
 from exporter.probers import make_probers
 from exporter.probers.tls import TLSSource
 from exporter.report.schedule import ReportScheduler
-from exporter.results import Result
+from exporter.results import Result, Step
 from exporter.scan import Scanner
 from exporter.scheduler import Scheduler
 from exporter.shard import Shard
 from exporter.store import Store
 from exporter.web.handlers import make_app
 from exporter.web.inventory import InventoryEntry, build_inventory
+from exporter.web.server import GuardedRunner
 from exporter.web.status import render_status
 from exporter.web.webconfig import WebConfig
 
 log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
-MAX_CONNECTIONS = 256  # scheduled probes' connections open at once
+DEFAULT_THREADS = 8  # the loop's default executor: DNS lookups, rendering, status page
+STOP_TIMEOUT = 1.5  # seconds from SIGTERM to exit, at most
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -61,8 +67,10 @@ class Exporter:
         web_config: WebConfig | None = None,
         telemetry_path: str = "/metrics",
         shard: Shard | None = None,
+        enable_lifecycle: bool = False,
     ) -> None:
         self.config_file = config_file
+        self.enable_lifecycle = enable_lifecycle  # POST /-/reload; SIGHUP reloads regardless
         self.listen = listen
         self.web_config, self.telemetry_path, self.shard = web_config, telemetry_path, shard or Shard()
         self.config = Config()
@@ -72,13 +80,24 @@ class Exporter:
         self.metrics.set_shard(self.shard.index, self.shard.count)
         self.store = Store()
         self.scanner = Scanner()
-        self.probers = make_probers(TLSSource(asyncio.Semaphore(MAX_CONNECTIONS)))
+        self.fds = budget(raise_nofile())  # descriptors: probes and the HTTP server each get a share
+        self.probers = make_probers(TLSSource(asyncio.Semaphore(self.fds.probes)))
         self.pipeline = Pipeline(
             probers=self.probers, assessor=Assessor(on_error=self.metrics.error), scanner=self.scanner
         )
         # /probe has its own source: its connections do not wait behind the scheduler's cap.
-        self.adhoc = Pipeline(assessor=self.pipeline.assessor, scanner=self.scanner)
-        self.renderer = StoreRenderer(self.store, lambda: self.config, scanner=self.scanner, probers=self.probers)
+        self.adhoc = Pipeline(
+            probers=make_probers(TLSSource(asyncio.Semaphore(self.fds.adhoc))),
+            assessor=self.pipeline.assessor,
+            scanner=self.scanner,
+        )
+        self.renderer = StoreRenderer(
+            self.store,
+            lambda: self.config,
+            scanner=self.scanner,
+            probers=self.probers,
+            on_error=lambda: self.metrics.error(Step.RENDER),
+        )
         self.scheduler: Scheduler | None = None
         self.reports = ReportScheduler(lambda: self.config.reports, self.metrics.count_notification)
         self.snmp = SnmpWebhook(
@@ -126,13 +145,16 @@ class Exporter:
         if path is None:
             return Config(), None
         try:
-            raw = path.read_bytes()
+            raw = read_regular(path, MAX_CONFIG_BYTES, what="configuration file")
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-        return load_config(path), hashlib.sha256(raw).hexdigest()
+        return load_config(path, data=raw), hashlib.sha256(raw).hexdigest()
 
     def apply(self, config: Config, checksum: str | None) -> None:
         self.config, self._checksum = config, checksum
+        assessor = self.pipeline.assessor
+        if assessor is not None:  # /probe shares it, within probe.allow besides
+            assessor.fetcher.policy = FetchPolicy.of(config.fetch.allow, config.fetch.deny)
         if self.scheduler is not None:
             self.scheduler.apply(config)
         self.metrics.reload_ok.set(1)
@@ -142,8 +164,10 @@ class Exporter:
         """Load the file again; a bad file is rejected, logged, and the running config stays."""
         async with self._reload_lock:
             try:
-                config, checksum = await asyncio.to_thread(self.load)
-            except ConfigError as exc:
+                config, checksum = await in_file_thread(self.load)
+            except (ConfigError, RecursionError, MemoryError) as exc:
+                if not isinstance(exc, ConfigError):  # load_config turns these into ConfigError; belt and braces
+                    exc = ConfigError([f"{self._path()}: {type(exc).__name__}"])
                 self.metrics.reload_ok.set(0)
                 log.error(
                     "configuration reload failed; keeping the running configuration",
@@ -190,8 +214,10 @@ class Exporter:
 
     async def run(self) -> int:
         host, port = parse_listen(self.listen)
+        # Daemon threads: a DNS lookup or a read that hangs never holds up the exit.
+        asyncio.get_running_loop().set_default_executor(DaemonThreadPool(DEFAULT_THREADS, "worker"))
         await self.startup()
-        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        runner = GuardedRunner(make_app(self), max_connections=self.fds.http, access_log=None, handle_signals=False)
         await runner.setup()
         try:
             ssl_context = self.web_config.ssl_context() if self.web_config else None
@@ -203,9 +229,11 @@ class Exporter:
             log.info("listening", extra={"fields": {"address": self.listen}})
             await self._stop.wait()
         finally:
-            await self.shutdown()
+            # In-flight /probe requests and scheduled probes are cancelled, not waited for.
+            self.ready = False
             with contextlib.suppress(Exception):
-                await runner.cleanup()
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await asyncio.gather(self.shutdown(), runner.cleanup(), return_exceptions=True)
             log.info("stopped")
         return 0
 

@@ -39,6 +39,7 @@ from exporter.certs.trust import load_trust
 from exporter.config.model import Profile, RevocationMode
 from exporter.deadline import Deadline
 from exporter.fetch import Fetcher, FetchError
+from exporter.fileio import in_file_thread
 from exporter.results import Assessment, OcspStatus, Session, Step
 from exporter.tls import hello
 
@@ -175,7 +176,7 @@ class Assessor:
         now = time.monotonic()
         if hit is not None and now - hit[0] < TRUST_RECHECK:
             return hit[1]
-        loaded = await asyncio.to_thread(self._load_store, trust)
+        loaded = await in_file_thread(self._load_store, trust)
         self._stores[trust] = (now, loaded)
         return loaded
 

@@ -16,6 +16,7 @@ from exporter.config.model import Job, Profile, Target
 from exporter.errors import FileOutcome
 from exporter.results import CertFacts, OcspStatus, Result
 from exporter.scan import ScanResult
+from exporter.textsafe import terminal_safe
 
 
 class Status(IntEnum):
@@ -229,7 +230,7 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
                 f"({days_left(c.not_after, now):.1f} days, tier {tier.value})"
             )
         lines += [f"  problem:   {p}" for p in v.problems]
-        return "\n".join(lines)
+        return "\n".join(map(terminal_safe, lines))  # subjects, details: no raw control bytes
     lines = [f"{v.status.name} {job.protocol}://{job.target} {result.location or '(unresolved)'}"]
     if report is None:
         lines.append(f"  outcome:   {result.outcome.value} ({result.detail})")
@@ -268,7 +269,7 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
             lines.append(f"  not judged: {', '.join(sorted(a.errors))} (an error on the exporter's side)")
         lines.append(f"  owner:     {report.owner or '(none)'}")
     lines += [f"  problem:   {p}" for p in v.problems]
-    return "\n".join(lines)
+    return "\n".join(map(terminal_safe, lines))  # subjects, details: no raw control bytes
 
 
 def worst(statuses: list[Status]) -> Status:

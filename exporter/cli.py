@@ -20,6 +20,8 @@ from exporter.check import Status, days_of, perfdata, render_text, result_json, 
 from exporter.config import load_config, parse_duration
 from exporter.config.model import Config, FileTarget, Job, Target
 from exporter.errors import ConfigError
+from exporter.fetch import Fetcher
+from exporter.netpolicy import FetchPolicy
 from exporter.pipeline import Pipeline, scan_key
 from exporter.probers import PROBERS
 from exporter.probers.tls import TLSSource
@@ -58,6 +60,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         type=_telemetry_path,
         default="/metrics",
         help="path of the metrics (default /metrics)",
+    )
+    p.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="serve POST /-/reload (off by default: any client could change state; SIGHUP always reloads)",
     )
     p.add_argument(
         "--shard",
@@ -193,7 +201,8 @@ async def _scan(scanner: Scanner, job: Job, result: Result, config: Config) -> S
 
 async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
     scanner = Scanner()
-    pipeline = Pipeline(assessor=Assessor(), scanner=None)
+    fetcher = Fetcher(policy=FetchPolicy.of(config.fetch.allow, config.fetch.deny))
+    pipeline = Pipeline(assessor=Assessor(fetcher=fetcher), scanner=None)
     try:
         results = await asyncio.gather(*(pipeline.probe(job, config) for job in jobs))
         scans = [
@@ -288,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             web_config=web_config,
             telemetry_path=args.telemetry_path,
             shard=args.shard,
+            enable_lifecycle=args.enable_lifecycle,
         )
         return asyncio.run(exporter.run())
     except ConfigError as exc:

@@ -4,7 +4,10 @@ One aiohttp session, plain ``http://`` only (these URLs are http by design; foll
 would need the very trust being judged), a timeout and a size cap on every fetch, and caches:
 OCSP responses and CRLs until their nextUpdate (at most the caller's ``max_age``, the profile's
 ``revocation_interval``), AIA certificates for ``aia_ttl``. One download per URL at a time
-(single-flight): probes that need the same answer wait for the one request in flight. A CRL is
+(single-flight): probes that need the same answer wait for the one request in flight. Every URL
+passes the fetch policy (``exporter.netpolicy``) on its name and on every address it resolves to,
+and the connection goes to an address so checked; redirects are never followed. The cache is
+bounded in bytes (least recently used out first). A CRL is
 parsed once per download, in a worker thread (a large CRL takes a while), and cached parsed.
 Failures raise ``FetchError`` and are never cached. Times are unix seconds passed in by the caller.
 
@@ -21,17 +24,21 @@ import contextlib
 import contextvars
 import datetime as dt
 import os
+import socket
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 
 from exporter.certs.revocation import load_crl
+from exporter.netpolicy import PROBE_SCOPE, FetchPolicy, parse_ip
 from exporter.proxyfetch import ProxyFetchError
 from exporter.proxyfetch import request as proxied_request
 from exporter.proxyurl import ProxyURL, bypass, env_proxy
@@ -57,38 +64,83 @@ def fetch_via(proxy: ProxyURL | None) -> Iterator[None]:
         _VIA.reset(token)
 
 
+class FetchDenied(FetchError):
+    """The fetch policy (`fetch.allow`, `fetch.deny`, and for /probe `probe.allow`) refuses the host."""
+
+
 @dataclass(slots=True)
 class _Entry:
     expires: float
     value: object
+    size: int
 
 
 class _Cache:
-    def __init__(self, limit: int) -> None:
-        self._data: dict[object, _Entry] = {}
-        self._limit = limit
+    """Answers until they expire, at most ``max_bytes`` of them (sizes as downloaded), least
+    recently used out first; one answer over ``max_item`` is not kept at all."""
+
+    def __init__(self, max_bytes: int, max_item: int) -> None:
+        self._data: OrderedDict[object, _Entry] = OrderedDict()
+        self.max_bytes, self.max_item = max_bytes, max_item
+        self.bytes = 0
 
     def get(self, key: object, now: float) -> object | None:
         entry = self._data.get(key)
         if entry is None:
             return None
         if entry.expires <= now:
-            del self._data[key]
+            self._drop(key)
             return None
+        self._data.move_to_end(key)
         return entry.value
 
-    def put(self, key: object, value: object, expires: float, now: float) -> None:
-        if expires <= now:
+    def put(self, key: object, value: object, size: int, expires: float, now: float) -> None:
+        if expires <= now or size > self.max_item:
             return
-        if len(self._data) >= self._limit:
-            for k in [k for k, e in self._data.items() if e.expires <= now]:
-                del self._data[k]
-            while len(self._data) >= self._limit:
-                del self._data[next(iter(self._data))]
-        self._data[key] = _Entry(expires, value)
+        if key in self._data:
+            self._drop(key)
+        while self._data and self.bytes + size > self.max_bytes:
+            self._drop(next(iter(self._data)))
+        self._data[key] = _Entry(expires, value, size)
+        self.bytes += size
+
+    def _drop(self, key: object) -> None:
+        self.bytes -= self._data.pop(key).size
+
+    def clear(self) -> None:
+        self._data.clear()
+        self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class _PolicyResolver(AbstractResolver):
+    """Resolves a fetch's host and refuses it unless every address passes the fetch policy: the
+    connection then goes to one of the addresses just checked, never to a second lookup's."""
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self._fetcher = fetcher
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
+        except UnicodeError as exc:
+            raise FetchError(f"cannot resolve {host}: {exc}") from None
+        found = [(info[0], str(info[4][0])) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+        if not found:
+            raise OSError(f"{host} has no A or AAAA record")
+        why = self._fetcher.effective_policy().refuses(host, [ip for _, ip in found])
+        if why is not None:
+            raise FetchDenied(f"not fetched: {why}")
+        return [
+            {"hostname": host, "host": ip, "port": port, "family": fam, "proto": 0, "flags": socket.AI_NUMERICHOST}
+            for fam, ip in found
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
 class Fetcher:
@@ -101,7 +153,9 @@ class Fetcher:
         aia_ttl: float = 86400.0,
         default_ttl: float = 3600.0,
         max_ttl: float = 7 * 86400.0,
-        cache_entries: int = 4096,
+        cache_bytes: int = 64 * MiB,
+        cache_item_bytes: int = 8 * MiB,
+        policy: FetchPolicy | None = None,
     ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -109,11 +163,48 @@ class Fetcher:
         self.aia_ttl = aia_ttl
         self.default_ttl = default_ttl  # when a response has no nextUpdate
         self.max_ttl = max_ttl
-        self._cache = _Cache(cache_entries)
+        self._cache = _Cache(cache_bytes, cache_item_bytes)
+        self._policy = policy or FetchPolicy()
         self._session: aiohttp.ClientSession | None = None
         self._inflight: dict[object, asyncio.Future[Any]] = {}
         self.requests = 0  # HTTP requests made (cache misses), for logs and tests
         self.env_proxy = env_proxy(os.environ)
+
+    @property
+    def policy(self) -> FetchPolicy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: FetchPolicy) -> None:
+        if policy != self._policy:
+            self._cache.clear()  # answers fetched under the old policy may come from hosts now denied
+        self._policy = policy
+
+    def effective_policy(self) -> FetchPolicy:
+        scope = PROBE_SCOPE.get()
+        return self._policy if scope is None else FetchPolicy(self._policy.allow, self._policy.deny, scope)
+
+    async def _admit(self, url: str) -> None:
+        """Refuse, before any cache or download, a URL the policy in effect denies.
+
+        An IP literal is judged here in full (aiohttp does not resolve it); a name by its globs,
+        and for /probe (whose ranges must hold for every address, cached answer or not) by its
+        addresses too. The addresses of a download are checked again by ``_PolicyResolver``."""
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme.lower() != "http" or not parsed.hostname:
+            raise FetchError(f"only http:// URLs are fetched: {url}")
+        host = parsed.hostname
+        policy = self.effective_policy()
+        addresses: list[str] = []
+        if parse_ip(host) is None and policy.also is not None and policy.also.networks:
+            try:
+                resolved = await _PolicyResolver(self).resolve(host, parsed.port or 80, socket.AF_UNSPEC)
+            except OSError as exc:
+                raise FetchError(f"{url}: cannot resolve {host}: {exc}") from None
+            addresses = [str(r["host"]) for r in resolved]
+        why = policy.refuses(host, addresses)
+        if why is not None:
+            raise FetchDenied(f"{url}: not fetched: {why}")
 
     async def _once(self, key: object, fetch: Callable[[], Awaitable[T]]) -> T:
         """Single-flight: the first caller for ``key`` starts the fetch, later ones await the same one.
@@ -121,6 +212,9 @@ class Fetcher:
         The fetch runs as its own task, shielded: a caller whose probe deadline ends stops waiting
         without cancelling the download the others (and the cache) still want.
         """
+        # A /probe download is checked against its own probe.allow; one through a profile's proxy is
+        # another download than a direct one.
+        key = (key, PROBE_SCOPE.get(), _VIA.get())
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(fetch())
@@ -137,7 +231,10 @@ class Fetcher:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # No DNS cache: every connection's addresses pass the policy when it is made.
+            connector = aiohttp.TCPConnector(resolver=_PolicyResolver(self), use_dns_cache=False, limit=64)
             self._session = aiohttp.ClientSession(
+                connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": "tls-exporter"},
             )
@@ -164,6 +261,8 @@ class Fetcher:
                     if len(body) > limit:
                         raise FetchError(f"{url}: over the {limit} byte cap")
                 return bytes(body)
+        except FetchDenied as e:
+            raise FetchDenied(f"{url}: {e}") from None  # raised by the resolver, which has no URL
         except FetchError:
             raise
         except TimeoutError:
@@ -201,6 +300,7 @@ class Fetcher:
 
     async def ocsp(self, url: str, request_der: bytes, *, now: float, max_age: float | None = None) -> bytes:
         """The responder's answer (DER) to ``request_der``: GET when short (RFC 6960 A.1), else POST."""
+        await self._admit(url)
         key = ("ocsp", url, request_der)
         hit = self._cache.get(key, now)
         if isinstance(hit, bytes):
@@ -218,11 +318,12 @@ class Fetcher:
         except ValueError as e:
             raise FetchError(f"{url}: not an OCSP response: {e}") from None
         if resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
-            self._cache.put(key, body, self._ttl_until(resp.next_update_utc, now, max_age), now)
+            self._cache.put(key, body, len(body), self._ttl_until(resp.next_update_utc, now, max_age), now)
         return body
 
     async def crl(self, url: str, *, now: float, max_age: float | None = None) -> x509.CertificateRevocationList:
         """The CRL at ``url``, parsed once per download."""
+        await self._admit(url)
         key = ("crl", url)
         hit = self._cache.get(key, now)
         if isinstance(hit, x509.CertificateRevocationList):
@@ -235,11 +336,12 @@ class Fetcher:
             crl = await asyncio.to_thread(load_crl, body)
         except ValueError as e:
             raise FetchError(f"{url}: not a CRL: {e}") from None
-        self._cache.put(key, crl, self._ttl_until(crl.next_update_utc, now, max_age), now)
+        self._cache.put(key, crl, len(body), self._ttl_until(crl.next_update_utc, now, max_age), now)
         return crl
 
     async def ca_issuers(self, url: str, *, now: float) -> tuple[x509.Certificate, ...]:
         """The certificates at an AIA caIssuers URL: DER, PKCS#7 (.p7c) or PEM."""
+        await self._admit(url)
         key = ("aia", url)
         hit = self._cache.get(key, now)
         if isinstance(hit, tuple):
@@ -251,7 +353,7 @@ class Fetcher:
         certs = parse_certificates(body)
         if not certs:
             raise FetchError(f"{url}: no certificate in the answer")
-        self._cache.put(key, certs, now + self.aia_ttl, now)
+        self._cache.put(key, certs, len(body), now + self.aia_ttl, now)
         return certs
 
 

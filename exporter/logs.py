@@ -10,7 +10,13 @@ import datetime as dt
 import json
 import logging
 import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
+
+MAX_KEYS = 1024  # distinct lines tracked by the rate limit
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -51,8 +57,45 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(_fields(record), default=str)
 
 
+class RateLimit(logging.Filter):
+    """The same line (logger, level, message and fields, all identical) at most ``burst`` times per
+    ``window`` seconds; the next one let through after a pause carries ``suppressed=N``, how many were
+    dropped. A flood of identical errors (refused connections, a failing disk) costs a few
+    lines a window, not gigabytes of log."""
+
+    def __init__(self, burst: int = 5, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.burst, self.window, self.clock = burst, window, clock
+        self._seen: OrderedDict[tuple[str, int, str, str], list[float]] = OrderedDict()  # start, count, dropped
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None) or {}
+        key = (record.name, record.levelno, record.getMessage(), repr(sorted(fields.items(), key=lambda kv: kv[0])))
+        now = self.clock()
+        with self._lock:
+            state = self._seen.get(key)
+            if state is None or now - state[0] >= self.window:
+                dropped = int(state[2]) if state is not None else 0
+                self._seen[key] = [now, 1, 0]
+                self._seen.move_to_end(key)
+                while len(self._seen) > MAX_KEYS:
+                    self._seen.popitem(last=False)
+                if dropped:
+                    fields = dict(getattr(record, "fields", None) or {})
+                    fields["suppressed"] = dropped
+                    record.fields = fields
+                return True
+            state[1] += 1
+            if state[1] <= self.burst:
+                return True
+            state[2] += 1
+            return False
+
+
 def setup(level: str = "info", fmt: str = "logfmt") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RateLimit())
     handler.setFormatter(JSONFormatter() if fmt == "json" else LogfmtFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -21,6 +21,7 @@ class Step(StrEnum):
     REVOCATION = "revocation"
     PROTOCOL_SCAN = "protocol_scan"
     GRADE = "grade"
+    RENDER = "render"  # a job's series could not be rendered: dropped from that scrape
 
 
 class OcspStatus(StrEnum):

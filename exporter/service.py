@@ -31,6 +31,11 @@ class Service(Protocol):
     @property
     def telemetry_path(self) -> str: ...
 
+    @property
+    def enable_lifecycle(self) -> bool:
+        """`--web.enable-lifecycle`: POST /-/reload is served (SIGHUP always reloads)."""
+        ...
+
     def render_metrics(self) -> tuple[bytes, bytes]:
         """The /metrics body in two parts: the jobs' series, then the exporter's own."""
         ...

@@ -6,8 +6,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
+from exporter.certs.names import _names_der, name_texts
 from exporter.results import CertFacts
 
 # OpenSSL-style names for the common signature algorithm OIDs (the `algorithm` label).
@@ -29,12 +29,6 @@ _SIG_NAMES = {
     "1.2.840.10040.4.3": "dsa-with-SHA1",
     "2.16.840.1.101.3.4.3.2": "dsa-with-SHA256",
 }
-
-
-def _common_name(name: x509.Name) -> str:
-    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    value = attrs[0].value if attrs else ""
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 def sans_of(cert: x509.Certificate) -> tuple[str, ...]:
@@ -87,8 +81,13 @@ def signature_of(cert: x509.Certificate) -> tuple[str, str]:
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
+    try:
+        if cert.issuer != cert.subject:
+            return False
+    except ValueError:  # a name cryptography cannot decode: compare the encoded names
+        issuer, subject = _names_der(cert)
+        if issuer != subject:
+            return False
     try:
         cert.verify_directly_issued_by(cert)
     except (ValueError, TypeError, InvalidSignature):
@@ -149,11 +148,12 @@ def extended_key_usage_of(cert: x509.Certificate) -> str:
 def cert_facts(cert: x509.Certificate) -> CertFacts:
     key_type, key_bits = key_of(cert)
     sig_name, sig_hash = signature_of(cert)
+    subject, issuer, subject_cn, issuer_cn = name_texts(cert)  # legacy string types read too
     return CertFacts(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        subject_cn=_common_name(cert.subject),
-        issuer_cn=_common_name(cert.issuer),
+        subject=subject,
+        issuer=issuer,
+        subject_cn=subject_cn,
+        issuer_cn=issuer_cn,
         serial=format(cert.serial_number, "x") if cert.serial_number >= 0 else "-" + format(-cert.serial_number, "x"),
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
         sans=sans_of(cert),

@@ -9,7 +9,6 @@ leaf), a file as independent certificates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 from cryptography import x509
 
@@ -19,15 +18,21 @@ from exporter.certs.owners import owner_for
 from exporter.certs.strength import key_weak, signature_weak
 from exporter.config.model import Job, OwnerRule, Profile, Target
 from exporter.errors import FileOutcome, Outcome
+from exporter.lru import BytesLRU
 from exporter.results import CertFacts, CertReport, Observation, Result
 
-FACTS_CACHE_SIZE = 16384
+FACTS_CACHE_BYTES = 64 * 1024 * 1024  # DER and facts together; a 10,000-name certificate is ~0.5 MB
+FACTS = BytesLRU[bytes, CertFacts](FACTS_CACHE_BYTES)
 
 
-@lru_cache(maxsize=FACTS_CACHE_SIZE)
 def facts_from_der(der: bytes) -> CertFacts:
     """Facts of one DER certificate. Cached: most probes and reads see what they saw last time."""
-    return cert_facts(x509.load_der_x509_certificate(der))
+    hit = FACTS.get(der)
+    if hit is None:
+        hit = cert_facts(x509.load_der_x509_certificate(der))
+        # The key is the DER itself; the facts hold its names again, and some overhead.
+        FACTS.put(der, hit, 2 * len(der) + sum(map(len, hit.sans)) + 1024)
+    return hit
 
 
 def chain_facts(ders: Sequence[bytes]) -> tuple[CertFacts, ...]:

@@ -11,12 +11,14 @@ import os
 import ssl
 import threading
 import warnings
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.verification import Store
 
+from exporter.fileio import read_regular
+
 SYSTEM_FALLBACK = "/etc/ssl/certs/ca-certificates.crt"
+MAX_BUNDLE_BYTES = 16 * 1024 * 1024  # the Debian bundle is 0.2 MiB
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
 
@@ -82,7 +84,7 @@ def load_trust(trust: str) -> tuple[Store, tuple[x509.Certificate, ...]]:
         if hit is not None and hit[0] == stamp:
             return hit[1], hit[2]
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, MAX_BUNDLE_BYTES, what="trust bundle")
     except OSError as e:
         raise TrustError(f"trust bundle {path}: {e.strerror or e}") from None
     certs = parse_bundle(data)

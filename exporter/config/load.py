@@ -1,19 +1,46 @@
-"""Read a configuration file: YAML (safe subset) in, validated ``Config`` out."""
+"""Read a configuration file: YAML (safe subset) in, validated ``Config`` out.
+
+The file is untrusted input as far as resources go: only a regular file is read, at most
+``MAX_CONFIG_BYTES``; nesting deeper than ``MAX_DEPTH`` and documents whose aliases expand to more
+than ``MAX_NODES`` nodes (a "billion laughs" of a few hundred bytes) are refused before anything
+is built from them. Every failure, RecursionError and MemoryError included, is a ``ConfigError``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from exporter.config.model import Config
 from exporter.config.parse import parse_config
 from exporter.errors import ConfigError
+from exporter.fileio import read_regular
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64  # mappings and lists inside each other
+MAX_NODES = 200_000  # nodes of the document with every alias expanded
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses a key given twice in one mapping instead of keeping the last."""
+    """``yaml.safe_load`` that refuses a key given twice in one mapping instead of keeping the last,
+    and bounds nesting depth while composing (PyYAML's composer recurses once per level)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[object, object]:
@@ -31,22 +58,65 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read, parse and validate ``path``; relative paths inside it are taken from its directory."""
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes under ``node`` counting every alias as a copy (memoised: shared nodes cost once)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a node that refers to itself counts once, never loops
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[id(node)] = size
+    return size
+
+
+def parse_yaml(text: str) -> object:
+    """The document in ``text``, within the limits; yaml.YAMLError or ValueError otherwise."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_NODES:
+            raise ValueError(f"the document expands to {size} nodes (aliases), over the limit of {MAX_NODES}")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def load_config(path: str | Path, *, data: bytes | None = None) -> Config:
+    """Read, parse and validate ``path`` (or its ``data``, already read); relative paths inside it
+    are taken from its directory."""
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        raw = read_regular(source, MAX_CONFIG_BYTES, what="configuration file") if data is None else data
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from exc
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe_load plus duplicate keys
+        loaded = parse_yaml(text)  # a SafeLoader subclass: safe_load plus duplicate keys and limits
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([f"{path}: {_describe(exc)}"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from exc
-    config = parse_config(data, base_dir=source.parent.absolute())
+    except ValueError as exc:
+        raise ConfigError([f"{path}: invalid YAML: {exc}"]) from exc
+    except RecursionError:
+        raise ConfigError([f"{path}: invalid YAML: nested too deeply"]) from None
+    except MemoryError:
+        raise ConfigError([f"{path}: invalid YAML: too large to load"]) from None
+    try:
+        config = parse_config(loaded, base_dir=source.parent.absolute())
+    except RecursionError:
+        raise ConfigError([f"{path}: nested too deeply"]) from None
+    except MemoryError:
+        raise ConfigError([f"{path}: too large to load"]) from None
     return replace(config, source=str(path))
 
 

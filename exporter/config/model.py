@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from exporter.config.notify_model import Notifications, Report
+from exporter.netpolicy import DEFAULT_FETCH_DENY
 from exporter.proxyurl import ProxyURL
 
 
@@ -65,6 +66,7 @@ class Defaults:
     timeout: float = 10.0
     profile: str = "default"
     owner: str = ""
+    max_certificates_per_file: int = 100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +116,7 @@ class FileTarget:
     profile: str = "default"
     password_env: str | None = None  # PKCS#12 password from an environment variable
     password_file: str | None = None  # or from a file
+    max_certificates: int = 100  # per file: past it the file is a parse_error and its series stop
 
     source: ClassVar[str] = "file"
 
@@ -139,6 +142,14 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FetchSettings:
+    """Where the AIA, OCSP and CRL URLs of served certificates may be fetched from."""
+
+    allow: tuple[str, ...] = ("*",)
+    deny: tuple[str, ...] = DEFAULT_FETCH_DENY
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     defaults: Defaults = Defaults()
     profiles: Mapping[str, Profile] = field(default_factory=lambda: MappingProxyType({"default": Profile()}))
@@ -148,6 +159,7 @@ class Config:
     probe: ProbeSettings = ProbeSettings()
     notifications: Notifications = field(default_factory=Notifications)
     reports: tuple[Report, ...] = ()
+    fetch: FetchSettings = FetchSettings()
     source: str | None = None  # the file it came from, for logs
 
     def profile(self, name: str) -> Profile:

@@ -22,12 +22,14 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from exporter.certs.trust import MAX_BUNDLE_BYTES
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.model import (
     Config,
     Defaults,
     Expect,
     ExpiryTiers,
+    FetchSettings,
     FileTarget,
     OwnerRule,
     ProbeSettings,
@@ -38,12 +40,23 @@ from exporter.config.model import (
 )
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
+from exporter.fileio import read_regular
 from exporter.protocols import PROTOCOLS
 from exporter.proxyurl import ProxyURL, parse_proxy_url
 from exporter.tls.client import ClientCertificate, client_context
 
-TOP_KEYS = ("defaults", "profiles", "targets", "files", "certificate_owners", "probe", "notifications", "reports")
-DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner")
+TOP_KEYS = (
+    "defaults",
+    "profiles",
+    "targets",
+    "files",
+    "certificate_owners",
+    "probe",
+    "fetch",
+    "notifications",
+    "reports",
+)
+DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner", "max_certificates_per_file")
 PROFILE_KEYS = (
     "expiry_tiers",
     "trust",
@@ -79,10 +92,21 @@ TARGET_KEYS = (
     "profile",
 )
 EXPECT_KEYS = ("certificate", "serial", "fingerprint_sha256")
-FILE_KEYS = ("path", "name", "owner", "labels", "interval", "profile", "password_env", "password_file")
+FILE_KEYS = (
+    "path",
+    "name",
+    "owner",
+    "labels",
+    "interval",
+    "profile",
+    "password_env",
+    "password_file",
+    "max_certificates_per_file",
+)
 OWNER_RULE_KEYS = ("match", "owner")
 MATCH_KEYS = ("subject_cn", "san", "issuer_cn", "fingerprint_sha256")
 PROBE_KEYS = ("allow",)
+FETCH_KEYS = ("allow", "deny")
 
 # Labels the exporter sets itself (or Prometheus adds): an extra label of that name would clash.
 RESERVED_LABELS = frozenset(
@@ -100,8 +124,11 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
 _HEX = re.compile(r"[0-9a-f]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# An IPv6 zone (scope id) as an interface name or number: nothing that could end a header line.
+_SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
+MAX_CERTIFICATE_BYTES = 1024 * 1024  # an expected certificate file
 ADDRESS_HINT = "use host, host:port, an IPv4 address, ::1 or [::1]:443"
 SECONDS_PER_DAY = 86400.0
 
@@ -160,6 +187,7 @@ class _Parser:
             files=self.files(top.get("files"), defaults),
             certificate_owners=self.owner_rules(top.get("certificate_owners")),
             probe=self.probe(top.get("probe")),
+            fetch=self.fetch(top.get("fetch")),
             notifications=parse_notifications(self, top.get("notifications")),
             reports=parse_reports(self, top.get("reports")),
         )
@@ -176,6 +204,9 @@ class _Parser:
             timeout=_or(timeout, base.timeout),
             profile=_or(self.profile_ref(m, "profile", "defaults"), base.profile),
             owner=_or(self.string(m, "owner", "defaults", empty_ok=True), base.owner),
+            max_certificates_per_file=_or(
+                self.count(m, "max_certificates_per_file", "defaults"), base.max_certificates_per_file
+            ),
         )
         if self.timing_given(m, interval, timeout):
             self.check_timeout(defaults.timeout, defaults.interval, "defaults")
@@ -287,7 +318,7 @@ class _Parser:
         bundle = self.resolve(value)
         where = _join(path, "trust")
         try:
-            data = bundle.read_bytes()
+            data = read_regular(bundle, MAX_BUNDLE_BYTES, what="trust bundle")
         except OSError as exc:
             self.error(where, f"cannot read '{bundle}': {exc.strerror or exc}")
             return None
@@ -306,6 +337,15 @@ class _Parser:
         if cert is None or key is None:
             return None, None
         cert_path, key_path = self.resolve(cert), self.resolve(key)
+        for key_name, file, what in (
+            ("client_cert", cert_path, "client certificate"),
+            ("client_key", key_path, "client key"),
+        ):
+            try:  # OpenSSL would block on a FIFO and read a device for ever: regular files only
+                read_regular(file, MAX_BUNDLE_BYTES, what=what)
+            except OSError as exc:
+                self.error(_join(path, key_name), f"cannot read '{file}': {exc.strerror or exc}")
+                return None, None
         try:
             client_context(ClientCertificate(str(cert_path), str(key_path)))
         except Exception as exc:  # pyOpenSSL names the file and the reason
@@ -431,11 +471,10 @@ class _Parser:
         if value is None:
             return None
         try:
-            check_host(value)
+            check_server_name(value)
         except ValueError:
-            if not _is_ipv6(value):
-                self.error(_join(path, "server_name"), f"invalid server name '{value}'")
-                return None
+            self.error(_join(path, "server_name"), f"invalid server name {_visible(value)}")
+            return None
         return value
 
     def expect(self, m: Raw, path: str) -> Expect | None:
@@ -474,7 +513,7 @@ class _Parser:
             return None
         path = self.resolve(value)
         try:
-            data = path.read_bytes()
+            data = read_regular(path, MAX_CERTIFICATE_BYTES, what="expected certificate")
         except OSError as exc:
             self.error(where, f"cannot read '{path}': {exc.strerror or exc}")
             return None
@@ -535,6 +574,7 @@ class _Parser:
             profile=_or(profile, defaults.profile),
             password_env=password_env,
             password_file=None if password_file is None else str(self.resolve(password_file)),
+            max_certificates=_or(self.count(m, "max_certificates_per_file", path), defaults.max_certificates_per_file),
         )
 
     def owner_rules(self, raw: object) -> tuple[OwnerRule, ...]:
@@ -571,9 +611,22 @@ class _Parser:
         m = self.mapping(raw, "probe", PROBE_KEYS) if raw is not None else None
         if m is None or "allow" not in m:
             return ProbeSettings()
-        allow: list[str] = []
-        for index, entry in enumerate(self.sequence(m["allow"], "probe.allow")):
-            where = f"probe.allow[{index}]"
+        return ProbeSettings(allow=self.patterns(m["allow"], "probe.allow"))
+
+    def fetch(self, raw: object) -> FetchSettings:
+        base = FetchSettings()
+        m = self.mapping(raw, "fetch", FETCH_KEYS) if raw is not None else None
+        if m is None:
+            return base
+        allow = self.patterns(m["allow"], "fetch.allow") if m.get("allow") is not None else base.allow
+        deny = self.patterns(m["deny"], "fetch.deny") if m.get("deny") is not None else base.deny
+        return FetchSettings(allow=allow, deny=deny)
+
+    def patterns(self, raw: object, path: str) -> tuple[str, ...]:
+        """Host globs and CIDR ranges (probe.allow, fetch.allow, fetch.deny)."""
+        found: list[str] = []
+        for index, entry in enumerate(self.sequence(raw, path)):
+            where = f"{path}[{index}]"
             if not isinstance(entry, str):
                 self.error(where, "expected a string")
             elif not entry.strip():
@@ -581,8 +634,17 @@ class _Parser:
             elif "/" in entry and not _is_network(entry.strip()):
                 self.error(where, f"invalid CIDR range '{entry.strip()}'")
             else:
-                allow.append(entry.strip())
-        return ProbeSettings(allow=tuple(allow))
+                found.append(entry.strip())
+        return tuple(found)
+
+    def count(self, m: Raw, key: str, path: str) -> int | None:
+        value = m.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.error(_join(path, key), "expected a positive integer")
+            return None
+        return value
 
     # ---- shared value readers: each returns None when absent or wrong (and reports) ------
 
@@ -615,6 +677,9 @@ class _Parser:
             return None
         if not value.strip() and not empty_ok:
             self.error(_join(path, key), "must not be empty")
+            return None
+        if not _utf8(value):
+            self.error(_join(path, key), f"not valid UTF-8 text: {_visible(value)}")
             return None
         return value.strip()
 
@@ -701,6 +766,8 @@ class _Parser:
                 self.error(where, f"label '{key}' is set by the exporter; choose another name")
             elif not isinstance(value, str):
                 self.error(_join(where, key), "expected a string")
+            elif not _utf8(value):
+                self.error(_join(where, key), f"not valid UTF-8 text: {_visible(value)}")
             else:
                 labels.append((key, value))
         return tuple(labels)
@@ -729,6 +796,17 @@ def split_address(text: str) -> tuple[str, int | None]:
     host, colon, port = text.partition(":")
     check_host(host)
     return host.removesuffix("."), _port(port) if colon else None
+
+
+def check_server_name(name: str) -> None:
+    """A DNS name or an IP literal, nothing else: it goes into the SNI and the HSTS `Host:` header."""
+    if "%" in name:  # an IPv6 zone is local to this machine, never a name to present
+        raise ValueError(f"invalid server name {name!r}")
+    try:
+        check_host(name)
+    except ValueError:
+        if not _is_ipv6(name):
+            raise
 
 
 def check_host(host: str) -> None:
@@ -765,11 +843,30 @@ def _port(text: str) -> int:
 
 
 def _is_ipv6(text: str) -> bool:
+    address, percent, zone = text.partition("%")
+    if percent and not _SCOPE_ID.fullmatch(zone):
+        return False  # ipaddress takes any zone text, CR and LF included
     try:
-        ipaddress.IPv6Address(text)
+        ipaddress.IPv6Address(address)
     except ValueError:
         return False
     return True
+
+
+def _utf8(text: str) -> bool:
+    """False for text that cannot be written as UTF-8 (lone surrogates, e.g. from `"\\udc80"`)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _visible(text: str) -> str:
+    """``text`` quoted for an error message, control characters and undecodable bytes escaped."""
+    return ascii(text) if not text.isprintable() or not _utf8(text) else f"'{text}'"
 
 
 def _is_network(text: str) -> bool:

@@ -7,6 +7,7 @@ new version scan) are cached until that result is replaced.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from exporter.probers import PROBERS, Source
 from exporter.results import Result
 from exporter.scan import Scanner, ScanResult
 from exporter.store import Entry, Store, distinct_certificates
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -62,7 +65,9 @@ class StoreRenderer:
         scanner: Scanner | None = None,
         probers: Mapping[str, Source] | None = None,
         clock: Callable[[], float] = time.time,
+        on_error: Callable[[], None] | None = None,
     ) -> None:
+        self._on_error = on_error  # counts tls_exporter_errors_total{step="render"}
         self._store = store
         self._config = config
         self._scanner = scanner
@@ -75,6 +80,14 @@ class StoreRenderer:
         if self._scanner is None or not isinstance(job, Target):
             return None
         return self._scanner.latest(scan_key(job, location))
+
+    def _failed(self, job: Job, location: str, exc: Exception) -> None:
+        log.error(
+            "series of a job not rendered in this scrape",
+            extra={"fields": {"job": job.key, "location": location, "error": f"{type(exc).__name__}: {exc}"}},
+        )
+        if self._on_error is not None:
+            self._on_error()
 
     def render(self) -> str:
         config, now = self._config(), self._clock()
@@ -89,15 +102,22 @@ class StoreRenderer:
                 key = (job.key, location)
                 scan = self._scan(job, location)
                 hit = self._cache.get(key)
-                if hit is None or hit.entry is not entry or hit.job is not job or hit.scan is not scan:
-                    own = Exposition()
-                    labels_for = partial(_labels, source, job, location)
-                    clocks = location_static(own, labels_for, job.owner, entry.result, entry.last_change, profile, scan)
-                    hit = _Rendered(entry, job, scan, {k: "".join(v) for k, v in own.lines.items()}, clocks)
+                try:
+                    if hit is None or hit.entry is not entry or hit.job is not job or hit.scan is not scan:
+                        own = Exposition()
+                        labels_for = partial(_labels, source, job, location)
+                        result, changed = entry.result, entry.last_change
+                        clocks = location_static(own, labels_for, job.owner, result, changed, profile, scan)
+                        hit = _Rendered(entry, job, scan, {k: "".join(v) for k, v in own.lines.items()}, clocks)
+                        for text in hit.text.values():
+                            text.encode()  # what cannot be sent fails here, for this location only
+                    ex.extend_text(hit.text)
+                    for clock in hit.clocks:
+                        clock.render(ex, profile, now)
+                except Exception as exc:  # one location's lines are lost for this scrape, never everyone's
+                    self._failed(job, location, exc)
+                    continue
                 cache[key] = hit
-                ex.extend_text(hit.text)
-                for clock in hit.clocks:
-                    clock.render(ex, profile, now)
             if entries and isinstance(job, Target):
                 distinct = distinct_certificates(entries)
                 line = self._job_cache.get(job.key)

@@ -12,11 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from exporter.metrics import names as n
+from exporter.textsafe import utf8_safe
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def escape(value: str) -> str:
+    if not value.isascii():  # a file name's undecodable bytes must not fail the whole scrape
+        value = utf8_safe(value)
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 

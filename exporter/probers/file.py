@@ -1,8 +1,9 @@
 """The file source: expand a configured path or glob, read each file, and observe its certificates.
 
-``read_file`` is blocking (one file); ``FileSource.observe`` runs the reads of a ``files:`` entry in
-worker threads, a batch of files per thread task, so a glob over thousands of files neither
-blocks the event loop nor queues thousands of thread tasks at once. Nothing here raises for a
+``read_file`` is blocking (one file, regular files only, bounded in bytes); ``FileSource.observe``
+runs the reads of a ``files:`` entry on the file I/O pool (``exporter.fileio``), a batch of files
+per thread task, so a glob over thousands of files neither blocks the event loop nor queues
+thousands of thread tasks at once. Nothing here raises for a
 bad file: every path ends as an ``Observation`` whose outcome says what happened
 (``missing``, ``unreadable``, ``parse_error``, ``certificate_found``). Judging the certificates
 is the judge's work (``exporter.certs.judge``), as for network endpoints.
@@ -15,7 +16,6 @@ import contextlib
 import errno
 import glob
 import os
-import stat
 import time
 from collections.abc import Sequence
 
@@ -25,9 +25,12 @@ from exporter.certs.load import CertificateParseError, load_certificates
 from exporter.config.model import Config, FileTarget, Job, Profile
 from exporter.deadline import Deadline
 from exporter.errors import FileOutcome
+from exporter.fileio import FileTooLarge, in_file_thread, read_regular
 from exporter.results import Observation
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a larger file is refused (parse_error), never read
+MAX_PASSWORD_BYTES = 64 * 1024
+PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p12", ".pfx"})
 BATCH_SIZE = 64  # files read one after another by one thread task
 MAX_PARALLEL_BATCHES = 4  # thread tasks of one target in flight at once
@@ -125,29 +128,10 @@ def _os_reason(exc: OSError) -> str:
 
 def _read_bytes(path: str) -> bytes:
     """The file's bytes; raises OSError, or CertificateParseError for an oversized file."""
-    # O_NONBLOCK: a FIFO matched by a glob must not hang the reader (no effect on regular files).
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        if st.st_size > MAX_FILE_BYTES:
-            raise CertificateParseError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_FILE_BYTES:  # the file may grow while we read it
-            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            raise CertificateParseError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        return read_regular(path, MAX_FILE_BYTES, what="certificate file")
+    except FileTooLarge:
+        raise CertificateParseError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB") from None
 
 
 def _password(target: FileTarget) -> tuple[bytes | None, str]:
@@ -159,11 +143,10 @@ def _password(target: FileTarget) -> tuple[bytes | None, str]:
         return value.encode("utf-8"), ""
     if target.password_file:
         try:
-            with open(target.password_file, "rb") as f:
-                first = f.readline(64 * 1024)
+            data = read_regular(target.password_file, MAX_PASSWORD_BYTES, what="PKCS#12 password file")
         except OSError as exc:
             return None, f"password file {target.password_file}: {_os_reason(exc)}"
-        return first.rstrip(b"\r\n"), ""
+        return data.split(b"\n", 1)[0].rstrip(b"\r"), ""
     return None, ""
 
 
@@ -178,13 +161,25 @@ def read_file(path: str, target: FileTarget, now: float) -> Observation:
         outcome = FileOutcome.MISSING if missing else FileOutcome.UNREADABLE
         return Observation(location=path, outcome=outcome, detail=_os_reason(exc), started_at=now)
 
+    limit = target.max_certificates
+    # Counted before parsing where it is cheap (PEM): 10,000 certificates are not parsed to be refused.
+    if data.count(PEM_BEGIN) > limit:
+        return _too_many(path, data.count(PEM_BEGIN), limit, now)
     password, note = _password(target)
     try:
-        ders = tuple(c.public_bytes(Encoding.DER) for c in load_certificates(data, password=password))
+        certificates = load_certificates(data, password=password)
+        if len(certificates) > limit:
+            return _too_many(path, len(certificates), limit, now)
+        ders = tuple(c.public_bytes(Encoding.DER) for c in certificates)
     except CertificateParseError as exc:
         detail = f"{exc.reason}; {note}" if note and "PKCS#12" in exc.reason else exc.reason
         return Observation(location=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, started_at=now)
     return Observation(location=path, outcome=FileOutcome.CERTIFICATE_FOUND, certificates=ders, started_at=now)
+
+
+def _too_many(path: str, count: int, limit: int, now: float) -> Observation:
+    detail = f"{count} certificates, over max_certificates_per_file ({limit})"
+    return Observation(location=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, started_at=now)
 
 
 def _read_batch(paths: Sequence[str], target: FileTarget, now: float) -> list[Observation]:
@@ -217,7 +212,7 @@ class FileSource:
         """
         assert isinstance(job, FileTarget)
         now = time.time()
-        paths = await asyncio.to_thread(expand, job.path)
+        paths = await in_file_thread(expand, job.path)
         if not paths:
             what = "no file matches the pattern" if is_glob(job.path) else "no certificate file in the directory"
             return [Observation(location=job.path, outcome=FileOutcome.MISSING, detail=what, started_at=now)]
@@ -226,7 +221,7 @@ class FileSource:
 
         async def run(batch: Sequence[str]) -> list[Observation]:
             async with gate:
-                return await asyncio.to_thread(_read_batch, batch, job, now)
+                return await in_file_thread(_read_batch, batch, job, now)
 
         # Tasks wait on the semaphore, not in the thread pool: at most MAX_PARALLEL_BATCHES threads.
         try:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from exporter.config.model import Config, Job, Profile, Target
 from exporter.deadline import Deadline
 from exporter.errors import Outcome, ProbeError
+from exporter.netpolicy import PROBE_SCOPE
 from exporter.protocols import PROTOCOLS
 from exporter.proxyurl import ProxyURL
 from exporter.resolve import resolve
@@ -80,6 +81,20 @@ class TLSSource:
                 )
             ]
         steps(f"{job.host} has {len(ips)} address(es): {', '.join(ips)}")
+        scope = PROBE_SCOPE.get()
+        refusal = scope.allows(job.host, ips) if scope is not None else None
+        if refusal is not None:  # /probe: DNS may not send the connection outside probe.allow
+            steps(f"not allowed by probe.allow: {refusal}")
+            return [
+                Observation(
+                    location="",
+                    outcome=Outcome.DNS_ERROR,
+                    detail=f"not allowed by probe.allow: {refusal}",
+                    started_at=started,
+                    duration=time.time() - started,
+                    log=tuple(steps.lines),
+                )
+            ]
         return list(await asyncio.gather(*(self._address(job, ip, deadline, steps.lines, client) for ip in ips)))
 
     async def _address(

@@ -113,6 +113,8 @@ async def open_for_hello(
 
 async def _read_hsts(tls: TLSClient, server_name: str, deadline: Deadline, steps: StepLog) -> str | None:
     """One HEAD request for the Strict-Transport-Security header; any failure means "none seen"."""
+    if not server_name.isascii() or not server_name.isprintable() or " " in server_name:
+        return None  # never reached through the config's checks; a header line must stay one line
     request = f"HEAD / HTTP/1.1\r\nHost: {server_name}\r\nUser-Agent: tls-exporter\r\nConnection: close\r\n\r\n"
     try:
         await tls.send(request.encode(), deadline)

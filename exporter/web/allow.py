@@ -1,21 +1,35 @@
-"""`probe.allow`: which hosts /probe may reach (shell-style globs on names, CIDR ranges on IPs)."""
+"""`probe.allow`: which hosts /probe may reach (globs on names, CIDR ranges on every address).
+
+The rule is ``exporter.netpolicy.Patterns.allows``: a name must match a glob and every address it
+resolves to must lie in a range, so a glob cannot let DNS send the probe where the ranges do not
+allow. The handler answers 403 from this check; the TLS source checks again the addresses it
+actually connects to (``PROBE_SCOPE``), so an answer that changes in between is refused too.
+"""
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
+import socket
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
+
+from exporter.netpolicy import Patterns, parse_ip
 
 
-def probe_allowed(host: str, patterns: Sequence[str]) -> bool:
-    try:
-        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    for pattern in patterns:
-        if "/" in pattern:
-            if ip is not None and ip in ipaddress.ip_network(pattern, strict=False):
-                return True
-        elif fnmatchcase(host.lower(), pattern.lower()):
-            return True
-    return False
+def probe_allowed(host: str, patterns: Sequence[str], addresses: Sequence[str] = ()) -> bool:
+    return Patterns.of(patterns).allows(host, addresses) is None
+
+
+async def probe_refusal(host: str, port: int, patterns: Sequence[str], *, timeout: float) -> str | None:
+    """None when /probe may reach ``host``, else why not; resolves the name when ranges need it.
+
+    A name that does not resolve is left to the probe (it reports dns_error)."""
+    allowed = Patterns.of(patterns)
+    addresses: list[str] = []
+    if allowed.networks and parse_ip(host) is None and (not allowed.globs or allowed.name_matches(host)):
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        except (OSError, UnicodeError, TimeoutError):
+            return None
+        addresses = [str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+    return allowed.allows(host, addresses)

@@ -10,8 +10,10 @@ from aiohttp import web
 
 from exporter.adhoc import adhoc_target
 from exporter.metrics.text import CONTENT_TYPE
+from exporter.netpolicy import PROBE_SCOPE, Patterns
 from exporter.service import Service
-from exporter.web.allow import probe_allowed
+from exporter.textsafe import utf8_safe
+from exporter.web.allow import probe_refusal
 from exporter.web.guard import install
 from exporter.web.sd import sd_handler
 
@@ -69,16 +71,20 @@ class Handlers:
             timeout = _timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), target.timeout)
         except ValueError as exc:
             return web.Response(status=400, text=f"{exc}\n")
-        if not probe_allowed(target.host, config.probe.allow):
-            return web.Response(status=403, text=f"target host '{target.host}' is not allowed by probe.allow\n")
+        refusal = await probe_refusal(target.host, target.port, config.probe.allow, timeout=timeout)
+        if refusal is not None:
+            return web.Response(status=403, text=f"target not allowed by probe.allow: {refusal}\n")
         if self.probes_in_flight >= self.max_probes:
             return web.Response(
                 status=503, text=f"too many /probe requests in flight (limit {self.max_probes}); retry later\n"
             )
         self.probes_in_flight += 1
+        # Its connections, and the fetches its certificates name, stay within probe.allow.
+        scope = PROBE_SCOPE.set(Patterns.of(config.probe.allow))
         try:
             results = await self.service.probe(target, timeout=timeout)
         finally:
+            PROBE_SCOPE.reset(scope)
             self.probes_in_flight -= 1
         # Rendered fresh from this request's results: nothing goes stale.
         text = self.service.probe_text(results, target, owner="owner" in q, name="name" in q)
@@ -93,7 +99,8 @@ class Handlers:
 
     async def status(self, request: web.Request) -> web.Response:
         page = await asyncio.to_thread(self.service.status_page)
-        return web.Response(text=page, content_type="text/html")
+        # A file name's undecodable bytes must not turn the page into a 500.
+        return web.Response(text=utf8_safe(page), content_type="text/html")
 
     async def inventory(self, request: web.Request) -> web.Response:
         def render() -> str:
@@ -110,6 +117,8 @@ class Handlers:
         return web.Response(text="OK\n")
 
     async def reload(self, request: web.Request) -> web.Response:
+        if not self.service.enable_lifecycle:  # as Prometheus: state changes over HTTP are opt-in
+            return web.Response(status=403, text="Lifecycle API is not enabled (start with --web.enable-lifecycle)\n")
         ok, message = await self.service.reload()
         return web.Response(status=200 if ok else 500, text=message + "\n")
 

@@ -29,8 +29,11 @@ from types import MappingProxyType
 
 import yaml
 
-from exporter.config.load import _describe, _StrictLoader
+from exporter.config.load import MAX_CONFIG_BYTES, _describe, parse_yaml
 from exporter.errors import ConfigError
+from exporter.fileio import read_regular
+
+MAX_FILE_BYTES = 16 * 1024 * 1024  # certificates, keys and CA bundles of the web configuration
 
 log = logging.getLogger("exporter.web")
 
@@ -176,17 +179,19 @@ def load_web_config(path: str | Path) -> WebConfig:
     """Read and validate ``path``; raises ``ConfigError`` with every error, each prefixed by the path."""
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        text = read_regular(source, MAX_CONFIG_BYTES, what="web configuration file").decode("utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from exc
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass that refuses duplicate keys
+        data = parse_yaml(text)  # safe_load, refusing duplicate keys, deep nesting and alias bombs
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([f"{path}: {_describe(exc)}"]) from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from exc
+    except (RecursionError, MemoryError):
+        raise ConfigError([f"{path}: invalid YAML: nested too deeply or too large"]) from None
     parser = _Parser(source.parent.absolute())
     config = parser.web_config(data, str(path))
     if parser.errors:
@@ -236,7 +241,7 @@ class _Parser:
             return None
         file = self.base_dir / value
         try:
-            file.read_bytes()
+            read_regular(file, MAX_FILE_BYTES, what=key)  # a FIFO or a device would hang or flood
         except OSError as exc:
             self.error(f"{path}.{key}", f"cannot read '{file}': {exc.strerror or exc}")
             return None

@@ -25,7 +25,7 @@ async def make_client(tmp_path: Path, servers: LoopbackServers) -> AsyncIterator
     async def _make(config_text: str) -> tuple[Exporter, Client]:
         path = tmp_path / "config.yml"
         path.write_text(config_text)
-        exporter = Exporter(str(path), listen="127.0.0.1:0")
+        exporter = Exporter(str(path), listen="127.0.0.1:0", enable_lifecycle=True)
         await exporter.startup()
         client = TestClient(TestServer(make_app(exporter)))
         await client.start_server()

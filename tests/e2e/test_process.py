@@ -92,7 +92,7 @@ def test_serve_reload_reject_and_stop(exporter_env: dict, pki: PKI) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 
-    with running("exporter", exporter_argv(config, port), workdir) as proc:
+    with running("exporter", exporter_argv(config, port, "--web.enable-lifecycle"), workdir) as proc:
         wait_ready(base, proc)
         assert http(f"{base}/-/healthy").status == 200
 

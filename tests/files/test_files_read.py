@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -249,7 +248,7 @@ def test_fifo_is_unreadable_and_does_not_block(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.pem")
     result = _read(tmp_path / "pipe.pem")
     assert result.outcome is FileOutcome.UNREADABLE
-    assert result.detail == "not a regular file (EINVAL)"
+    assert result.detail == "certificate file is a FIFO, not a regular file (EINVAL)"
 
 
 def test_file_larger_than_the_limit_is_refused(tmp_path: Path) -> None:
@@ -383,7 +382,7 @@ async def test_glob_over_a_thousand_files_in_batches(pki: PKI, tmp_path: Path, m
     write(tmp_path / "ignored.txt", good)
 
     calls = active = peak = 0
-    real_to_thread = asyncio.to_thread
+    real_to_thread = file_prober.in_file_thread
 
     async def counting_to_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls, active, peak
@@ -391,12 +390,12 @@ async def test_glob_over_a_thousand_files_in_batches(pki: PKI, tmp_path: Path, m
         active += 1
         peak = max(peak, active)
         try:
-            coro: Awaitable[Any] = real_to_thread(func, *args, **kwargs)
+            coro: Awaitable[Any] = real_to_thread(func, *args)
             return await coro
         finally:
             active -= 1
 
-    monkeypatch.setattr(file_prober.asyncio, "to_thread", counting_to_thread)
+    monkeypatch.setattr(file_prober, "in_file_thread", counting_to_thread)
     results = await read_target(_target(tmp_path / "cert-*.pem"), PROFILE, ())
 
     assert len(results) == 1000

@@ -55,6 +55,7 @@ def _serve(tmp: Path, web_config: str, *extra: str) -> tuple[ManagedProcess, int
         f"--config.file={config}",
         f"--web.config.file={web}",
         f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
         *extra,
     ]
     return ManagedProcess("exporter", argv, tmp), port
