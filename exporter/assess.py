@@ -25,17 +25,19 @@ from cryptography.x509.verification import Store
 from exporter.certs.chain import (
     ChainIssue,
     ChainVerdict,
+    Vouched,
     ca_issuer_urls,
     issuer_of,
     ocsp_urls,
     self_issued,
-    verify_chain,
+    vouched_by,
 )
 from exporter.certs.facts import cert_facts, key_of, signature_of
 from exporter.certs.grade import GradeInput, grade, normalize_version
 from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
 from exporter.certs.trust import load_store
+from exporter.certs.verdicts import VerdictCache
 from exporter.config.model import Profile, RevocationMode
 from exporter.deadline import Deadline
 from exporter.fetch import Fetcher, FetchError
@@ -63,6 +65,7 @@ class Assessor:
         self._load_store = store_loader
         self._stores: dict[str, tuple[float, Store]] = {}
         self._on_error = on_error  # counts tls_exporter_errors_total{step}
+        self.verdicts = VerdictCache()  # an unchanged chain is not verified again on every probe
 
     async def close(self) -> None:
         await self.fetcher.close()
@@ -122,7 +125,8 @@ class Assessor:
                 certs[0],
                 *[c for c in certs[1:] if not self_issued(c)],
             )
-            g = grade(_grade_input(session, certs[0], signed, scan, issues, profile))
+            vouched = vouched_by(verdict.path) if verdict and verdict.path else None
+            g = grade(_grade_input(session, certs[0], signed, scan, issues, profile, vouched))
             steps.append(
                 f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
                 + (": " + "; ".join(g.reasons) if g.reasons else "")
@@ -184,12 +188,12 @@ class Assessor:
         steps: list[str],
     ) -> tuple[ChainVerdict, tuple[x509.Certificate, ...]]:
         store = await self._trust(profile.trust)  # TrustError: the chain cannot be judged
-        verdict = verify_chain(certs, store, server_name, at)
+        verdict = self.verdicts.verify(certs, store, server_name, at)
         extras: tuple[x509.Certificate, ...] = ()
         if verdict.completable:
             extras = await self._complete(certs[-1], now, steps)
             if extras:
-                verdict = verify_chain(certs, store, server_name, at, extra=extras)
+                verdict = self.verdicts.verify(certs, store, server_name, at, extra=extras)
         _log_chain(verdict, steps)
         return verdict, extras
 
@@ -369,12 +373,13 @@ def _grade_input(
     scan: Sequence[hello.HelloResult],
     issues: set[str],
     profile: Profile,
+    vouched: Vouched | None = None,
 ) -> GradeInput:
     accepted = [r for r in scan if r.accepted]
     protocols = {normalize_version(r.version) for r in accepted} or {normalize_version(session.version)}
     infos = [r.suite_info for r in accepted]
     key_type, key_bits = key_of(leaf)
-    hashes = tuple(signature_of(c)[1] for c in signed if not self_issued(c))
+    hashes = tuple(signature_of(c)[1] for c in signed if not self_issued(c, vouched))
     return GradeInput(
         protocols=frozenset(protocols),
         cipher=session.cipher,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from exporter import __version__, logs
 from exporter.adhoc import adhoc_target
-from exporter.app import Exporter, parse_listen
 from exporter.assess import Assessor
 from exporter.check import Status, render_text, result_json, verdict, worst
 from exporter.config import load_config, parse_duration
@@ -263,6 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         return config_check(args.config_file, args.web_config_file)
     logs.setup(args.log_level, args.log_format)
+    # The server stack (aiohttp, the web handlers) is imported only to serve: `check` and
+    # `--config.check` start faster without it.
+    from exporter import eventloop
+    from exporter.app import Exporter, parse_listen
+
     try:
         parse_listen(args.listen)
         web_config: WebConfig | None = load_web_config(args.web_config_file) if args.web_config_file else None
@@ -273,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             telemetry_path=args.telemetry_path,
             shard=args.shard,
         )
-        return asyncio.run(exporter.run())
+        return eventloop.run(exporter.run())
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)

@@ -17,14 +17,16 @@ import datetime as dt
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 
 from exporter.certs.revocation import load_crl
+
+if TYPE_CHECKING:  # aiohttp is imported on the first fetch: `check` of an endpoint without AIA/OCSP never needs it
+    import aiohttp
 
 MiB = 1024 * 1024
 T = TypeVar("T")
@@ -113,6 +115,8 @@ class Fetcher:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": "tls-exporter"},
@@ -125,6 +129,8 @@ class Fetcher:
             raise FetchError(f"only http:// URLs are fetched: {url}")
         headers = {"Content-Type": "application/ocsp-request"} if data is not None else {}
         self.requests += 1
+        import aiohttp
+
         try:
             async with self._http().request(method, url, data=data, headers=headers, allow_redirects=False) as resp:
                 if resp.status != 200:
