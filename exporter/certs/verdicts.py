@@ -98,4 +98,3 @@ class VerdictCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         return verdict
-
