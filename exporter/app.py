@@ -13,12 +13,14 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter import __version__
 from exporter.assess import Assessor
 from exporter.config import load_config
 from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
+from exporter.metrics import gzipped
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.pipeline import Pipeline
@@ -75,15 +77,23 @@ class Exporter:
         # /probe has its own source: its connections do not wait behind the scheduler's cap.
         self.adhoc = Pipeline(assessor=self.pipeline.assessor, scanner=self.scanner)
         self.renderer = StoreRenderer(self.store, lambda: self.config, scanner=self.scanner, probers=self.probers)
+        self._gzip_blocks = gzipped.BlockCache()
         self.scheduler: Scheduler | None = None
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
 
-    def render_metrics(self) -> tuple[bytes, bytes]:
-        """The /metrics body in two parts: every target's and file's series, then the exporter's own
-        (kept apart so a large exposition is not copied once more to join them)."""
-        return self.renderer.render().encode(), generate_latest(self.registry)
+    def render_metrics(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
+        """The /metrics body as chunks to write in order: every target's and file's series (one
+        chunk per family, never joined into one body), then the exporter's own; in the text format
+        or OpenMetrics (then ending in ``# EOF``), gzip-compressed when asked (each unchanged
+        family's compressed block is reused from the last scrape)."""
+        families = self.renderer.render_families()
+        own = openmetrics_latest(self.registry) if openmetrics else generate_latest(self.registry)  # type: ignore[no-untyped-call]
+        if not gzip:
+            return [*(b"".join(f.parts) for f in families), own]
+        blocks = self._gzip_blocks.blocks([(f.name, f.parts, f.version) for f in families])
+        return gzipped.member([*blocks, gzipped.block(own)])
 
     async def probe(self, target: Target, *, timeout: float) -> list[Result]:
         results = await self.adhoc.probe(target, self.config, timeout=timeout)

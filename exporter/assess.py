@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Store
 
 from exporter.certs.chain import (
@@ -32,8 +33,9 @@ from exporter.certs.chain import (
     self_issued,
     vouched_by,
 )
-from exporter.certs.facts import cert_facts, key_of, signature_of
+from exporter.certs.facts import key_of, signature_of
 from exporter.certs.grade import GradeInput, grade, normalize_version
+from exporter.certs.judge import facts_from_der
 from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
 from exporter.certs.trust import load_store
@@ -390,7 +392,7 @@ def _grade_input(
         ephemeral=tuple(r.key_exchange for r in accepted if r.key_exchange is not None),
         signature_hashes=hashes,
         weak_hashes=profile.weak_signature_hashes,
-        key_weak=key_weak(cert_facts(leaf), profile),
+        key_weak=key_weak(facts_from_der(leaf.public_bytes(Encoding.DER)), profile),  # cached by DER
         chain_issues=frozenset(issues),
         hsts=session.hsts,
     )

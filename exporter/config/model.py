@@ -19,6 +19,13 @@ class RevocationMode(StrEnum):
     NONE = "none"
 
 
+class SeriesSet(StrEnum):
+    """Which series a profile's endpoints expose (``series:``)."""
+
+    DEFAULT = "default"  # everything: per-version, per chain certificate, tiers, key and signature
+    MINIMAL = "minimal"  # about 15 per endpoint, like blackbox_exporter's (see metrics.render.MINIMAL)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Threshold:
     """An expiry tier threshold: a number of days left, or a share (0-100) of the lifetime left."""
@@ -48,6 +55,7 @@ class Profile:
     revocation_interval: float = 3600.0  # an OCSP/CRL answer is reused until nextUpdate, at most this long
     scan_protocol_versions: bool = True
     scan_interval: float = 6 * 3600.0  # version scans run on their own clock, less often than probes
+    series: SeriesSet = SeriesSet.DEFAULT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,7 @@ from exporter.config.model import (
     ProbeSettings,
     Profile,
     RevocationMode,
+    SeriesSet,
     Target,
     Threshold,
 )
@@ -51,6 +52,7 @@ PROFILE_KEYS = (
     "scan_protocol_versions",
     "scan_interval",
     "revocation_interval",
+    "series",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -199,6 +201,7 @@ class _Parser:
         scan = self.boolean(m, "scan_protocol_versions", path)
         scan_interval = self.duration(m, "scan_interval", path)
         revocation_interval = self.duration(m, "revocation_interval", path)
+        series = self.choice(m, "series", path, tuple(SeriesSet))
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -210,6 +213,7 @@ class _Parser:
             revocation_interval=_or(revocation_interval, base.revocation_interval),
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
+            series=base.series if series is None else SeriesSet(series),
         )
 
     def tiers(self, raw: object, path: str) -> ExpiryTiers | None:
