@@ -50,7 +50,7 @@ async def running(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> AsyncIt
 
 
 async def test_gzip_body_is_the_plain_body_compressed(running: tuple[Exporter, TestClient]) -> None:  # type: ignore[type-arg]
-    exporter, client = running
+    _, client = running
     plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
     assert plain.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "Content-Encoding" not in plain.headers
@@ -133,7 +133,7 @@ async def test_minimal_series_profile(tmp_path: Path, servers: LoopbackServers, 
             await exporter.scheduler.run_once(target)
         s = parse(b"".join(exporter.render_metrics()).decode())
         per_name: dict[str, int] = {}
-        for family, samples in s.items():
+        for samples in s.values():
             for labels, _ in samples:
                 if "name" in labels:
                     per_name[labels["name"]] = per_name.get(labels["name"], 0) + 1
