@@ -38,6 +38,7 @@ from exporter.web.webconfig import WebConfig
 log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
 MAX_CONNECTIONS = 256  # scheduled probes' connections open at once
+WARM_EVERY = 2.0  # seconds between renders of new results ahead of the scrapes
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -79,6 +80,7 @@ class Exporter:
         self.renderer = StoreRenderer(self.store, lambda: self.config, scanner=self.scanner, probers=self.probers)
         self._gzip_blocks = gzipped.BlockCache()
         self.scheduler: Scheduler | None = None
+        self._warming: asyncio.Task[None] | None = None
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -92,7 +94,7 @@ class Exporter:
         own = openmetrics_latest(self.registry) if openmetrics else generate_latest(self.registry)  # type: ignore[no-untyped-call]
         if not gzip:
             return [*(b"".join(f.parts) for f in families), own]
-        blocks = self._gzip_blocks.blocks([(f.name, f.parts, f.version) for f in families])
+        blocks = self._gzip_blocks.blocks([(f.name, f.build, f.version) for f in families])
         return gzipped.member([*blocks, gzipped.block(own)])
 
     async def probe(self, target: Target, *, timeout: float) -> list[Result]:
@@ -159,6 +161,7 @@ class Exporter:
         config, checksum = self.load()
         self.scheduler = Scheduler(self.store, self.pipeline, self.metrics, shard=self.shard)
         self.apply(config, checksum)
+        self._warming = asyncio.create_task(self._warm())
         self.ready = True
         log.info(
             "tls-exporter started",
@@ -172,8 +175,21 @@ class Exporter:
                 extra={"fields": {"config": str(self._path() or "(none)")}},
             )
 
+    async def _warm(self) -> None:
+        """Render new results every few seconds, so that no scrape renders a whole pass at once."""
+        while True:
+            await asyncio.sleep(WARM_EVERY)
+            try:
+                await asyncio.to_thread(self.renderer.warm)
+            except Exception:  # a bug here must not stop the warm-ups; the scrape renders anyway
+                log.exception("pre-rendering the metrics failed")
+
     async def shutdown(self) -> None:
         self.ready = False
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.pipeline.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 LEVEL = 1  # 70 MB of exposition -> about 3 MB; higher levels cost several times the CPU for ~20% less
@@ -88,14 +88,15 @@ class BlockCache:
         self._lock = threading.Lock()
         self.compressed = 0  # families compressed (for tests and the bench)
 
-    def blocks(self, families: Sequence[tuple[str, Sequence[bytes], int]]) -> list[Block]:
+    def blocks(self, families: Sequence[tuple[str, Callable[[], Sequence[bytes]], int]]) -> list[Block]:
+        """One block per family (name, its parts when needed, version), in order."""
         with self._lock:
             kept: dict[str, tuple[int, Block]] = {}
             out = []
             for name, parts, version in families:
                 hit = self._blocks.get(name)
                 if hit is None or hit[0] != version:
-                    hit = (version, block(b"".join(parts)))
+                    hit = (version, block(b"".join(parts())))
                     self.compressed += 1
                 kept[name] = hit
                 out.append(hit[1])

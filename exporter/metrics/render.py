@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from exporter.config.model import Config, Job, SeriesSet, Target
+from exporter.config.model import Config, Job, Profile, SeriesSet, Target
 from exporter.metrics import names as n
 from exporter.metrics.families import ClockLines, location_static
 from exporter.metrics.text import Exposition
@@ -54,8 +54,12 @@ class Family:
     """One metric family of a /metrics body: its HELP and TYPE, then its lines, as bytes."""
 
     name: str
-    parts: list[bytes]
     version: int  # moves whenever the bytes change: a copy made at another version is stale
+    build: Callable[[], list[bytes]]  # the header, then the lines (built only when asked for)
+
+    @property
+    def parts(self) -> list[bytes]:
+        return self.build()
 
 
 @dataclass(slots=True)
@@ -92,7 +96,22 @@ def _labels(source: Source, job: Job, location: str, owner: str) -> dict[str, st
     return source.labels(job, location, owner)
 
 
+def _lines_of(name: str, hits: list[_Rendered]) -> list[bytes]:
+    return [header(name), *(t for h in hits if (t := h.text.get(name)) is not None)]
+
+
+def _fixed_parts(*parts: bytes) -> Callable[[], list[bytes]]:
+    return lambda: list(parts)
+
+
 class StoreRenderer:
+    """Renders the store, caching each location's lines as bytes until its result changes.
+
+    ``warm`` renders new results ahead of a scrape (the app calls it every few seconds), so the
+    first scrape after a pass does not render ten thousand locations at once. Each family has a
+    version that moves when any of its bytes change, so compressed copies can be reused.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -107,12 +126,16 @@ class StoreRenderer:
         self._scanner = scanner
         self._probers = probers or PROBERS
         self._clock = clock
+        self._lock = threading.Lock()  # scrapes and warm-ups run in worker threads: one at a time
         self._cache: dict[tuple[str, str], _Rendered] = {}
-        self._job_cache: dict[str, _JobLine] = {}
-        self._distinct = b""
+        self._counts: dict[str, int] = {}  # family -> locations with lines in it
+        self._order: dict[str, None] = {}  # families in the order first seen
+        self._pending: set[str] = set()  # families changed since versions last moved
         self._versions: dict[str, int] = {}
         self._next_version = 0
-        self._lock = threading.Lock()  # scrapes render in worker threads: one at a time
+        self._job_cache: dict[str, _JobLine] = {}
+        self._moving: dict[str, bytes] = {}  # the clock families of the last render
+        self._distinct = b""
 
     def _scan(self, job: Job, location: str) -> ScanResult | None:
         if self._scanner is None or not isinstance(job, Target):
@@ -122,38 +145,72 @@ class StoreRenderer:
     def render(self) -> str:
         return b"".join(part for family in self.render_families() for part in family.parts).decode()
 
+    def warm(self) -> None:
+        """Render the locations whose result changed since the last call (no body is built)."""
+        with self._lock:
+            self._sync()
+
     def render_families(self) -> list[Family]:
         with self._lock:
             return self._render_families()
 
-    def _render_families(self) -> list[Family]:
-        config, now = self._config(), self._clock()
-        lines: dict[str, list[bytes]] = {}
-        changed: set[str] = set()
-        clock_ex = Exposition()
+    def _account(self, old: _Rendered | None, new: _Rendered | None) -> None:
+        """Note the families whose lines for one location differ between two renders."""
+        before = old.text if old is not None else {}
+        after = new.text if new is not None else {}
+        for name in before.keys() | after.keys():
+            a, b = before.get(name), after.get(name)
+            if a == b:
+                continue
+            self._pending.add(name)
+            if a is None:
+                self._counts[name] = self._counts.get(name, 0) + 1
+                self._order.setdefault(name)
+            elif b is None:
+                self._counts[name] -= 1
+
+    def _sync(self) -> list[tuple[Job, Profile, Mapping[str, Entry], list[_Rendered]]]:
+        """Bring the per-location cache up to date with the store."""
+        config = self._config()
         cache: dict[tuple[str, str], _Rendered] = {}
-        job_cache: dict[str, _JobLine] = {}
-        distinct_lines = []
+        out = []
         for job, entries in self._store.snapshot():
             profile = config.profile(job.profile)
             minimal = profile.series is SeriesSet.MINIMAL
             source = self._probers[job.source]
+            hits = []
             for location, entry in entries.items():
                 key = (job.key, location)
                 scan = self._scan(job, location)
                 old = hit = self._cache.get(key)
                 if hit is None or hit.entry is not entry or hit.job is not job or hit.scan is not scan:
                     hit = _render_location(source, job, location, entry, scan, minimal)
-                    _changes(old, hit, changed)
+                    self._account(old, hit)
                 cache[key] = hit
-                for name, chunk in hit.text.items():
-                    (lines.get(name) or lines.setdefault(name, [header(name)])).append(chunk)
-                if minimal:
-                    own = Exposition()
+                hits.append(hit)
+            out.append((job, profile, entries, hits))
+        for key in self._cache.keys() - cache.keys():  # gone: its families lose lines
+            self._account(self._cache[key], None)
+        self._cache = cache
+        return out
+
+    def _render_families(self) -> list[Family]:
+        synced = self._sync()
+        now = self._clock()
+        clock_ex = Exposition()
+        job_cache: dict[str, _JobLine] = {}
+        distinct_lines = []
+        every: list[_Rendered] = []
+        for job, profile, entries, hits in synced:
+            every.extend(hits)
+            if profile.series is SeriesSet.MINIMAL:
+                own = Exposition()
+                for hit in hits:
                     for clock in hit.clocks:
                         clock.render(own, profile, now)
-                    clock_ex.extend({k: v for k, v in own.lines.items() if k in MINIMAL})
-                else:
+                clock_ex.extend({k: v for k, v in own.lines.items() if k in MINIMAL})
+            else:
+                for hit in hits:
                     for clock in hit.clocks:
                         clock.render(clock_ex, profile, now)
             if entries and isinstance(job, Target):
@@ -168,26 +225,24 @@ class StoreRenderer:
                     line = _JobLine(job, distinct, own.lines[n.TARGET_DISTINCT_CERTS][0])
                 job_cache[job.key] = line
                 distinct_lines.append(line.text)
-        for key in self._cache.keys() - cache.keys():  # gone: its families lose lines
-            changed.update(self._cache[key].text)
-        self._cache, self._job_cache = cache, job_cache
-        changed.update(clock_ex.lines)  # they move with the clock
-        text = "".join(distinct_lines).encode()
-        if text != self._distinct:
-            changed.add(n.TARGET_DISTINCT_CERTS)
-            self._distinct = text
-        for name in changed:
+        self._job_cache = job_cache
+        # The families that move with the clock: new bytes on most scrapes (days left), or rarely (tiers).
+        moving = {name: "".join(more).encode() for name, more in clock_ex.lines.items()}
+        if distinct_lines:
+            moving[n.TARGET_DISTINCT_CERTS] = "".join(distinct_lines).encode()
+        for name in moving.keys() | self._moving.keys():
+            if moving.get(name) != self._moving.get(name):
+                self._pending.add(name)
+        self._moving = moving
+        for name in self._pending:
             self._next_version += 1
             self._versions[name] = self._next_version
+        self._pending.clear()
         v = self._versions
-        families = [Family(name, parts, v[name]) for name, parts in lines.items()]
-        families += [
-            Family(name, [header(name), "".join(more).encode()], v[name]) for name, more in clock_ex.lines.items()
+        families = [
+            Family(name, v[name], partial(_lines_of, name, every)) for name in self._order if self._counts[name] > 0
         ]
-        if distinct_lines:
-            families.append(
-                Family(n.TARGET_DISTINCT_CERTS, [header(n.TARGET_DISTINCT_CERTS), text], v[n.TARGET_DISTINCT_CERTS])
-            )
+        families += [Family(name, v[name], _fixed_parts(header(name), text)) for name, text in moving.items()]
         return families
 
 
@@ -199,16 +254,6 @@ def _render_location(
     clocks = location_static(own, labels_for, job.owner, entry.result, entry.last_change, scan)
     text = {k: "".join(v).encode() for k, v in own.lines.items() if not minimal or k in MINIMAL}
     return _Rendered(entry, job, scan, text, clocks)
-
-
-def _changes(old: _Rendered | None, new: _Rendered, changed: set[str]) -> None:
-    """The families whose lines for this location differ between two renders."""
-    if old is None:
-        changed.update(new.text)
-        return
-    for name in old.text.keys() | new.text.keys():
-        if old.text.get(name) != new.text.get(name):
-            changed.add(name)
 
 
 def probe_text(
