@@ -25,7 +25,6 @@ from exporter.probers.tls import TLSSource
 from exporter.results import Result
 from exporter.scan import Scanner, ScanResult
 from exporter.shard import Shard, parse_shard
-from exporter.web.webconfig import WebConfig, load_web_config
 
 # Paths the exporter serves itself: the telemetry path may not take one of them.
 RESERVED_PATHS = ("/", "/probe", "/sd", "/-/healthy", "/-/ready", "/-/reload")
@@ -115,6 +114,8 @@ def config_check(path: str | None, web_config_file: str | None = None) -> int:
         )
     if web_config_file is not None:
         try:
+            from exporter.web.webconfig import load_web_config  # only when a web config is given
+
             web = load_web_config(web_config_file)
         except ConfigError as exc:
             for line in exc.errors:
@@ -266,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `--config.check` start faster without it.
     from exporter import eventloop
     from exporter.app import Exporter, parse_listen
+    from exporter.web.webconfig import WebConfig, load_web_config
 
     try:
         parse_listen(args.listen)
