@@ -65,9 +65,11 @@ def endpoint_address(i: int) -> str:
 
 
 def target_address(i: int, served: int) -> str:
-    """Endpoint i, or for i >= served the same address under 127.78/16, where nothing listens."""
-    address = endpoint_address(i)
-    return address if i < served else "127.78." + address.removeprefix("127.77.")
+    """Endpoint i, or for i >= served an address under 127.78/16 and up, where nothing listens."""
+    if i < served:
+        return endpoint_address(i)
+    block = PER_SUBNET * 256
+    return f"127.{78 + i // block}.{(i % block) // PER_SUBNET}.{i % PER_SUBNET + 1}"
 
 
 class _Counting(asyncio.Protocol):
@@ -512,8 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         args.pki.mkdir(parents=True, exist_ok=True)
         asyncio.run(_serve(args.serve, args.port, args.pki, args.silent))
         return 0
-    if not 1 <= args.endpoints <= PER_SUBNET * 256:
-        p.error(f"--endpoints must be 1..{PER_SUBNET * 256}")
+    served = args.endpoints - args.endpoints * args.refused // 100
+    if not 1 <= served <= PER_SUBNET * 256 or args.endpoints > PER_SUBNET * 256 * 40:
+        p.error(f"at most {PER_SUBNET * 256} endpoints are served (the rest must be --refused)")
     if args.scrapes < 1:
         p.error("--scrapes must be at least 1")
 
