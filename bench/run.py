@@ -320,8 +320,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 if time.monotonic() - t > 300:
                     raise RuntimeError("endpoint server not listening after 300 s")
             print(
-                f"endpoint server pid {server.pid}: listening on {n} addresses "
-                f"127.77.0.1..{endpoint_address(n - 1)} port {args.port} ({time.monotonic() - t:.1f} s)"
+                f"endpoint server pid {server.pid}: listening on {served} addresses "
+                f"127.77.0.1..{endpoint_address(served - 1)} port {args.port} ({time.monotonic() - t:.1f} s)"
             )
 
             # 2. the configuration and the exporter
