@@ -28,6 +28,9 @@ Contenders:
 
 * ``bb-handshake``: blackbox ``tls_handshake``;
 * ``bb-verify``: blackbox ``tls_verify``;
+Our requests say ``protocol=tls`` (a TLS handshake and nothing else on the connection, like
+blackbox's tcp + tls module; ``/probe``'s default, https, also sends a HEAD request for HSTS).
+
 * ``ours-lean``: ``profile=lean``;
 * ``ours-default``: ``profile=default`` (the version scan of the address is cached: warmed first);
 * ``ours-first``: ``profile=default`` with a new ``server_name`` on every request, so every
@@ -285,19 +288,19 @@ http {{
                 Contender(
                     "ours-lean",
                     lambda: ours.pid,
-                    lambda i: f"{ours_url}?profile=lean&target={same}&server_name=localhost",
+                    lambda i: f"{ours_url}?profile=lean&protocol=tls&target={same}&server_name=localhost",
                     valid,
                 ),
                 Contender(
                     "ours-default",
                     lambda: ours.pid,
-                    lambda i: f"{ours_url}?profile=default&target={same}&server_name=localhost",
+                    lambda i: f"{ours_url}?profile=default&protocol=tls&target={same}&server_name=localhost",
                     valid,
                 ),
                 Contender(
                     "ours-first",
                     lambda: ours.pid,
-                    lambda i: f"{ours_url}?profile=default&target={other}&server_name=n{i}.first.test",
+                    lambda i: f"{ours_url}?profile=default&protocol=tls&target={other}&server_name=n{i}.first.test",
                     "tls_probe_success 1",
                 ),
             ]
