@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import signal
@@ -203,6 +204,9 @@ class Exporter:
     async def run(self) -> int:
         host, port = parse_listen(self.listen)
         await self.startup()
+        # Modules and the configuration live as long as the process: keep them out of every later
+        # full garbage collection (they are still freed by reference counting after a reload).
+        gc.freeze()
         runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await runner.setup()
         try:

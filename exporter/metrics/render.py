@@ -7,9 +7,11 @@ new version scan) are cached until that result is replaced.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -147,11 +149,11 @@ class StoreRenderer:
 
     def warm(self) -> None:
         """Render the locations whose result changed since the last call (no body is built)."""
-        with self._lock:
+        with self._lock, _collector_paused():
             self._sync()
 
     def render_families(self) -> list[Family]:
-        with self._lock:
+        with self._lock, _collector_paused():
             return self._render_families()
 
     def _account(self, old: _Rendered | None, new: _Rendered | None) -> None:
@@ -244,6 +246,24 @@ class StoreRenderer:
         ]
         families += [Family(name, v[name], _fixed_parts(header(name), text)) for name, text in moving.items()]
         return families
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a render runs.
+
+    A render holds tens of thousands of short-lived containers (the store's snapshot, one list per
+    job); a collection during it promotes them, and every second or third scrape then paid a full
+    collection over every object of the process (0.2 s at 10,000 endpoints). They are freed by
+    reference counting as soon as the render ends, so the pause leaves nothing behind.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _render_location(
