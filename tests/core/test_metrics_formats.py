@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from servers import LoopbackServers
 
 from exporter.app import Exporter
-from exporter.metrics import gzipped
+from exporter.metrics import gzipped, render
 from exporter.metrics.text import wants_openmetrics
 from exporter.web.handlers import make_app
 
@@ -187,3 +187,27 @@ def test_blocks_join_into_one_valid_member() -> None:
 )
 def test_openmetrics_negotiation(accept: str, expected: bool) -> None:
     assert wants_openmetrics(accept) is expected
+
+
+async def test_warm_renders_new_results_ahead_of_the_scrape(
+    running: tuple[Exporter, TestClient],  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exporter, client = running
+    rendered: list[str] = []
+    real = render._render_location
+
+    def counting(*args: object) -> object:
+        rendered.append(str(args[2]))  # the location
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render, "_render_location", counting)
+    exporter.renderer.warm()
+    assert len(rendered) == 2  # both addresses, before any scrape
+    resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert value(parse(await resp.text()), "tls_exporter_targets") == 2
+    assert len(rendered) == 2  # the scrape found them rendered
+    assert exporter.scheduler is not None
+    await exporter.scheduler.run_once(exporter.config.targets[0])
+    exporter.renderer.warm()
+    assert rendered[2:] == [exporter.config.targets[0].target]  # only the new result
