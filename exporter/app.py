@@ -41,7 +41,6 @@ DEFAULT_CONFIG = "config.yml"
 MAX_CONNECTIONS = 256  # scheduled probes' connections open at once
 WARM_EVERY = 2.0  # seconds between renders of new results ahead of the scrapes
 TRIM_EVERY = 5  # warm-ups between two malloc_trim calls (10 s; about 5 ms each)
-QUIET_MIN, QUIET_SHARE = 100, 10  # at most max(100, 1/10 of the locations) new in 10 s: compress ahead
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -179,30 +178,18 @@ class Exporter:
             )
 
     async def _warm(self) -> None:
-        """Render new results every few seconds, so that no scrape renders a whole pass at once.
-
-        Every ``TRIM_EVERY`` rounds, when the results come at their steady pace (not a first pass,
-        where almost every family changes between two rounds), also compress the families that
-        changed, so the first gzip scrape after start-up does not compress everything; then give
-        the heap pages freed since back to the system."""
-        rounds = fresh = 0
+        """Render new results every few seconds, so that no scrape renders a whole pass at once;
+        now and then, give the heap pages freed since back to the system."""
+        rounds = 0
         while True:
             await asyncio.sleep(WARM_EVERY)
             rounds += 1
             try:
-                rendered, locations = await asyncio.to_thread(self.renderer.warm)
-                fresh += rendered
+                await asyncio.to_thread(self.renderer.warm)
                 if rounds % TRIM_EVERY == 0:
-                    if fresh <= max(QUIET_MIN, locations // QUIET_SHARE):
-                        await asyncio.to_thread(self._compress_ahead)
-                    fresh = 0
                     await asyncio.to_thread(memory.trim)
             except Exception:  # a bug here must not stop the warm-ups; the scrape renders anyway
                 log.exception("pre-rendering the metrics failed")
-
-    def _compress_ahead(self) -> None:
-        families = self.renderer.render_families()
-        self._gzip_blocks.blocks([(f.name, f.build, f.version) for f in families])
 
     async def shutdown(self) -> None:
         self.ready = False

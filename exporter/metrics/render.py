@@ -137,7 +137,6 @@ class StoreRenderer:
         self._next_version = 0
         self._job_cache: dict[str, _JobLine] = {}
         self._moving: dict[str, bytes] = {}  # the clock families of the last render
-        self.rendered = 0  # locations rendered so far (for the warm-ups and tests)
         self._distinct = b""
 
     def _scan(self, job: Job, location: str) -> ScanResult | None:
@@ -148,14 +147,10 @@ class StoreRenderer:
     def render(self) -> str:
         return b"".join(part for family in self.render_families() for part in family.parts).decode()
 
-    def warm(self) -> tuple[int, int]:
-        """Render the locations whose result changed since the last call (no body is built).
-
-        Returns how many were rendered and how many locations there are."""
+    def warm(self) -> None:
+        """Render the locations whose result changed since the last call (no body is built)."""
         with self._lock, _collector_paused():
-            before = self.rendered
             self._sync()
-            return self.rendered - before, len(self._cache)
 
     def render_families(self) -> list[Family]:
         with self._lock, _collector_paused():
@@ -193,7 +188,6 @@ class StoreRenderer:
                 if hit is None or hit.entry is not entry or hit.job is not job or hit.scan is not scan:
                     hit = _render_location(source, job, location, entry, scan, minimal)
                     self._account(old, hit)
-                    self.rendered += 1
                 cache[key] = hit
                 hits.append(hit)
             out.append((job, profile, entries, hits))
