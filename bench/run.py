@@ -64,6 +64,14 @@ def endpoint_address(i: int) -> str:
     return f"127.77.{i // PER_SUBNET}.{i % PER_SUBNET + 1}"
 
 
+def target_address(i: int, served: int) -> str:
+    """Endpoint i, or for i >= served an address under 127.78/16 and up, where nothing listens."""
+    if i < served:
+        return endpoint_address(i)
+    block = PER_SUBNET * 256
+    return f"127.{78 + i // block}.{(i % block) // PER_SUBNET}.{i % PER_SUBNET + 1}"
+
+
 class _Counting(asyncio.Protocol):
     """One accepted TLS connection: connection_made runs after the handshake completed."""
 
@@ -108,7 +116,11 @@ class _Stats:
         )
 
 
-async def _serve(count: int, port: int, pki_dir: Path) -> None:
+class _Silent(_Counting):
+    """A plain TCP listener that accepts and never answers: a probe of it times out."""
+
+
+async def _serve(count: int, port: int, pki_dir: Path, silent: int = 0) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from pki import make_pki  # the fixture PKI of the test suite
 
@@ -121,6 +133,10 @@ async def _serve(count: int, port: int, pki_dir: Path) -> None:
     servers = []
     try:
         for i in range(count):
+            if i < silent:  # the first `silent` endpoints accept and never answer
+                quiet: Callable[[], asyncio.Protocol] = lambda i=i: _Silent(i, stats)  # noqa: E731
+                servers.append(await loop.create_server(quiet, endpoint_address(i), port, backlog=64))
+                continue
             factory: Callable[[], asyncio.Protocol] = lambda i=i: _Counting(i, stats)  # noqa: E731
             servers.append(
                 await loop.create_server(
@@ -235,6 +251,16 @@ class ServerProgress:
                     self.changed.notify_all()
 
 
+def _scrape(base: str, encoding: str) -> tuple[int, bytes, int]:
+    """One /metrics scrape as Prometheus asks for it: status, body (decompressed), bytes on the wire."""
+    request = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": encoding})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        raw = response.read()
+        if response.headers.get("Content-Encoding") == "gzip":
+            return response.status, gzip.decompress(raw), len(raw)
+        return response.status, raw, len(raw)
+
+
 def parse_metrics(body: bytes) -> dict[str, int]:
     total = self_samples = success = success_ones = 0
     for line in body.decode().splitlines():
@@ -254,6 +280,9 @@ def parse_metrics(body: bytes) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     n = args.endpoints
+    silent = n * args.timeouts // 100  # endpoints that accept and never answer: the probe times out
+    refused = n * args.refused // 100  # targets where nothing listens: connection refused
+    served = n - refused  # the endpoint server listens for these (the silent ones first)
     code = code_state()
     print(f"code: {code}")
     nofile = _raise_nofile(2 * n + 1024)
@@ -264,7 +293,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         try:
             # 1. the endpoints
             server = subprocess.Popen(
-                [sys.executable, __file__, "--serve", str(n), "--port", str(args.port), "--pki", str(tmpdir / "pki")],
+                [
+                    sys.executable,
+                    __file__,
+                    "--serve",
+                    str(served),
+                    "--silent",
+                    str(silent),
+                    "--port",
+                    str(args.port),
+                    "--pki",
+                    str(tmpdir / "pki"),
+                ],
                 stdout=subprocess.PIPE,
                 preexec_fn=_child_setup(nofile[0]),
                 cwd=ROOT,
@@ -280,16 +320,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 if time.monotonic() - t > 300:
                     raise RuntimeError("endpoint server not listening after 300 s")
             print(
-                f"endpoint server pid {server.pid}: listening on {n} addresses "
-                f"127.77.0.1..{endpoint_address(n - 1)} port {args.port} ({time.monotonic() - t:.1f} s)"
+                f"endpoint server pid {server.pid}: listening on {served} addresses "
+                f"127.77.0.1..{endpoint_address(served - 1)} port {args.port} ({time.monotonic() - t:.1f} s)"
             )
 
             # 2. the configuration and the exporter
             config = tmpdir / "config.yml"
             timeout = min(10, args.interval)  # the configuration refuses a timeout above the interval
-            lines = [f"defaults: {{interval: {args.interval}s, timeout: {timeout}s}}", "targets:"]
+            lines = [
+                f"defaults: {{interval: {args.interval}s, timeout: {timeout}s}}",
+                f"profiles: {{default: {{series: {args.series}}}}}",
+                "targets:",
+            ]
+            # the refused targets: 127.78.X.Y, where nothing listens
             lines += [
-                f"  - {{address: '{endpoint_address(i)}:{args.port}', protocol: tls, server_name: localhost}}"
+                f"  - {{address: '{target_address(i, served)}:{args.port}', protocol: tls, server_name: localhost}}"
                 for i in range(n)
             ]
             config.write_text("\n".join(lines) + "\n")
@@ -332,7 +377,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             # 3. the first pass: wait for the endpoint server to have seen every endpoint
             deadline = t_ready + args.deadline
             with progress.changed:
-                while int(progress.latest["distinct"] or 0) < n:
+                while int(progress.latest["distinct"] or 0) < served:
                     if exporter.poll() is not None or server.poll() is not None:
                         raise RuntimeError("a child exited during the first pass")
                     if time.monotonic() > deadline:
@@ -347,21 +392,29 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             hwm_pass = _status_kb(pid, "VmHWM")
             rss_pass = _status_kb(pid, "VmRSS")
 
-            # 4. /metrics must now hold every endpoint (one scrape; CPU reading already taken)
-            for _ in range(20):
-                _, body = _get(base + "/metrics")
+            # 4. /metrics must now hold every endpoint (CPU reading already taken). The first scrape
+            # after the pass is timed on its own: it renders every location for the first time.
+            # Probes that time out finish up to one timeout after the server saw them.
+            first_scrape = None
+            for _ in range(int(timeout / 0.5) + 40):
+                t0 = time.perf_counter()
+                _, body, _ = _scrape(base, args.encoding)
+                if first_scrape is None:
+                    first_scrape = time.perf_counter() - t0
                 counts = parse_metrics(body)
                 if counts["probe_success"] >= n:
                     break
                 time.sleep(0.5)
-            if counts["probe_success_1"] != n:
+            t_all = time.monotonic()
+            if counts["probe_success_1"] != served - silent or counts["probe_success"] != n:
                 raise RuntimeError(f"/metrics shows {counts['probe_success_1']} successful of {n}: {counts}")
+            rss_results = _status_kb(pid, "VmRSS")
 
             # 5. timed scrapes (no probe runs now: the next pass starts one interval after the first)
             times, cpus = [], []
             for _ in range(args.scrapes):
                 c0, t0 = _cpu_seconds(pid), time.perf_counter()
-                _, body = _get(base + "/metrics")
+                _, body, wire = _scrape(base, args.encoding)
                 times.append(time.perf_counter() - t0)
                 cpus.append(_cpu_seconds(pid) - c0)
             counts = parse_metrics(body)
@@ -386,6 +439,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "interval_s": args.interval,
         "first_pass_s": round(pass_seconds, 2),
         "start_to_all_probed_s": round(t_seen - t_start, 2),
+        "start_to_all_results_s": round(t_all - t_start, 2),
+        "timeouts": silent,
+        "refused": refused,
+        "series": args.series,
+        "encoding": args.encoding,
+        "event_loop": os.environ.get("TLS_EXPORTER_EVENT_LOOP", "auto"),
+        "rss_all_results_mb": round(rss_results / 1024, 1),
+        "first_scrape_s": round(first_scrape or 0.0, 3),
         "probes_per_s": round(n / pass_seconds, 1) if pass_seconds > 0 else None,
         "handshakes_seen": handshakes,
         "startup_cpu_s": round(cpu_ready, 2),
@@ -403,7 +464,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "self_samples": counts["self_samples"],
         "series_per_endpoint": round((counts["samples"] - counts["self_samples"]) / n, 2),
         "metrics_bytes": len(body),
-        "metrics_gzip_bytes": len(gzip.compress(body, 6)),
+        "metrics_wire_bytes": wire,
         "exporter_error_lines": len(errors),
     }
 
@@ -413,16 +474,22 @@ def report(r: dict[str, object]) -> None:
     print(f"""
 --- tls-exporter benchmark: {n} endpoints, interval {r["interval_s"]} s, {r["cpus"]} CPUs, {r["date"]} ---
 code                  {r["code"]}
-first pass            {n} probes in {r["first_pass_s"]} s (first to last handshake) = {r["probes_per_s"]} probes/s;
-                      start to all probed {r["start_to_all_probed_s"]} s; handshakes seen {r["handshakes_seen"]}
+targets               {n}: {r["timeouts"]} time out, {r["refused"]} refused; series {r["series"]};
+                      event loop {r["event_loop"]}; /metrics asked with Accept-Encoding {r["encoding"]}
+first pass            {n} probes in {r["first_pass_s"]} s (first to last connection seen)
+                      = {r["probes_per_s"]} probes/s;
+                      start to all probed {r["start_to_all_probed_s"]} s; to every result in /metrics
+                      {r["start_to_all_results_s"]} s; connections seen {r["handshakes_seen"]}
 exporter CPU          {r["first_pass_cpu_s"]} s for the pass = {r["cpu_ms_per_probe"]} ms per probe
                       (startup before /-/ready: {r["startup_cpu_s"]} s)
 RSS                   after the pass {r["rss_after_pass_mb"]} MB (peak {r["peak_rss_after_pass_mb"]} MB);
-                      after the scrapes {r["rss_mb"]} MB; peak (VmHWM) {r["peak_rss_mb"]} MB
-/metrics time         median {r["scrape_median_s"]} s, max {r["scrape_max_s"]} s over {len(r["scrape_s"])} scrapes
+                      with every result {r["rss_all_results_mb"]} MB; after the scrapes {r["rss_mb"]} MB;
+                      peak (VmHWM) {r["peak_rss_mb"]} MB
+/metrics time         first after the pass {r["first_scrape_s"]} s; then median {r["scrape_median_s"]} s,
+                      max {r["scrape_max_s"]} s over {len(r["scrape_s"])} scrapes
                       {r["scrape_s"]} (exporter CPU per scrape {r["scrape_cpu_s"]})
 series per endpoint   {r["series_per_endpoint"]} ({r["samples"]} samples, {r["self_samples"]} self)
-/metrics size         {r["metrics_bytes"]} bytes ({r["metrics_gzip_bytes"]} gzipped)
+/metrics size         {r["metrics_bytes"]} bytes ({r["metrics_wire_bytes"]} on the wire)
 exporter error lines  {r["exporter_error_lines"]}""")
 
 
@@ -435,15 +502,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, default=300, help="give up if the first pass takes longer (s)")
     p.add_argument("--settle", type=float, default=1.0, help="wait after the last handshake before reading CPU (s)")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    p.add_argument("--series", choices=("default", "minimal"), default="default", help="the profile's series set")
+    p.add_argument("--encoding", choices=("gzip", "identity"), default="gzip", help="Accept-Encoding of the scrapes")
+    p.add_argument("--timeouts", type=int, default=0, help="percent of targets that accept and never answer")
+    p.add_argument("--refused", type=int, default=0, help="percent of targets where nothing listens")
+    p.add_argument("--silent", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: be the endpoint server
     p.add_argument("--pki", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve is not None:
         args.pki.mkdir(parents=True, exist_ok=True)
-        asyncio.run(_serve(args.serve, args.port, args.pki))
+        asyncio.run(_serve(args.serve, args.port, args.pki, args.silent))
         return 0
-    if not 1 <= args.endpoints <= PER_SUBNET * 256:
-        p.error(f"--endpoints must be 1..{PER_SUBNET * 256}")
+    served = args.endpoints - args.endpoints * args.refused // 100
+    if not 1 <= served <= PER_SUBNET * 256 or args.endpoints > PER_SUBNET * 256 * 40:
+        p.error(f"at most {PER_SUBNET * 256} endpoints are served (the rest must be --refused)")
     if args.scrapes < 1:
         p.error("--scrapes must be at least 1")
 

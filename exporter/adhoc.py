@@ -12,6 +12,10 @@ from exporter.errors import ConfigError
 _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "server_name"}
 
 
+_CACHE_SIZE = 1024  # /probe asks for the same few targets again and again: parse each once per config
+_cache: dict[tuple[str | None, ...], tuple[Config, Target]] = {}
+
+
 def adhoc_target(
     address: str,
     *,
@@ -23,6 +27,29 @@ def adhoc_target(
     name: str | None = None,
 ) -> Target:
     """A Target for ``address`` with the defaults of ``config``; ValueError names the bad parameter."""
+    key = (address, protocol, server_name, profile, owner, name)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    target = _adhoc_target(
+        address, protocol=protocol, server_name=server_name, profile=profile, config=config, owner=owner, name=name
+    )
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[key] = (config, target)
+    return target
+
+
+def _adhoc_target(
+    address: str,
+    *,
+    protocol: str | None,
+    server_name: str | None,
+    profile: str | None,
+    config: Config,
+    owner: str | None,
+    name: str | None,
+) -> Target:
     if not address:
         raise ValueError("target: missing (give host, host:port or [ipv6]:port)")
     if profile is not None and profile not in config.profiles:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import signal
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
-from exporter import __version__
+from exporter import __version__, memory
 from exporter.assess import Assessor
 from exporter.config import load_config
 from exporter.config.load import MAX_CONFIG_BYTES
@@ -22,6 +24,7 @@ from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
 from exporter.fileio import DaemonThreadPool, in_file_thread, read_regular
 from exporter.limits import budget, raise_nofile
+from exporter.metrics import gzipped
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.netpolicy import FetchPolicy
@@ -46,6 +49,8 @@ log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
 DEFAULT_THREADS = 8  # the loop's default executor: DNS lookups, rendering, status page
 STOP_TIMEOUT = 1.5  # seconds from SIGTERM to exit, at most
+WARM_EVERY = 2.0  # seconds between renders of new results ahead of the scrapes
+TRIM_EVERY = 5  # warm-ups between two malloc_trim calls (10 s; about 5 ms each)
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -98,7 +103,9 @@ class Exporter:
             probers=self.probers,
             on_error=lambda: self.metrics.error(Step.RENDER),
         )
+        self._gzip_blocks = gzipped.BlockCache()
         self.scheduler: Scheduler | None = None
+        self._warming: asyncio.Task[None] | None = None
         self.reports = ReportScheduler(lambda: self.config.reports, self.metrics.count_notification)
         self.snmp = SnmpWebhook(
             lambda: self.config.notifications.snmp,
@@ -109,10 +116,17 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
 
-    def render_metrics(self) -> tuple[bytes, bytes]:
-        """The /metrics body in two parts: every target's and file's series, then the exporter's own
-        (kept apart so a large exposition is not copied once more to join them)."""
-        return self.renderer.render().encode(), generate_latest(self.registry)
+    def render_metrics(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
+        """The /metrics body as chunks to write in order: every target's and file's series (one
+        chunk per family, never joined into one body), then the exporter's own; in the text format
+        or OpenMetrics (then ending in ``# EOF``), gzip-compressed when asked (each unchanged
+        family's compressed block is reused from the last scrape)."""
+        families = self.renderer.render_families()
+        own = openmetrics_latest(self.registry) if openmetrics else generate_latest(self.registry)  # type: ignore[no-untyped-call]
+        if not gzip:
+            return [*(b"".join(f.parts) for f in families), own]
+        blocks = self._gzip_blocks.blocks([(f.name, f.build, f.version) for f in families])
+        return gzipped.member([*blocks, gzipped.block(own)])
 
     async def probe(self, target: Target, *, timeout: float) -> list[Result]:
         results = await self.adhoc.probe(target, self.config, timeout=timeout)
@@ -192,6 +206,7 @@ class Exporter:
         self.scheduler = Scheduler(self.store, self.pipeline, self.metrics, shard=self.shard)
         self.apply(config, checksum)
         self.reports.start()
+        self._warming = asyncio.create_task(self._warm())
         self.ready = True
         log.info(
             "tls-exporter started",
@@ -205,9 +220,27 @@ class Exporter:
                 extra={"fields": {"config": str(self._path() or "(none)")}},
             )
 
+    async def _warm(self) -> None:
+        """Render new results every few seconds, so that no scrape renders a whole pass at once;
+        now and then, give the heap pages freed since back to the system."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(WARM_EVERY)
+            rounds += 1
+            try:
+                await asyncio.to_thread(self.renderer.warm)
+                if rounds % TRIM_EVERY == 0:
+                    await asyncio.to_thread(memory.trim)
+            except Exception:  # a bug here must not stop the warm-ups; the scrape renders anyway
+                log.exception("pre-rendering the metrics failed")
+
     async def shutdown(self) -> None:
         self.ready = False
         await self.reports.stop()
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.pipeline.close()
@@ -217,6 +250,9 @@ class Exporter:
         # Daemon threads: a DNS lookup or a read that hangs never holds up the exit.
         asyncio.get_running_loop().set_default_executor(DaemonThreadPool(DEFAULT_THREADS, "worker"))
         await self.startup()
+        # Modules and the configuration live as long as the process: keep them out of every later
+        # full garbage collection (they are still freed by reference counting after a reload).
+        gc.freeze()
         runner = GuardedRunner(make_app(self), max_connections=self.fds.http, access_log=None, handle_signals=False)
         await runner.setup()
         try:

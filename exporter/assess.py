@@ -20,22 +20,26 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Store
 
 from exporter.certs.chain import (
     ChainIssue,
     ChainVerdict,
+    Vouched,
     ca_issuer_urls,
     issuer_of,
     ocsp_urls,
     self_issued,
-    verify_chain,
+    vouched_by,
 )
-from exporter.certs.facts import cert_facts, key_of, signature_of
+from exporter.certs.facts import key_of, signature_of
 from exporter.certs.grade import GradeInput, grade, normalize_version
+from exporter.certs.judge import facts_from_der
 from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
 from exporter.certs.trust import load_trust
+from exporter.certs.verdicts import VerdictCache
 from exporter.config.model import Profile, RevocationMode
 from exporter.deadline import Deadline
 from exporter.fetch import Fetcher, FetchError
@@ -64,6 +68,7 @@ class Assessor:
         self._load_store = store_loader
         self._stores: dict[str, tuple[float, tuple[Store, tuple[x509.Certificate, ...]]]] = {}
         self._on_error = on_error  # counts tls_exporter_errors_total{step}
+        self.verdicts = VerdictCache()  # an unchanged chain is not verified again on every probe
 
     async def close(self) -> None:
         await self.fetcher.close()
@@ -124,7 +129,8 @@ class Assessor:
                 certs[0],
                 *[c for c in certs[1:] if not self_issued(c)],
             )
-            g = grade(_grade_input(session, certs[0], signed, scan, issues, profile))
+            vouched = vouched_by(verdict.path) if verdict and verdict.path else None
+            g = grade(_grade_input(session, certs[0], signed, scan, issues, profile, vouched))
             steps.append(
                 f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
                 + (": " + "; ".join(g.reasons) if g.reasons else "")
@@ -190,12 +196,12 @@ class Assessor:
         steps: list[str],
     ) -> tuple[ChainVerdict, tuple[x509.Certificate, ...]]:
         store, anchors = await self._trust(profile.trust)  # TrustError: the chain cannot be judged
-        verdict = verify_chain(certs, store, server_name, at, anchors=anchors)
+        verdict = self.verdicts.verify(certs, store, server_name, at, anchors=anchors)
         extras: tuple[x509.Certificate, ...] = ()
         if verdict.completable:
             extras = await self._complete(certs[-1], now, steps)
             if extras:
-                verdict = verify_chain(certs, store, server_name, at, extra=extras, anchors=anchors)
+                verdict = self.verdicts.verify(certs, store, server_name, at, extra=extras, anchors=anchors)
         _log_chain(verdict, steps)
         return verdict, extras
 
@@ -388,12 +394,13 @@ def _grade_input(
     scan: Sequence[hello.HelloResult],
     issues: set[str],
     profile: Profile,
+    vouched: Vouched | None = None,
 ) -> GradeInput:
     accepted = [r for r in scan if r.accepted]
     protocols = {normalize_version(r.version) for r in accepted} or {normalize_version(session.version)}
     infos = [r.suite_info for r in accepted]
     key_type, key_bits = key_of(leaf)
-    hashes = tuple(signature_of(c)[1] for c in signed if not self_issued(c))
+    hashes = tuple(signature_of(c)[1] for c in signed if not self_issued(c, vouched))
     return GradeInput(
         protocols=frozenset(protocols),
         cipher=session.cipher,
@@ -404,7 +411,7 @@ def _grade_input(
         ephemeral=tuple(r.key_exchange for r in accepted if r.key_exchange is not None),
         signature_hashes=hashes,
         weak_hashes=profile.weak_signature_hashes,
-        key_weak=key_weak(cert_facts(leaf), profile),
+        key_weak=key_weak(facts_from_der(leaf.public_bytes(Encoding.DER)), profile),  # cached by DER
         chain_issues=frozenset(issues),
         hsts=session.hsts,
     )

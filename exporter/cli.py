@@ -14,7 +14,6 @@ from pathlib import Path
 
 from exporter import __version__, logs
 from exporter.adhoc import adhoc_target
-from exporter.app import Exporter, parse_listen
 from exporter.assess import Assessor
 from exporter.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
 from exporter.config import load_config, parse_duration
@@ -28,7 +27,6 @@ from exporter.probers.tls import TLSSource
 from exporter.results import Result
 from exporter.scan import Scanner, ScanResult
 from exporter.shard import Shard, parse_shard
-from exporter.web.webconfig import WebConfig, load_web_config
 
 # Paths the exporter serves itself: the telemetry path may not take one of them.
 RESERVED_PATHS = ("/", "/probe", "/sd", "/-/healthy", "/-/ready", "/-/reload")
@@ -125,6 +123,8 @@ def config_check(path: str | None, web_config_file: str | None = None) -> int:
         )
     if web_config_file is not None:
         try:
+            from exporter.web.webconfig import load_web_config  # only when a web config is given
+
             web = load_web_config(web_config_file)
         except ConfigError as exc:
             for line in exc.errors:
@@ -288,6 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         return config_check(args.config_file, args.web_config_file)
     logs.setup(args.log_level, args.log_format)
+    # The server stack (aiohttp, the web handlers) is imported only to serve: `check` and
+    # `--config.check` start faster without it.
+    from exporter import eventloop
+    from exporter.app import Exporter, parse_listen
+    from exporter.web.webconfig import WebConfig, load_web_config
+
     try:
         parse_listen(args.listen)
         web_config: WebConfig | None = load_web_config(args.web_config_file) if args.web_config_file else None
@@ -299,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shard=args.shard,
             enable_lifecycle=args.enable_lifecycle,
         )
-        return asyncio.run(exporter.run())
+        return eventloop.run(exporter.run())
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)

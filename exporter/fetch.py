@@ -29,10 +29,8 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
-from aiohttp.abc import AbstractResolver
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
@@ -42,6 +40,9 @@ from exporter.netpolicy import PROBE_SCOPE, FetchPolicy, parse_ip
 from exporter.proxyfetch import ProxyFetchError
 from exporter.proxyfetch import request as proxied_request
 from exporter.proxyurl import ProxyURL, bypass, env_proxy
+
+if TYPE_CHECKING:  # aiohttp is imported on the first fetch: `check` of an endpoint without AIA/OCSP never needs it
+    import aiohttp
 
 MiB = 1024 * 1024
 T = TypeVar("T")
@@ -115,9 +116,10 @@ class _Cache:
         return len(self._data)
 
 
-class _PolicyResolver(AbstractResolver):
+class _PolicyResolver:
     """Resolves a fetch's host and refuses it unless every address passes the fetch policy: the
-    connection then goes to one of the addresses just checked, never to a second lookup's."""
+    connection then goes to one of the addresses just checked, never to a second lookup's.
+    (aiohttp's resolver interface, by duck typing: aiohttp is imported on the first fetch only.)"""
 
     def __init__(self, fetcher: Fetcher) -> None:
         self._fetcher = fetcher
@@ -230,9 +232,12 @@ class Fetcher:
             self._session = None
 
     def _http(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             # No DNS cache: every connection's addresses pass the policy when it is made.
-            connector = aiohttp.TCPConnector(resolver=_PolicyResolver(self), use_dns_cache=False, limit=64)
+            resolver: Any = _PolicyResolver(self)  # duck-typed AbstractResolver
+            connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, limit=64)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -241,6 +246,8 @@ class Fetcher:
         return self._session
 
     async def _request(self, method: str, url: str, *, data: bytes | None = None, limit: int) -> bytes:
+        import aiohttp
+
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme.lower() != "http" or not parsed.hostname:
             raise FetchError(f"only http:// URLs are fetched: {url}")

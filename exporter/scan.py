@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from exporter.tls import hello
@@ -52,8 +52,13 @@ class Scanner:
     def __init__(self, *, concurrency: int = 4, hello_timeout: float = 3.0, max_entries: int = 100_000) -> None:
         self.hello_timeout = hello_timeout
         self._gate = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._results: OrderedDict[ScanKey, ScanResult] = OrderedDict()
-        self._running: dict[ScanKey, asyncio.Task[None]] = {}
+        # Due scans wait in a queue for one of `concurrency` workers: ten thousand due addresses
+        # cost ten thousand small tuples, not ten thousand suspended tasks (about 15 MB).
+        self._queue: deque[tuple[ScanKey, Opener]] = deque()
+        self._pending: set[ScanKey] = set()  # queued or running
+        self._workers: set[asyncio.Task[None]] = set()
         self._max = max_entries
         self.scans = 0  # scans run, for logs and tests
 
@@ -63,14 +68,24 @@ class Scanner:
     def due(self, key: ScanKey, interval: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         last = self._results.get(key)
-        return key not in self._running and (last is None or last.at + interval <= now)
+        return key not in self._pending and (last is None or last.at + interval <= now)
 
     def request(self, key: ScanKey, opener: Opener, interval: float) -> bool:
-        """Start a background scan of ``key`` when it is due; True when one was started."""
+        """Queue a background scan of ``key`` when it is due; True when one was queued."""
         if not self.due(key, interval):
             return False
-        self._running[key] = asyncio.create_task(self._background(key, opener), name=f"scan {key[1]}")
+        self._pending.add(key)
+        self._queue.append((key, opener))
+        if sum(not w.done() for w in self._workers) < self._concurrency:  # a done one may await its callback
+            worker = asyncio.create_task(self._work(), name="version scans")
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
         return True
+
+    async def _work(self) -> None:
+        while self._queue:
+            key, opener = self._queue.popleft()
+            await self._background(key, opener)
 
     async def scan_now(self, key: ScanKey, opener: Opener) -> ScanResult:
         """Scan and wait for it (the one-shot `check` command)."""
@@ -86,7 +101,7 @@ class Scanner:
         except Exception:  # a bug must cost one scan, never the exporter
             log.exception("version scan of %s failed", key[1])
         finally:
-            self._running.pop(key, None)
+            self._pending.discard(key)
 
     async def _scan(self, key: ScanKey, opener: Opener) -> ScanResult:
         self.scans += 1
@@ -106,7 +121,9 @@ class Scanner:
             del self._results[key]
 
     async def close(self) -> None:
-        tasks = list(self._running.values())
+        self._queue.clear()
+        self._pending.clear()
+        tasks = list(self._workers)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -90,12 +90,32 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def self_issued(cert: x509.Certificate) -> bool:
-    return cert.subject == cert.issuer and issued_by(cert, cert)
+def self_issued(cert: x509.Certificate, vouched: Vouched | None = None) -> bool:
+    return cert.subject == cert.issuer and _signed(cert, cert, vouched)
 
 
-def roles(chain: Sequence[x509.Certificate]) -> tuple[str, ...]:
-    return tuple("leaf" if i == 0 else ("root" if self_issued(c) else "intermediate") for i, c in enumerate(chain))
+# cert -> its issuer on a path the verifier built: signatures it already checked (and anchors
+# the store vouches for, as their own issuers), so they need not be verified again.
+Vouched = Mapping[x509.Certificate, x509.Certificate]
+
+
+def vouched_by(path: Sequence[x509.Certificate]) -> dict[x509.Certificate, x509.Certificate]:
+    pairs = {path[i]: path[i + 1] for i in range(len(path) - 1)}
+    if path and path[-1].subject == path[-1].issuer:
+        pairs[path[-1]] = path[-1]
+    return pairs
+
+
+def _signed(cert: x509.Certificate, issuer: x509.Certificate, vouched: Vouched | None) -> bool:
+    if vouched is not None and vouched.get(cert) == issuer:
+        return True
+    return issued_by(cert, issuer)
+
+
+def roles(chain: Sequence[x509.Certificate], vouched: Vouched | None = None) -> tuple[str, ...]:
+    return tuple(
+        "leaf" if i == 0 else ("root" if self_issued(c, vouched) else "intermediate") for i, c in enumerate(chain)
+    )
 
 
 def ca_issuer_urls(cert: x509.Certificate) -> tuple[str, ...]:
@@ -118,11 +138,11 @@ def _aia(cert: x509.Certificate, method: x509.ObjectIdentifier) -> tuple[str, ..
     )
 
 
-def wrong_order(chain: Sequence[x509.Certificate]) -> bool:
+def wrong_order(chain: Sequence[x509.Certificate], vouched: Vouched | None = None) -> bool:
     """Some certificate is not followed by its issuer, though its issuer was served elsewhere."""
     for i in range(len(chain) - 1):
         cert = chain[i]
-        if self_issued(cert) or issued_by(cert, chain[i + 1]):
+        if self_issued(cert, vouched) or _signed(cert, chain[i + 1], vouched):
             continue
         if any(issued_by(cert, other) for j, other in enumerate(chain) if j not in (i, i + 1)):
             return True
@@ -230,8 +250,6 @@ def _judge(
         name_ok = hostname_matches(_sans_only(leaf), server_name)
         if not name_ok:
             issues.add(ChainIssue.HOSTNAME_MISMATCH)
-    if wrong_order(chain):
-        issues.add(ChainIssue.WRONG_ORDER)
     subject = _trust_subject(leaf, server_name, name_ok)
 
     def attempt(bag: Sequence[x509.Certificate], when: dt.datetime) -> tuple[tuple[x509.Certificate, ...], str]:
@@ -243,8 +261,11 @@ def _judge(
             return (), f"verifier: {e}"
 
     path, detail = attempt(served_bag, at)
+    vouched = vouched_by(path)
+    if wrong_order(chain, vouched):
+        issues.add(ChainIssue.WRONG_ORDER)
     if path:
-        return _verdict(chain, issues, path, detail="", trusted=True)
+        return _verdict(chain, issues, path, detail="", trusted=True, vouched=vouched)
 
     first_detail = detail
     if _TIME_ERROR in detail:
@@ -357,12 +378,13 @@ def _verdict(
     detail: str,
     trusted: bool,
     completable: bool = False,
+    vouched: Vouched | None = None,
 ) -> ChainVerdict:
     valid = trusted and not (issues - {ChainIssue.WRONG_ORDER})
     return ChainVerdict(
         valid=valid,
         issues=frozenset(issues),
-        roles=roles(chain),
+        roles=roles(chain, vouched or vouched_by(path)),
         path=path,
         detail=detail if not valid else "",
         completable=completable,

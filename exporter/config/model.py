@@ -23,6 +23,13 @@ class RevocationMode(StrEnum):
     NONE = "none"
 
 
+class SeriesSet(StrEnum):
+    """Which series a profile's endpoints expose (``series:``)."""
+
+    DEFAULT = "default"  # everything: per-version, per chain certificate, tiers, key and signature
+    MINIMAL = "minimal"  # about 15 per endpoint, like blackbox_exporter's (see metrics.render.MINIMAL)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Threshold:
     """An expiry tier threshold: a number of days left, or a share (0-100) of the lifetime left."""
@@ -58,6 +65,7 @@ class Profile:
     proxy_url: ProxyURL | None = None
     client_cert: str | None = None  # PEM certificate (chain) presented to servers that ask for one (mTLS)
     client_key: str | None = None  # its PEM private key
+    series: SeriesSet = SeriesSet.DEFAULT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

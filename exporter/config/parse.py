@@ -35,6 +35,7 @@ from exporter.config.model import (
     ProbeSettings,
     Profile,
     RevocationMode,
+    SeriesSet,
     Target,
     Threshold,
 )
@@ -72,6 +73,7 @@ PROFILE_KEYS = (
     "proxy_url",
     "client_cert",
     "client_key",
+    "series",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -248,6 +250,7 @@ class _Parser:
         log_repeat = self.duration(m, "log_repeat", path)
         proxy_url = self.proxy_url(m, path)
         client_cert, client_key = self.client_certificate(m, path)
+        series = self.choice(m, "series", path, tuple(SeriesSet))
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -264,6 +267,7 @@ class _Parser:
             scan_protocol_versions=_or(scan, base.scan_protocol_versions),
             scan_interval=_or(scan_interval, base.scan_interval),
             proxy_url=proxy_url,
+            series=base.series if series is None else SeriesSet(series),
         )
 
     def proxy_url(self, m: Raw, path: str) -> ProxyURL | None:

@@ -15,6 +15,42 @@ from exporter.metrics import names as n
 from exporter.textsafe import utf8_safe
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+EOF = b"# EOF\n"
+
+
+def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
+    out = []
+    for item in header.split(","):
+        kind, *params = (p.strip() for p in item.split(";"))
+        values = {}
+        for param in params:
+            key, _, value = param.partition("=")
+            values[key.strip().lower()] = value.strip().strip('"')
+        out.append((kind.lower(), values))
+    return out
+
+
+def _q(params: dict[str, str]) -> float:
+    try:
+        return float(params.get("q", "1"))
+    except ValueError:
+        return 0.0
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """``Accept`` prefers OpenMetrics (1.0.0 or unversioned) to the text format, as Prometheus asks."""
+    om = text = 0.0
+    for kind, params in _media_ranges(accept):
+        if kind == "application/openmetrics-text" and params.get("version", "1.0.0") in ("1.0.0", "0.0.1"):
+            om = max(om, _q(params))
+        elif kind in ("text/plain", "text/*", "*/*"):
+            text = max(text, _q(params))
+    return om > 0 and om >= text
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    return any(kind in ("gzip", "x-gzip") and _q(p) > 0 for kind, p in _media_ranges(accept_encoding))
 
 
 def escape(value: str) -> str:

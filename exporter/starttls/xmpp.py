@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
-from xml.sax.saxutils import quoteattr
 
 from exporter.errors import NotTLS, StartTLSUnsupported
 from exporter.starttls.base import MAX_REPLY, closed, read_exactly, send, shown
@@ -23,7 +22,7 @@ STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-streams"
 def stream_header(server_name: str, namespace: str) -> bytes:
     return (
         f"<?xml version='1.0'?><stream:stream xmlns='{namespace}' xmlns:stream='http://etherx.jabber.org/streams'"
-        f" to={quoteattr(server_name)} version='1.0'>"
+        f" to={_quoteattr(server_name)} version='1.0'>"
     ).encode()
 
 
@@ -121,3 +120,10 @@ async def xmpp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, serve
 
 async def xmpp_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server_name: str) -> None:
     await _dialogue(reader, writer, server_name, "jabber:server", "XMPP")
+
+
+def _quoteattr(value: str) -> str:
+    # xml.sax.saxutils pulls in urllib.request: imported only when an XMPP probe runs.
+    from xml.sax.saxutils import quoteattr
+
+    return quoteattr(value)

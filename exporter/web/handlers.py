@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from functools import partial
 
 from aiohttp import web
 
 from exporter.adhoc import adhoc_target
-from exporter.metrics.text import CONTENT_TYPE
+from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
 from exporter.netpolicy import PROBE_SCOPE, Patterns
 from exporter.service import Service
 from exporter.textsafe import utf8_safe
@@ -42,13 +43,21 @@ class Handlers:
         self.probes_in_flight = 0
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
+        openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
+        gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         # Rendering is CPU work: off the loop, so probes keep running while a big scrape renders.
-        targets, own = await asyncio.to_thread(self.service.render_metrics)
-        response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
-        response.content_length = len(targets) + len(own)
+        chunks = await asyncio.to_thread(partial(self.service.render_metrics, openmetrics=openmetrics, gzip=gzip))
+        headers = {
+            "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE,
+            "Vary": "Accept, Accept-Encoding",
+        }
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        response = web.StreamResponse(headers=headers)
+        response.content_length = sum(len(c) for c in chunks)
         await response.prepare(request)
-        await response.write(targets)
-        await response.write(own)
+        for chunk in chunks:  # written as they are: the body is never joined into one copy
+            await response.write(chunk)
         await response.write_eof()
         return response
 

@@ -140,6 +140,7 @@ EXPECTED: dict[str, list[str]] = {
         "profiles.strict.revocation: unknown value 'oscp' (one of ocsp, crl, none)",
         "profiles.strict.scan_protocol_versions: expected a boolean",
         "profiles.strict.scan_interval: invalid duration '6 hours' (use a number and a unit: ms, s, m, h, d, e.g. 30s or 5m)",
+        "profiles.strict.series: unknown value 'small' (one of default, minimal)",
     ],
     "invalid-section-types.yml": [
         "defaults: expected a mapping",

@@ -23,6 +23,7 @@ from exporter.config.model import (
     OwnerRule,
     ProbeSettings,
     Profile,
+    SeriesSet,
     Target,
     Threshold,
 )
@@ -362,6 +363,7 @@ def test_profiles_inherit_from_the_built_in_default() -> None:
           quiet:
             scan_protocol_versions: false
             revocation: none
+            series: minimal
           empty:
         """
     )
@@ -373,7 +375,7 @@ def test_profiles_inherit_from_the_built_in_default() -> None:
             min_key_bits=MappingProxyType({"rsa": 3072, "ec": 256, "dsa": 2048}),
             scan_interval=43200.0,
         ),
-        "quiet": Profile(name="quiet", scan_protocol_versions=False, revocation="none"),
+        "quiet": Profile(name="quiet", scan_protocol_versions=False, revocation="none", series=SeriesSet.MINIMAL),
         "empty": Profile(name="empty"),
     }
     # `strict` does not take the user's `default` changes: only the built-in values.

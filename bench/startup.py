@@ -1,0 +1,129 @@
+"""Start-up costs (issue 10): `tls-exporter check` of one endpoint, `--config.check` and loading a
+10,000-target configuration, in CPU seconds and memory.
+
+    python bench/startup.py [--runs 5] [--targets 10000]
+
+* ``check``: ``python -m exporter check 127.0.0.1:PORT --protocol tls`` against a loopback TLS
+  server of this process (a thread; the fixture leaf ``good`` of tests/pki.py), ``--runs`` times;
+  CPU is the child's utime+stime (``RUSAGE_CHILDREN``), so the server's share is not counted.
+* ``--config.check`` of a generated file with ``--targets`` targets, the same way.
+* ``load_config`` of that file in a fresh interpreter: CPU (``time.process_time``) and the peak
+  RSS growth over the interpreter with the modules imported (``ru_maxrss`` before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+LOAD = """
+import json, resource, sys, time
+from exporter.config import load_config
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.process_time()
+config = load_config(sys.argv[1])
+cpu = time.process_time() - t
+print(json.dumps({"cpu_s": cpu, "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+                  "targets": len(config.targets)}))
+"""
+
+
+def _serve(ctx: ssl.SSLContext, listener: socket.socket, stop: threading.Event) -> None:
+    listener.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        try:
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.settimeout(2)
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    tls.recv(1024)  # the HSTS request of protocol tls, or the close
+        except (OSError, ssl.SSLError):
+            conn.close()
+
+
+def child_cpu(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--targets", type=int, default=10_000)
+    args = p.parse_args()
+    from pki import make_pki
+
+    with tempfile.TemporaryDirectory(prefix="tls-startup-") as tmp:
+        d = Path(tmp)
+        pki = make_pki(d / "pki")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki["good"].chain_path, pki["good"].key_path)
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        stop = threading.Event()
+        thread = threading.Thread(target=_serve, args=(ctx, listener, stop), daemon=True)
+        thread.start()
+        config = d / "config.yml"
+        lines = ["defaults: {interval: 300s, timeout: 10s}", "targets:"]
+        lines += [
+            f"  - {{address: '127.77.{i // 250}.{i % 250 + 1}:8443', protocol: tls, server_name: localhost}}"
+            for i in range(args.targets)
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        try:
+            check = [
+                sys.executable, "-m", "exporter", "check", f"127.0.0.1:{port}", "--protocol", "tls",
+                "--server-name", "localhost", "--ca-file", str(pki.root.cert_path),
+            ]  # fmt: skip
+            cpus = []
+            for _ in range(args.runs):
+                cpu, done = child_cpu(check)
+                if done.returncode != 0:
+                    raise RuntimeError(f"check exited {done.returncode}: {done.stdout}{done.stderr}")
+                cpus.append(cpu)
+            empty, _ = child_cpu([sys.executable, "-c", "pass"])
+            cfg = [child_cpu([sys.executable, "-m", "exporter", "--config.check", f"--config.file={config}"])[0]
+                   for _ in range(max(1, args.runs // 2))]  # fmt: skip
+            loads = [
+                json.loads(subprocess.run(
+                    [sys.executable, "-c", LOAD, str(config)], capture_output=True, text=True, check=True,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                ).stdout)
+                for _ in range(max(1, args.runs // 2))
+            ]  # fmt: skip
+        finally:
+            stop.set()
+            thread.join(5)
+            listener.close()
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
+    print(f"python -c pass:               {empty:.3f} s CPU (the interpreter alone)")
+    print(f"check of one endpoint:        median {statistics.median(cpus):.3f} s CPU ({[round(c, 3) for c in cpus]})")
+    print(f"--config.check, {args.targets} targets: median {statistics.median(cfg):.3f} s CPU")
+    print(
+        f"load_config, {args.targets} targets:  median {statistics.median(x['cpu_s'] for x in loads):.3f} s CPU, "
+        f"peak RSS growth {statistics.median(x['rss_growth_mb'] for x in loads):.1f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

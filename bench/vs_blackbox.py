@@ -1,0 +1,378 @@
+"""tls-exporter against blackbox_exporter, side by side in one run: CPU per /probe (issue 10).
+
+    python bench/vs_blackbox.py [--requests 2000] [--rounds 3] [--concurrency 16 64] [--leaf good]
+
+What it starts (and stops, on success, error or Ctrl-C; children also get PR_SET_PDEATHSIG):
+
+* **nginx** (Debian ``nginx-light``; installed with apt-get when missing), one master and one
+  worker, listening on two free ports of 127.0.0.1 with the fixture chain of tests/pki.py
+  (leaf ``good``: ECDSA P-256 under an intermediate; ``--leaf good-rsa`` for RSA-2048),
+  TLS 1.2 and 1.3, session tickets and cache off (every probe is a full handshake);
+* **blackbox_exporter** (Debian ``prometheus-blackbox-exporter``, installed when missing) on
+  127.0.0.1 with two tcp modules: ``tls_handshake`` (``insecure_skip_verify``: handshake only)
+  and ``tls_verify`` (the fixture root as ``ca_file``, ``server_name: localhost``: chain and
+  name verification, what Go's crypto/tls does for a client);
+* **tls-exporter** (``python -m exporter``, this checkout) on 127.0.0.1 with two profiles
+  that trust the fixture root: ``lean`` (revocation none, no version scan) and ``default``
+  (the default profile's settings: OCSP when the leaf names a responder (the fixture does
+  not), version scan on its own clock, cached after the first).
+
+Then, for each concurrency and round, every contender gets ``--requests`` ``/probe`` requests
+at that concurrency, one contender after the other in an order that rotates every round (so
+a slow phase of the machine does not always hit the same one). For each batch it reads the
+contender's utime+stime from /proc/PID/stat before and after (after a short settle, so
+background work such as a version scan is counted) and prints CPU ms per probe, probes/s,
+and the ratio to blackbox's handshake-only and chain-verifying modules.
+
+Contenders:
+
+* ``bb-handshake``: blackbox ``tls_handshake``;
+* ``bb-verify``: blackbox ``tls_verify``;
+Our requests say ``protocol=tls`` (a TLS handshake and nothing else on the connection, like
+blackbox's tcp + tls module; ``/probe``'s default, https, also sends a HEAD request for HSTS).
+
+* ``ours-lean``: ``profile=lean``;
+* ``ours-default``: ``profile=default`` (the version scan of the address is cached: warmed first);
+* ``ours-first``: ``profile=default`` with a new ``server_name`` on every request, so every
+  probe is the first sight of its (address, server name): the version scan starts (in the
+  background), the chain verdict is not cached, and the name does not match (the chain is
+  still judged for trust under the leaf's own name).
+
+The load generator is this process (aiohttp client, keep-alive, ``limit=concurrency``); it
+shares the 2 cores with nginx and the contender, so compare ratios within one run, not
+figures across machines. Every response must be 200 and report success; the first of each
+batch is checked, every status is counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from run import _child_setup, _cpu_seconds, _free_port, _stop, code_state  # noqa: E402
+
+NGINX = "/usr/sbin/nginx"
+BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
+SETTLE = 0.3  # seconds after a batch before the CPU reading: background work of the batch counts
+
+
+def ensure_installed(binary: str, package: str) -> None:
+    if Path(binary).exists():
+        return
+    print(f"{binary} missing: apt-get install -y {package}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, env=env, stdout=subprocess.DEVNULL)
+    if not Path(binary).exists():
+        raise RuntimeError(f"{package} installed but {binary} is still missing")
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, log: Path, timeout: float = 60.0) -> None:
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} not ready after {timeout} s")
+
+
+def _wait_tcp(port: int, proc: subprocess.Popen[bytes], name: str, log: Path) -> None:
+    import socket
+
+    t = time.monotonic()
+    while time.monotonic() - t < 30:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} not listening on {port} after 30 s")
+
+
+@dataclass(frozen=True, slots=True)
+class Contender:
+    name: str
+    pid: Callable[[], int]
+    url: Callable[[int], str]  # request number -> URL
+    success: str  # a line the body must hold
+
+
+@dataclass(slots=True)
+class Batch:
+    contender: str
+    concurrency: int
+    requests: int
+    cpu_ms: float  # per probe
+    rate: float  # probes/s
+    failures: int
+
+
+async def _batch(contender: Contender, n: int, concurrency: int, offset: int) -> Batch:
+    import aiohttp
+
+    statuses: dict[int, int] = {}
+    first_body = ""
+    pid = contender.pid()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        queue = iter(range(n))
+
+        async def worker() -> None:
+            nonlocal first_body
+            for i in queue:
+                async with session.get(contender.url(offset + i)) as r:
+                    body = await r.text()
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if not first_body:
+                        first_body = body
+
+        cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.monotonic() - t0
+        await asyncio.sleep(SETTLE)
+        cpu1 = _cpu_seconds(pid)
+    if contender.success not in first_body:
+        raise RuntimeError(f"{contender.name}: first response lacks {contender.success!r}:\n{first_body[:3000]}")
+    failures = n - statuses.get(200, 0)
+    return Batch(contender.name, concurrency, n, (cpu1 - cpu0) * 1000 / n, n / elapsed, failures)
+
+
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def run(args: argparse.Namespace) -> list[Batch]:
+    ensure_installed(NGINX, "nginx-light")
+    ensure_installed(BLACKBOX, "prometheus-blackbox-exporter")
+    from pki import make_pki  # the test suite's fixture PKI
+
+    print(f"code: {code_state()}; load average before: {_loadavg()}", flush=True)
+    procs: list[tuple[subprocess.Popen[bytes], str]] = []
+    with tempfile.TemporaryDirectory(prefix="tls-vs-bb-") as tmp:
+        d = Path(tmp)
+        try:
+            pki = make_pki(d / "pki")
+            leaf = pki[args.leaf]
+            ca = d / "ca.pem"
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            ca.write_bytes(pki.root.cert.public_bytes(Encoding.PEM))
+            nofile = 4096 + 4 * max(args.concurrency)
+
+            # nginx: two ports (the second is for the first-sight contender, so its scans do not
+            # touch the address the cached contenders use)
+            ports = [_free_port(), _free_port()]
+            (d / "nginx").mkdir()
+            listen = "\n".join(f"listen 127.0.0.1:{p} ssl;" for p in ports)
+            (d / "nginx" / "nginx.conf").write_text(
+                f"""daemon off; worker_processes 1; pid {d}/nginx/nginx.pid; error_log {d}/nginx/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/nginx; proxy_temp_path {d}/nginx; fastcgi_temp_path {d}/nginx;
+  uwsgi_temp_path {d}/nginx; scgi_temp_path {d}/nginx;
+  server {{
+    {listen}
+    ssl_certificate {leaf.chain_path}; ssl_certificate_key {leaf.key_path};
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off; ssl_session_cache off;
+    return 204;
+  }}
+}}
+"""
+            )
+            nlog = d / "nginx" / "error.log"
+            nginx = subprocess.Popen(
+                [NGINX, "-e", str(nlog), "-p", str(d / "nginx"), "-c", str(d / "nginx" / "nginx.conf")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_child_setup(nofile),
+            )
+            procs.append((nginx, "nginx"))
+            for p in ports:
+                _wait_tcp(p, nginx, "nginx", nlog)
+
+            # blackbox_exporter
+            bb_port = _free_port()
+            (d / "blackbox.yml").write_text(
+                f"""modules:
+  tls_handshake:
+    prober: tcp
+    timeout: 10s
+    tcp: {{tls: true, tls_config: {{insecure_skip_verify: true}}}}
+  tls_verify:
+    prober: tcp
+    timeout: 10s
+    tcp: {{tls: true, tls_config: {{ca_file: {ca}, server_name: localhost}}}}
+"""
+            )
+            blog = d / "blackbox.log"
+            with blog.open("wb") as f:
+                bb = subprocess.Popen(
+                    [BLACKBOX, f"--config.file={d / 'blackbox.yml'}", f"--web.listen-address=127.0.0.1:{bb_port}"],
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_child_setup(nofile),
+                )
+            procs.append((bb, "blackbox_exporter"))
+            _wait_http(f"http://127.0.0.1:{bb_port}/-/healthy", bb, "blackbox_exporter", blog)
+
+            # tls-exporter
+            ours_port = _free_port()
+            (d / "config.yml").write_text(
+                f"""profiles:
+  default: {{trust: {ca}}}
+  lean: {{trust: {ca}, revocation: none, scan_protocol_versions: false}}
+"""
+            )
+            olog = d / "exporter.log"
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            if args.event_loop:
+                env["TLS_EXPORTER_EVENT_LOOP"] = args.event_loop
+            with olog.open("wb") as f:
+                ours = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "exporter",
+                        f"--config.file={d / 'config.yml'}",
+                        f"--web.listen-address=127.0.0.1:{ours_port}",
+                    ],
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_child_setup(nofile),
+                    cwd=d,
+                    env=env,
+                )
+            procs.append((ours, "tls-exporter"))
+            _wait_http(f"http://127.0.0.1:{ours_port}/-/ready", ours, "tls-exporter", olog)
+            print(
+                f"nginx pid {nginx.pid} ports {ports}; blackbox pid {bb.pid} port {bb_port}; "
+                f"tls-exporter pid {ours.pid} port {ours_port} (event loop: {args.event_loop or 'auto'})",
+                flush=True,
+            )
+
+            same, other = f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"
+            bb_url, ours_url = f"http://127.0.0.1:{bb_port}/probe", f"http://127.0.0.1:{ours_port}/probe"
+            valid = "tls_chain_valid 1"
+            every = [
+                Contender(
+                    "bb-handshake",
+                    lambda: bb.pid,
+                    lambda i: f"{bb_url}?module=tls_handshake&target={same}",
+                    "probe_success 1",
+                ),
+                Contender(
+                    "bb-verify",
+                    lambda: bb.pid,
+                    lambda i: f"{bb_url}?module=tls_verify&target={same}",
+                    "probe_success 1",
+                ),
+                Contender(
+                    "ours-lean",
+                    lambda: ours.pid,
+                    lambda i: f"{ours_url}?profile=lean&protocol=tls&target={same}&server_name=localhost",
+                    valid,
+                ),
+                Contender(
+                    "ours-default",
+                    lambda: ours.pid,
+                    lambda i: f"{ours_url}?profile=default&protocol=tls&target={same}&server_name=localhost",
+                    valid,
+                ),
+                Contender(
+                    "ours-first",
+                    lambda: ours.pid,
+                    lambda i: f"{ours_url}?profile=default&protocol=tls&target={other}&server_name=n{i}.first.test",
+                    "tls_probe_success 1",
+                ),
+            ]
+            contenders = [c for c in every if not args.only or c.name in args.only]
+            # warm-up: caches, the default profile's version scan, the Go runtime's pools
+            for c in contenders:
+                asyncio.run(_batch(c, min(200, args.requests), 16, 10_000_000))
+            time.sleep(1.0)
+
+            batches: list[Batch] = []
+            offset = 0
+            for concurrency in args.concurrency:
+                for r in range(args.rounds):
+                    order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
+                    for c in order:
+                        b = asyncio.run(_batch(c, args.requests, concurrency, offset))
+                        offset += args.requests
+                        batches.append(b)
+                        print(
+                            f"  c={concurrency} round {r + 1} {c.name:13} {b.cpu_ms:6.3f} CPU ms/probe "
+                            f"{b.rate:7.1f} probes/s  non-200: {b.failures}",
+                            flush=True,
+                        )
+            print(f"load average after: {_loadavg()}")
+            return batches
+        finally:
+            for proc, name in reversed(procs):
+                _stop(proc, name)
+
+
+def report(batches: list[Batch], args: argparse.Namespace) -> None:
+    print()
+    head = f"CPU ms/probe (median of {args.rounds})"
+    print(f"| concurrency | contender | {head} | probes/s | × bb-handshake | × bb-verify |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for concurrency in args.concurrency:
+        med: dict[str, tuple[float, float]] = {}
+        for name in dict.fromkeys(b.contender for b in batches):
+            rows = [b for b in batches if b.contender == name and b.concurrency == concurrency]
+            med[name] = (statistics.median(b.cpu_ms for b in rows), statistics.median(b.rate for b in rows))
+        hs, ver = med.get("bb-handshake", (0, 0))[0], med.get("bb-verify", (0, 0))[0]
+        for name, (cpu, rate) in med.items():
+            r1 = f"{cpu / hs:.2f}" if hs else "-"
+            r2 = f"{cpu / ver:.2f}" if ver else "-"
+            print(f"| {concurrency} | {name} | {cpu:.3f} | {rate:.0f} | {r1} | {r2} |")
+    failures = sum(b.failures for b in batches)
+    if failures:
+        print(f"\n{failures} responses were not 200 (the figures above count them as probes)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=2000, help="/probe requests per contender per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    p.add_argument("--leaf", default="good", help="fixture leaf of tests/pki.py (good: ECDSA P-256, good-rsa)")
+    p.add_argument("--only", nargs="*", help="contender names to run (default: all)")
+    p.add_argument(
+        "--event-loop", choices=("auto", "asyncio", "uvloop"), help="TLS_EXPORTER_EVENT_LOOP for the exporter"
+    )
+    args = p.parse_args(argv)
+    if shutil.which("apt-get") is None and not (Path(NGINX).exists() and Path(BLACKBOX).exists()):
+        print("needs nginx-light and prometheus-blackbox-exporter (Debian) or apt-get to install them")
+        return 2
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    report(run(args), args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""/metrics formats against the real app: gzip (compressed once per change) and OpenMetrics."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from helpers import parse, value
+from pki import PKI
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
+from servers import LoopbackServers
+
+from exporter.app import Exporter
+from exporter.metrics import gzipped, render
+from exporter.metrics.text import wants_openmetrics
+from exporter.web.handlers import make_app
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@pytest.fixture
+async def running(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> AsyncIterator[tuple[Exporter, TestClient]]:  # type: ignore[type-arg]
+    ports = [servers.tls(pki[name].server_context()) for name in ("good", "expiring-20d")]
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "profiles: {lean: {scan_protocol_versions: false, revocation: none}}\n"
+        "targets:\n"
+        + "".join(
+            f"  - {{address: '127.0.0.1:{p}', protocol: tls, server_name: localhost, profile: lean}}\n" for p in ports
+        )
+    )
+    exporter = Exporter(str(path), listen="127.0.0.1:0")
+    await exporter.startup()
+    assert exporter.scheduler is not None
+    for target in exporter.config.targets:
+        await exporter.scheduler.run_once(target)
+    client = TestClient(TestServer(make_app(exporter)), auto_decompress=False)
+    await client.start_server()
+    yield exporter, client
+    await client.close()
+    await exporter.shutdown()
+
+
+async def test_gzip_body_is_the_plain_body_compressed(running: tuple[Exporter, TestClient]) -> None:  # type: ignore[type-arg]
+    _, client = running
+    plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert plain.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "Content-Encoding" not in plain.headers
+    plain_text = await plain.text()
+
+    resp = await client.get("/metrics", headers={"Accept-Encoding": "gzip, deflate"})
+    assert resp.status == 200
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in resp.headers["Vary"]
+    raw = await resp.read()
+    assert int(resp.headers["Content-Length"]) == len(raw)
+    text = gzip.decompress(raw).decode()  # one valid member: the CRC and length are checked
+    strip = [line for line in text.splitlines() if not line.startswith(("process_", "python_", "tls_exporter_"))]
+    same = [line for line in plain_text.splitlines() if not line.startswith(("process_", "python_", "tls_exporter_"))]
+    # Only the series that move with the clock may differ between two scrapes.
+    moving = ("tls_cert_days_until_expiry", "tls_chain_days_until_expiry")
+    assert [x for x in strip if not x.startswith(moving)] == [x for x in same if not x.startswith(moving)]
+    s = parse(text)
+    assert sorted(v for _, v in s["tls_probe_success"]) == [1.0, 1.0]
+    assert value(s, "tls_exporter_targets") == 2
+    assert len(raw) < len(text) / 2  # small here: one block per family; 20x smaller at 10,000 endpoints
+
+
+async def test_unchanged_families_are_not_compressed_again(running: tuple[Exporter, TestClient]) -> None:  # type: ignore[type-arg]
+    exporter, client = running
+    blocks = exporter._gzip_blocks
+    await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    first = blocks.compressed
+    again = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    gzip.decompress(await again.read())
+    # Nothing changed: every block is reused (days left, rounded to 1e-4 day, may have moved: at
+    # most those two families are compressed again).
+    assert blocks.compressed - first <= 2
+
+    # A new probe result whose lines differ (duration, timestamp) makes its families compress again.
+    assert exporter.scheduler is not None
+    await exporter.scheduler.run_once(exporter.config.targets[0])
+    before = blocks.compressed
+    text = gzip.decompress(await (await client.get("/metrics", headers={"Accept-Encoding": "gzip"})).read())
+    # its duration and timestamp (and at most the two days-left families); not the other ~30
+    assert 2 <= blocks.compressed - before <= 4
+    assert value(parse(text.decode()), "tls_exporter_probes_total", outcome="certificate_found") == 3
+
+
+async def test_openmetrics_is_negotiated_and_parses(running: tuple[Exporter, TestClient]) -> None:  # type: ignore[type-arg]
+    _, client = running
+    for encoding in ("identity", "gzip"):
+        resp = await client.get("/metrics", headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": encoding})
+        assert resp.headers["Content-Type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        raw = await resp.read()
+        text = (gzip.decompress(raw) if encoding == "gzip" else raw).decode()
+        assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+        families = {f.name: f for f in om_families(text)}  # the strict OpenMetrics parser accepts it
+        success = families["tls_probe_success"]
+        assert success.type == "gauge"
+        assert sorted(s.value for s in success.samples) == [1.0, 1.0]
+        probes = families["tls_exporter_probes"]
+        assert probes.type == "counter"
+        counted = {s.labels["outcome"]: s.value for s in probes.samples if s.name == "tls_exporter_probes_total"}
+        assert counted["certificate_found"] == 2
+        days = {s.labels["target"]: s.value for s in families["tls_cert_days_until_expiry"].samples}
+        assert sorted(round(d) for d in days.values())[0] == 20
+
+
+async def test_minimal_series_profile(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> None:
+    port = servers.tls(pki["good"].server_context())
+    ca = pki.root.cert_path
+    path = tmp_path / "config.yml"
+    path.write_text(
+        f"profiles: {{small: {{series: minimal, scan_protocol_versions: false, revocation: none, trust: '{ca}'}}, "
+        f"full: {{scan_protocol_versions: false, revocation: none, trust: '{ca}'}}}}\n"
+        "targets:\n"
+        f"  - {{address: '127.0.0.1:{port}', protocol: tls, server_name: localhost, profile: small, name: small}}\n"
+        f"  - {{address: '127.0.0.1:{port}', protocol: tls, server_name: good.test, profile: full, name: full}}\n"
+    )
+    exporter = Exporter(str(path), listen="127.0.0.1:0")
+    await exporter.startup()
+    try:
+        assert exporter.scheduler is not None
+        for target in exporter.config.targets:
+            await exporter.scheduler.run_once(target)
+        s = parse(b"".join(exporter.render_metrics()).decode())
+        per_name: dict[str, int] = {}
+        for samples in s.values():
+            for labels, _ in samples:
+                if "name" in labels:
+                    per_name[labels["name"]] = per_name.get(labels["name"], 0) + 1
+        assert per_name["small"] == 14
+        assert per_name["full"] == 38  # without a version scan (its profile turns it off)
+        small = {f for f, samples in s.items() if any(lbl.get("name") == "small" for lbl, _ in samples)}
+        assert small == {
+            "tls_probe_success",
+            "tls_probe_duration_seconds",
+            "tls_probe_timestamp_seconds",
+            "tls_cert_not_after_timestamp_seconds",
+            "tls_cert_not_before_timestamp_seconds",
+            "tls_cert_days_until_expiry",
+            "tls_cert_info",
+            "tls_cert_hostname_match",
+            "tls_chain_valid",
+            "tls_chain_days_until_expiry",
+            "tls_connection_info",
+            "tls_ocsp_status",
+            "tls_security_grade",
+            "tls_target_distinct_certificates",
+        }
+        small_value = {f: v for f, samples in s.items() for lbl, v in samples if lbl.get("name") == "small"}
+        assert small_value["tls_cert_days_until_expiry"] > 80
+        assert small_value["tls_chain_valid"] == 1
+    finally:
+        await exporter.shutdown()
+
+
+def test_blocks_join_into_one_valid_member() -> None:
+    rng = random.Random(7)
+    parts = [bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 3000))) for _ in range(20)] + [b"x" * 100_000]
+    body = gzipped.member(gzipped.block(p) for p in parts)
+    assert gzip.decompress(b"".join(body)) == b"".join(parts)
+    a, b = b"hello ", b"world" * 1000
+    assert gzipped.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (PROMETHEUS_ACCEPT, True),
+        ("application/openmetrics-text; version=1.0.0", True),
+        ("", False),
+        ("*/*", False),
+        ("text/plain;version=0.0.4", False),
+        ("application/openmetrics-text;version=1.0.0;q=0.2,text/plain;q=0.9", False),
+        ("application/openmetrics-text;version=2.0.0", False),
+    ],
+)
+def test_openmetrics_negotiation(accept: str, expected: bool) -> None:
+    assert wants_openmetrics(accept) is expected
+
+
+async def test_warm_renders_new_results_ahead_of_the_scrape(
+    running: tuple[Exporter, TestClient],  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exporter, client = running
+    rendered: list[str] = []
+    real = render._render_location
+
+    def counting(*args: object) -> object:
+        rendered.append(str(args[2]))  # the location
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render, "_render_location", counting)
+    exporter.renderer.warm()
+    assert len(rendered) == 2  # both addresses, before any scrape
+    resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert value(parse(await resp.text()), "tls_exporter_targets") == 2
+    assert len(rendered) == 2  # the scrape found them rendered
+    assert exporter.scheduler is not None
+    await exporter.scheduler.run_once(exporter.config.targets[0])
+    exporter.renderer.warm()
+    assert rendered[2:] == [exporter.config.targets[0].target]  # only the new result

@@ -1,0 +1,44 @@
+"""Due version scans wait in a queue for a few workers (not one suspended task each)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from exporter.scan import Scanner, ScanResult
+
+
+async def test_many_due_scans_run_a_few_at_a_time_and_all_complete(monkeypatch: pytest.MonkeyPatch) -> None:
+    scanner = Scanner(concurrency=2)
+    running = peak = 0
+
+    async def fake_scan(key: tuple[str, str, str], opener: object) -> ScanResult:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return ScanResult(at=1.0, hellos=())
+
+    monkeypatch.setattr(scanner, "_scan", fake_scan)
+    keys = [("tls", f"127.0.0.1:{port}", "localhost") for port in range(1000, 1020)]
+
+    async def opener() -> None:
+        raise AssertionError("not called by the fake scan")
+
+    assert all(scanner.request(key, opener, 3600) for key in keys)  # type: ignore[arg-type]
+    assert not scanner.request(keys[0], opener, 3600)  # type: ignore[arg-type]  # already queued
+    assert len(scanner._workers) == 2
+    for _ in range(200):
+        if all(scanner.latest(k) is not None for k in keys):
+            break
+        await asyncio.sleep(0.01)
+    assert [scanner.latest(k) is not None for k in keys] == [True] * 20
+    assert peak == 2
+    assert not scanner.due(keys[0], 3600, now=2.0)  # scanned at 1.0, due again at 3601
+    assert scanner.due(keys[0], 3600, now=3601.0)
+    await asyncio.sleep(0)  # the workers' done-callbacks
+    assert scanner._workers == set()
+    assert scanner.request(keys[0], opener, 0)  # type: ignore[arg-type]  # a new worker starts
+    await scanner.close()
