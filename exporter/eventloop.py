@@ -37,5 +37,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     if choice() == "uvloop":
         import uvloop
 
-        return uvloop.run(main)
+        # Typed when uvloop is installed, Any when it is not (mypy then has no stubs): one spelling for both.
+        result: T = uvloop.run(main)
+        return result
     return asyncio.run(main)
