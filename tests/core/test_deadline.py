@@ -1,9 +1,8 @@
 """One deadline per probe: resolve, connect, dialogue, handshake, judgement and close all fit in it.
 
-These tests assert the outcome a probe reached when its time ran out, and that the answer came
-before the deadline plus a generous margin (the margin absorbs a loaded CI machine; a probe that
-ignored its deadline would take the server's whole silence, 30 s and more). The figures
-themselves are measured by bench/deadline.py.
+These tests assert which budget a probe was given and the outcome it reached when the budget ran
+out (a probe that ignored its deadline would wait on these servers for good and trip the test
+timeout). How close to the budget the answers come is measured, not asserted: bench/deadline.py.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,8 +29,6 @@ from exporter.pipeline import Pipeline
 from exporter.results import Step
 from exporter.web.handlers import make_app
 
-MARGIN = 3.0  # generous: a probe that ignores its deadline takes far longer than this
-
 
 async def test_probe_answers_within_the_scrape_timeout(tmp_path: Path, servers: LoopbackServers) -> None:
     port = servers.silent()  # accepts, never speaks: the ClientHello gets no answer
@@ -43,34 +39,29 @@ async def test_probe_answers_within_the_scrape_timeout(tmp_path: Path, servers: 
     client = TestClient(TestServer(make_app(exporter)))
     await client.start_server()
     try:
-        started = time.monotonic()
         resp = await client.get(
             "/probe",
-            params={"target": f"127.0.0.1:{port}", "protocol": "https"},
+            params={"target": f"127.0.0.1:{port}", "protocol": "https", "debug": "true"},
             headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"},
         )
-        elapsed = time.monotonic() - started
-        s = parse(await resp.text())
+        text = await resp.text()
     finally:
         await client.close()
         await exporter.shutdown()
     assert resp.status == 200
+    assert "timeout 1.5s" in text  # the whole probe's budget: 2 s minus the 0.5 s offset, not the 30 s configured
+    s = parse(text.split("Metrics that would have been returned:\n", 1)[1])
     assert states(s, "tls_handshake_outcome", "outcome")["handshake_timeout"] == 1
     assert value(s, "tls_probe_success") == 0
-    assert value(s, "tls_probe_duration_seconds") == pytest.approx(1.5, abs=0.5)  # 2 s minus the 0.5 s offset
-    assert elapsed < 2.0 + MARGIN
+    assert "handshake_failed: " not in text and "TLS handshake timed out" in text
 
 
 async def test_a_drip_fed_dialogue_ends_at_the_deadline(servers: LoopbackServers) -> None:
     port = servers.drip(b"220 mail.example.test ESMTP", interval=0.2)  # a greeting that never ends its line
     target = make_target(port, protocol="smtp", timeout=1.0)
-    started = time.monotonic()
     (result,) = await Pipeline().probe(target, make_config(target))
-    elapsed = time.monotonic() - started
     assert result.outcome.value == "handshake_timeout"
-    assert "smtp dialogue timed out" in result.detail
-    assert result.duration == pytest.approx(1.0, abs=0.3)
-    assert elapsed < 1.0 + MARGIN
+    assert result.detail == "smtp dialogue timed out (server silent)"
 
 
 @pytest.fixture
@@ -105,9 +96,7 @@ async def test_judgement_fits_in_the_deadline_and_a_slow_step_is_not_a_finding(
     config = make_config(target, profiles=[profile])
     pipeline = Pipeline(assessor=Assessor(fetcher=Fetcher(timeout=30)))
     try:
-        started = time.monotonic()
         (result,) = await pipeline.probe(target, config)
-        elapsed = time.monotonic() - started
     finally:
         await pipeline.close()
     assert result.outcome.value == "certificate_found" and result.report is not None
@@ -118,22 +107,18 @@ async def test_judgement_fits_in_the_deadline_and_a_slow_step_is_not_a_finding(
     assert a.errors == frozenset({Step.REVOCATION}) and a.ocsp_status is None
     assert a.chain_valid is True and a.grade == "A"
     assert any("not finished within the probe's deadline (2s)" in line for line in result.log)
-    assert elapsed < 2.0 + MARGIN
 
 
 def test_check_timeout_takes_a_duration_and_bounds_the_probe(servers: LoopbackServers) -> None:
     port = servers.silent()
-    started = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-m", "exporter", "check", f"127.0.0.1:{port}", "--protocol", "tls", "--timeout", "1500ms"],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    elapsed = time.monotonic() - started
     assert out.returncode == 2, out.stderr
     assert "handshake_timeout" in out.stdout and "TLS handshake timed out" in out.stdout
-    assert elapsed < 1.5 + MARGIN + 5.0  # plus the interpreter's start-up
     bad = subprocess.run(
         [sys.executable, "-m", "exporter", "check", f"127.0.0.1:{port}", "--timeout", "soon"],
         capture_output=True,
@@ -141,3 +126,6 @@ def test_check_timeout_takes_a_duration_and_bounds_the_probe(servers: LoopbackSe
         timeout=60,
     )
     assert bad.returncode == 3 and "--timeout:" in bad.stderr
+    from exporter.cli import _timeout
+
+    assert (_timeout("1500ms"), _timeout("5s"), _timeout("2.5")) == (1.5, 5.0, 2.5)  # the budget check gets
