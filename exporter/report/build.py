@@ -1,5 +1,5 @@
-"""Build a report from Prometheus: the series of DESIGN.md at the end of the period (and at its
-start, for what changed), joined per certificate (target, address, protocol, position).
+"""Build a report from Prometheus: the series of the README's metrics reference at the end of the
+period (and at its start, for what changed), joined per certificate (target, address, protocol, position).
 
 The verdict of each certificate follows `tls-exporter check`: critical for an expired or
 critical tier, a hostname mismatch, an invalid chain or a revocation; warning for the warning

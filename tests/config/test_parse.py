@@ -486,8 +486,8 @@ def test_probe_allow_values() -> None:
     assert parse("targets: []").probe == ProbeSettings(allow=("*",))
     assert parse("probe: {}").probe == ProbeSettings(allow=("*",))
     assert parse("probe: {allow: []}").probe == ProbeSettings(allow=())
-    config = parse('probe: {allow: ["*.example.com", " localhost ", 10.1.2.3/8, "2001:db8::/32"]}')
-    assert config.probe == ProbeSettings(allow=("*.example.com", "localhost", "10.1.2.3/8", "2001:db8::/32"))
+    config = parse('probe: {allow: ["*.example.com", " localhost ", 198.51.100.7/24, "2001:db8::/32"]}')
+    assert config.probe == ProbeSettings(allow=("*.example.com", "localhost", "198.51.100.7/24", "2001:db8::/32"))
 
 
 # ---- the file loader ------------------------------------------------------------------------

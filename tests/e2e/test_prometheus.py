@@ -221,7 +221,7 @@ def prometheus_config(rules: list[Path], exporter_port: int, am_url: str, addres
             {"job_name": EXPORTER_JOB, "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
             {"job_name": ALERTMANAGER_JOB, "static_configs": [{"targets": [am_address]}]},
             {
-                # The multi-target pattern of DESIGN.md: the target is a parameter of /probe.
+                # The multi-target pattern (README, scrape configuration): the target is a /probe parameter.
                 "job_name": PROBE_JOB,
                 "scrape_interval": "2s",
                 "scrape_timeout": "2s",

@@ -45,7 +45,7 @@ async def test_a_name_is_judged_by_every_address_it_resolves_to() -> None:
             await fetcher.ca_issuers(f"http://localhost:{recorder.port}/ca", now=0.0)
         await fetcher.close()
         # A glob allows the name, the ranges do not allow where it goes.
-        fetcher = Fetcher(timeout=2, policy=FetchPolicy.of(["localhost", "10.0.0.0/8"], []))
+        fetcher = Fetcher(timeout=2, policy=FetchPolicy.of(["localhost", "198.51.100.0/24"], []))
         with pytest.raises(FetchDenied, match="in no allowed range"):
             await fetcher.ca_issuers(f"http://localhost:{recorder.port}/ca", now=0.0)
         await fetcher.close()
@@ -87,7 +87,7 @@ async def test_probe_allow_checks_the_addresses_a_name_resolves_to(
     make_client, hostile: HostileServers, pki: PKI
 ) -> None:
     port = hostile.tls(pki.issue("ssrf-name").server_context())
-    _, client = await make_client("probe: {allow: ['localhost', '10.0.0.0/8']}\n")
+    _, client = await make_client("probe: {allow: ['localhost', '198.51.100.0/24']}\n")
     resp = await client.get("/probe", params={"target": f"localhost:{port}", "protocol": "tls"})
     assert resp.status == 403
     assert "host 'localhost' resolves to" in await resp.text()
@@ -135,15 +135,15 @@ def test_check_escapes_control_characters(pki: PKI, tmp_path: Path) -> None:
 
 def test_fetch_section_is_validated() -> None:
     with pytest.raises(ConfigError) as err:
-        parse_config({"fetch": {"allow": ["*", ""], "deny": ["10.0.0.0/40"], "follow": True}}, base_dir=Path("."))
+        parse_config({"fetch": {"allow": ["*", ""], "deny": ["198.51.100.0/40"], "follow": True}}, base_dir=Path("."))
     assert err.value.errors == [
         "fetch: unknown key 'follow'",
         "fetch.allow[1]: must not be empty",
-        "fetch.deny[0]: invalid CIDR range '10.0.0.0/40'",
+        "fetch.deny[0]: invalid CIDR range '198.51.100.0/40'",
     ]
-    config = parse_config({"fetch": {"deny": ["10.0.0.0/8", "*.internal"]}}, base_dir=Path("."))
+    config = parse_config({"fetch": {"deny": ["198.51.100.0/24", "*.internal"]}}, base_dir=Path("."))
     assert config.fetch.allow == ("*",)
-    assert config.fetch.deny == ("10.0.0.0/8", "*.internal")  # giving deny replaces the default
+    assert config.fetch.deny == ("198.51.100.0/24", "*.internal")  # giving deny replaces the default
 
 
 async def test_scheduled_probes_fetch_within_the_configured_policy(

@@ -15,7 +15,7 @@ from exporter.proxyurl import ProxyScheme, ProxyURL, bypass, env_proxy, parse_pr
     ("text", "expected"),
     [
         ("http://proxy.corp:3128", ProxyURL(scheme=ProxyScheme.HTTP, host="proxy.corp", port=3128)),
-        ("HTTP://10.0.0.1:8080/", ProxyURL(scheme=ProxyScheme.HTTP, host="10.0.0.1", port=8080)),
+        ("HTTP://192.0.2.10:8080/", ProxyURL(scheme=ProxyScheme.HTTP, host="192.0.2.10", port=8080)),
         ("socks5://[::1]:1080", ProxyURL(scheme=ProxyScheme.SOCKS5, host="::1", port=1080)),
         (
             "socks5://me%40corp:p%3Aw@gw:1080",
@@ -128,9 +128,9 @@ def test_environment_invalid_value_is_an_error_not_a_direct_fetch() -> None:
         ("example.com", ".example.com", True),
         ("badexample.com", "example.com", False),
         ("ocsp.example.com", "other.org, EXAMPLE.COM:80", True),
-        ("10.1.2.3", "10.0.0.0/8", True),
-        ("10.1.2.3", "10.1.2.3", True),
-        ("11.1.2.3", "10.0.0.0/8,example.com", False),
+        ("198.51.100.7", "198.51.100.0/24", True),
+        ("198.51.100.7", "198.51.100.7", True),
+        ("203.0.113.9", "198.51.100.0/24,example.com", False),
         ("[2001:db8::1]", "2001:db8::/32", True),
         ("2001:db8::1", "[2001:db8::1]", True),
     ],
