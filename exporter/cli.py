@@ -106,15 +106,19 @@ def _shard(value: str) -> Shard:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _print_errors(source: str, exc: ConfigError) -> None:
+    for line in exc.errors:
+        print(line, file=sys.stderr)
+    print(f"{source}: {len(exc.errors)} error(s)", file=sys.stderr)
+
+
 def config_check(path: str | None, web_config_file: str | None = None) -> int:
     target = path or "config.yml"
     failed = False
     try:
         config = load_config(target)
     except ConfigError as exc:
-        for line in exc.errors:
-            print(line, file=sys.stderr)
-        print(f"{target}: {len(exc.errors)} error(s)", file=sys.stderr)
+        _print_errors(target, exc)
         failed = True
     else:
         print(
@@ -127,9 +131,7 @@ def config_check(path: str | None, web_config_file: str | None = None) -> int:
 
             web = load_web_config(web_config_file)
         except ConfigError as exc:
-            for line in exc.errors:
-                print(line, file=sys.stderr)
-            print(f"{web_config_file}: {len(exc.errors)} error(s)", file=sys.stderr)
+            _print_errors(web_config_file, exc)
             failed = True
         else:
             tls = f"TLS, client certificates {web.tls.client_auth_type}" if web.tls else "plain HTTP"

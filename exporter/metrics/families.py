@@ -17,7 +17,7 @@ from exporter.config.model import Profile
 from exporter.errors import FileOutcome, Outcome
 from exporter.metrics import names as n
 from exporter.metrics.text import Exposition, label_text, number
-from exporter.results import Assessment, CertFacts, Result
+from exporter.results import Assessment, CertFacts, CertReport, Result
 from exporter.scan import ScanResult
 
 MAX_SANS_LABEL = 1024
@@ -119,10 +119,19 @@ def scan_lines(ex: Exposition, labels: Labels, scan: ScanResult, profile: Profil
     ex.add(n.PROTOCOL_SCAN_TIMESTAMP, labels, round(scan.at, 3))
 
 
-def _validity(ex: Exposition, labels: Labels, cert: CertFacts, profile: Profile) -> None:
+def _certificate(
+    ex: Exposition, labels: Labels, report: CertReport, position: int, last_change: tuple[float, ...], profile: Profile
+) -> None:
+    """The series of one judged certificate: identity, validity, strength, last change."""
+    cert = report.chain[position]
+    _cert_static(ex, labels, cert)
     too_long = validity_too_long(cert, profile.max_validity)
     if too_long is not None:
         ex.add(n.CERT_VALIDITY_TOO_LONG, labels, 1 if too_long else 0)
+    ex.add(n.CERT_KEY_WEAK, labels, 1 if report.key_weak[position] else 0)
+    ex.add(n.CERT_SIGNATURE_WEAK, labels, 1 if report.signature_weak[position] else 0)
+    if position < len(last_change):
+        ex.add(n.CERT_LAST_CHANGE, labels, round(last_change[position], 3))
 
 
 def served_static(
@@ -143,13 +152,10 @@ def served_static(
     if report is None:
         return []  # no certificate, no certificate series: the outcome says why
     leaf = report.leaf
-    _cert_static(ex, labels, leaf)
-    _validity(ex, labels, leaf, profile)
+    _certificate(ex, labels, report, 0, last_change, profile)
     ex.add(n.CERT_HOSTNAME_MATCH, labels, 1 if report.hostname_match else 0)
     for check, match in report.expected:
         ex.add(n.CERT_EXPECTED_MATCH, {**labels, "check": check}, 1 if match else 0)
-    ex.add(n.CERT_KEY_WEAK, labels, 1 if report.key_weak[0] else 0)
-    ex.add(n.CERT_SIGNATURE_WEAK, labels, 1 if report.signature_weak[0] else 0)
     for position, cert in enumerate(report.chain):
         ex.add(
             n.CHAIN_CERT_NOT_AFTER,
@@ -164,8 +170,6 @@ def served_static(
         )
     if result.session is not None and result.session.version:
         ex.add(n.CONNECTION_INFO, {**labels, "version": result.session.version, "cipher": result.session.cipher}, 1)
-    if last_change:
-        ex.add(n.CERT_LAST_CHANGE, labels, round(last_change[0], 3))
     if report.assessment is not None:
         _assessment(ex, labels, report.assessment)
     return [ClockLines(label_text(labels), leaf.not_before, leaf.not_after, min(c.not_after for c in report.chain))]
@@ -188,12 +192,7 @@ def stored_static(
     clocks = []
     for position, cert in enumerate(report.chain):
         cl = {**labels_for(report.owners[position]), "position": str(position)}
-        _cert_static(ex, cl, cert)
-        _validity(ex, cl, cert, profile)
-        ex.add(n.CERT_KEY_WEAK, cl, 1 if report.key_weak[position] else 0)
-        ex.add(n.CERT_SIGNATURE_WEAK, cl, 1 if report.signature_weak[position] else 0)
-        if position < len(last_change):
-            ex.add(n.CERT_LAST_CHANGE, cl, round(last_change[position], 3))
+        _certificate(ex, cl, report, position, last_change, profile)
         clocks.append(ClockLines(label_text(cl), cert.not_before, cert.not_after, None))
     return clocks
 
