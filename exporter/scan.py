@@ -115,11 +115,6 @@ class Scanner:
             self._results.popitem(last=False)
         return result
 
-    def retain(self, keys: set[ScanKey]) -> None:
-        """Forget scans of addresses no longer probed (after a reload or a DNS change)."""
-        for key in [k for k in self._results if k not in keys]:
-            del self._results[key]
-
     async def close(self) -> None:
         self._queue.clear()
         self._pending.clear()
