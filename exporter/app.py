@@ -247,6 +247,7 @@ class Exporter:
 
     async def run(self) -> int:
         host, port = parse_listen(self.listen)
+        memory.one_arena()  # before any thread allocates (see exporter/memory.py)
         # Daemon threads: a DNS lookup or a read that hangs never holds up the exit.
         asyncio.get_running_loop().set_default_executor(DaemonThreadPool(DEFAULT_THREADS, "worker"))
         await self.startup()
