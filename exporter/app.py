@@ -10,6 +10,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -114,6 +115,12 @@ class Exporter:
         self._checksum: str | None = None
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
+
+    async def metrics_body(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
+        """``render_metrics`` off the loop (probes keep running while a big scrape renders), with the
+        background version scans paused meanwhile (see ``Scanner.paused``)."""
+        with self.scanner.paused():
+            return await asyncio.to_thread(partial(self.render_metrics, openmetrics=openmetrics, gzip=gzip))
 
     def render_metrics(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
         """The /metrics body as chunks to write in order: every target's and file's series (one
