@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cryptography import x509
@@ -166,12 +166,29 @@ def _trust_subject(leaf: x509.Certificate, server_name: str, name_ok: bool) -> S
         subject = _subject(server_name)
         if subject is not None:
             return subject
+    return leaf_subject(leaf)
+
+
+def leaf_subject(leaf: x509.Certificate) -> Subject | None:
+    """The leaf's own first usable SAN as a subject (a wildcard stands for one label): the
+    subject under which trust is judged whatever name was asked for."""
     for san in sans_of(leaf):
         candidate = "wildcard-match" + san[1:] if san.startswith("*.") else san
         subject = _subject(candidate)
         if subject is not None:
             return subject
     return None
+
+
+def name_ok(leaf: x509.Certificate, server_name: str) -> bool:
+    """The leaf covers ``server_name`` (RFC 6125, SANs only); no name asked for is no mismatch."""
+    return not server_name or hostname_matches(_sans_only(leaf), server_name)
+
+
+def trust_subject(leaf: x509.Certificate, server_name: str) -> tuple[Subject | None, bool]:
+    """(the subject ``verify_chain`` judges trust under, whether the leaf covers ``server_name``)."""
+    ok = name_ok(leaf, server_name)
+    return _trust_subject(leaf, server_name, ok), ok
 
 
 def _verify(
@@ -224,14 +241,47 @@ def verify_chain(
     ``incomplete`` and not valid (``tls_chain_valid`` judges what was served). ``anchors``: the
     certificates of ``store``, so that a refusal can be told apart from an unknown root.
     """
-    verdict = _judge(chain, store, server_name, at, extra, anchors)
-    return _explained(verdict, chain, server_name, at, extra, anchors)
+    if not chain:
+        return verify_trust(chain, store, None, at, extra=extra, anchors=anchors)
+    subject, ok = trust_subject(chain[0], server_name)
+    return named(verify_trust(chain, store, subject, at, extra=extra, anchors=anchors), chain, server_name, ok)
+
+
+def verify_trust(
+    chain: Sequence[x509.Certificate],
+    store: Store,
+    subject: Subject | None,
+    at: dt.datetime,
+    *,
+    extra: Sequence[x509.Certificate] = (),
+    anchors: Sequence[x509.Certificate] = (),
+) -> ChainVerdict:
+    """Everything ``verify_chain`` judges but the host name (path, signatures, validity, trust),
+    with the verifier given ``subject`` (one the leaf covers: ``trust_subject``). ``named`` adds
+    the name's verdict; the name does not change the rest, so this part can be shared by names."""
+    return _explained(_judge(chain, store, subject, at, extra, anchors), chain, at, extra, anchors)
+
+
+def named(trust: ChainVerdict, chain: Sequence[x509.Certificate], server_name: str, ok: bool) -> ChainVerdict:
+    """The verdict for ``server_name`` from the name-independent one: ``hostname_mismatch`` added
+    when the leaf does not cover it (``ok`` is ``name_ok``), not valid then, its reason first."""
+    if ok or not chain:
+        return trust
+    return replace(
+        trust,
+        valid=False,
+        issues=trust.issues | {ChainIssue.HOSTNAME_MISMATCH},
+        reasons=(
+            f"hostname_mismatch: certificate 0 ({chain[0].subject.rfc4514_string()}) does not cover {server_name}",
+            *trust.reasons,
+        ),
+    )
 
 
 def _judge(
     chain: Sequence[x509.Certificate],
     store: Store,
-    server_name: str,
+    subject: Subject | None,
     at: dt.datetime,
     extra: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -244,13 +294,6 @@ def _judge(
         at = at.replace(tzinfo=dt.UTC)
     leaf, served_bag = chain[0], list(chain[1:])
     issues: set[str] = set()
-
-    name_ok = True
-    if server_name:
-        name_ok = hostname_matches(_sans_only(leaf), server_name)
-        if not name_ok:
-            issues.add(ChainIssue.HOSTNAME_MISMATCH)
-    subject = _trust_subject(leaf, server_name, name_ok)
 
     def attempt(bag: Sequence[x509.Certificate], when: dt.datetime) -> tuple[tuple[x509.Certificate, ...], str]:
         try:
@@ -310,7 +353,6 @@ def _judge(
 def _explained(
     v: ChainVerdict,
     chain: Sequence[x509.Certificate],
-    server_name: str,
     at: dt.datetime,
     extra: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -325,8 +367,6 @@ def _explained(
 
     if chain:
         leaf = chain[0]
-        if ChainIssue.HOSTNAME_MISMATCH in v.issues:
-            lines.append(f"hostname_mismatch: {where(0, leaf)} does not cover {server_name}")
         for i, c in enumerate(chain):
             if ChainIssue.EXPIRED in v.issues and c.not_valid_after_utc < at:
                 lines.append(f"expired: {where(i, c)} expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
