@@ -37,8 +37,8 @@ blackbox's tcp + tls module; ``/probe``'s default, https, also sends a HEAD requ
   probe alone (no version scan in the lean profile), reported against ``ours-lean``;
 * ``ours-first``: ``profile=default`` with a new ``server_name`` on every request, so every
   probe is the first sight of its (address, server name): the version scan starts (in the
-  background), the chain verdict is not cached, and the name does not match (the chain is
-  still judged for trust under the leaf's own name).
+  background), the verdict for the name is new and the name does not match (the chain's trust,
+  judged under the leaf's own name, is cached per chain: a name match on top).
 
 The load generator is this process (aiohttp client, keep-alive, ``limit=concurrency``); it
 shares the 2 cores with nginx and the contender, so compare ratios within one run, not

@@ -39,8 +39,7 @@ from cryptography.x509.verification import (
 
 from exporter.certs.causes import diagnose
 from exporter.certs.facts import sans_of
-from exporter.certs.identity import hostname_matches
-from exporter.results import CertFacts
+from exporter.certs.identity import SanMatcher
 
 
 class ChainIssue(StrEnum):
@@ -160,19 +159,20 @@ def _subject(name: str) -> Subject | None:
         return None
 
 
-def _trust_subject(leaf: x509.Certificate, server_name: str, name_ok: bool) -> Subject | None:
-    """A subject the leaf covers, so that trust is judged apart from the name."""
+def subject_for(server_name: str, name_ok: bool, own: Subject | None) -> Subject | None:
+    """The subject trust is judged under: the name when the leaf covers it, else the leaf's own
+    (``leaf_subject``), so that trust is judged apart from the name."""
     if name_ok:
         subject = _subject(server_name)
         if subject is not None:
             return subject
-    return leaf_subject(leaf)
+    return own
 
 
-def leaf_subject(leaf: x509.Certificate) -> Subject | None:
+def leaf_subject(leaf: x509.Certificate, sans: Sequence[str] | None = None) -> Subject | None:
     """The leaf's own first usable SAN as a subject (a wildcard stands for one label): the
     subject under which trust is judged whatever name was asked for."""
-    for san in sans_of(leaf):
+    for san in sans_of(leaf) if sans is None else sans:
         candidate = "wildcard-match" + san[1:] if san.startswith("*.") else san
         subject = _subject(candidate)
         if subject is not None:
@@ -180,15 +180,16 @@ def leaf_subject(leaf: x509.Certificate) -> Subject | None:
     return None
 
 
-def name_ok(leaf: x509.Certificate, server_name: str) -> bool:
+def name_ok(matcher: SanMatcher, server_name: str) -> bool:
     """The leaf covers ``server_name`` (RFC 6125, SANs only); no name asked for is no mismatch."""
-    return not server_name or hostname_matches(_sans_only(leaf), server_name)
+    return not server_name or matcher.covers(server_name)
 
 
 def trust_subject(leaf: x509.Certificate, server_name: str) -> tuple[Subject | None, bool]:
     """(the subject ``verify_chain`` judges trust under, whether the leaf covers ``server_name``)."""
-    ok = name_ok(leaf, server_name)
-    return _trust_subject(leaf, server_name, ok), ok
+    sans = sans_of(leaf)
+    ok = name_ok(SanMatcher(sans), server_name)
+    return subject_for(server_name, ok, leaf_subject(leaf, sans)), ok
 
 
 def _verify(
@@ -428,27 +429,6 @@ def _verdict(
         path=path,
         detail=detail if not valid else "",
         completable=completable,
-    )
-
-
-def _sans_only(cert: x509.Certificate) -> CertFacts:
-    """Just enough facts for ``identity.hostname_matches``."""
-    return CertFacts(
-        subject="",
-        issuer="",
-        subject_cn="",
-        issuer_cn="",
-        serial="",
-        fingerprint_sha256="",
-        sans=sans_of(cert),
-        not_before=0.0,
-        not_after=0.0,
-        key_type="",
-        key_bits=0,
-        signature_algorithm="",
-        signature_hash="",
-        self_signed=False,
-        is_ca=False,
     )
 
 

@@ -32,7 +32,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Store, Subject
 
-from exporter.certs.chain import ChainVerdict, leaf_subject, named, trust_subject, verify_trust
+from exporter.certs.chain import ChainVerdict, leaf_subject, name_ok, named, subject_for, verify_trust
+from exporter.certs.facts import sans_of
+from exporter.certs.identity import SanMatcher
 
 MAX_ENTRIES = 32_768  # about one per distinct (chain, server name): 10,000 endpoints fit twice over
 MAX_AGE = dt.timedelta(hours=1)
@@ -90,15 +92,28 @@ def _plain_sans(leaf: x509.Certificate) -> bool:
     )
 
 
-def _trust_key(leaf: x509.Certificate, server_name: str) -> tuple[object, Subject | None, bool]:
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """What the name's verdict needs of a leaf, read once per chain."""
+
+    matcher: SanMatcher
+    own: Subject | None  # chain.leaf_subject
+    plain: bool  # _plain_sans
+
+
+def _leaf(leaf: x509.Certificate) -> _Leaf:
+    sans = sans_of(leaf)
+    return _Leaf(SanMatcher(sans), leaf_subject(leaf, sans), _plain_sans(leaf))
+
+
+def _trust_key(leaf: _Leaf, server_name: str) -> tuple[object, Subject | None, bool]:
     """(key of the name-independent verdict, the subject to compute it under, name_ok)."""
-    subject, ok = trust_subject(leaf, server_name)
-    own = leaf_subject(leaf)
-    if subject == own:
-        return "leaf", own, ok
-    bare = server_name.strip("[]")
-    if ok and (_plain(server_name.rstrip(".")) or _is_ip(bare)) and _plain_sans(leaf):
-        return "leaf", own, ok  # the verifier would say the same under the leaf's own name
+    ok = name_ok(leaf.matcher, server_name)
+    subject = subject_for(server_name, ok, leaf.own)
+    if subject == leaf.own:
+        return "leaf", leaf.own, ok
+    if ok and leaf.plain and (_plain(server_name.rstrip(".")) or _is_ip(server_name.strip("[]"))):
+        return "leaf", leaf.own, ok  # the verifier would say the same under the leaf's own name
     return ("name", server_name), subject, ok
 
 
@@ -121,6 +136,7 @@ class VerdictCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple[bytes, str, int], _Entry] = OrderedDict()
         self._trust: OrderedDict[tuple[bytes, int, object], _Entry] = OrderedDict()
+        self._leaves: OrderedDict[bytes, _Leaf] = OrderedDict()  # by chain digest
         self.hits = self.misses = 0  # verdicts for a (chain, name, store)
         self.trust_hits = self.trust_misses = 0  # name-independent parts, on a miss above
 
@@ -157,7 +173,11 @@ class VerdictCache:
             verdict = verify_trust(certs, store, None, at, extra=extra, anchors=anchors)  # "no certificate"
             _put(self._entries, key, _Entry(store, *horizon(verdict, extra, at), verdict), self.max_entries)
             return verdict
-        trust_key, subject, ok = _trust_key(certs[0], server_name)
+        leaf = self._leaves.get(digest)
+        if leaf is None:
+            leaf = _leaf(certs[0])
+            _put(self._leaves, digest, leaf, self.max_entries)
+        trust_key, subject, ok = _trust_key(leaf, server_name)
         tkey = (digest, id(store), trust_key)
         cached = self._trust.get(tkey)
         if cached is not None and cached.store is store and cached.start <= at < cached.end:
@@ -175,7 +195,7 @@ class VerdictCache:
         return entry.verdict
 
 
-def _put(entries: OrderedDict[Any, _Entry], key: Any, entry: _Entry, cap: int) -> None:
+def _put(entries: OrderedDict[Any, Any], key: Any, entry: object, cap: int) -> None:
     entries[key] = entry
     entries.move_to_end(key)
     while len(entries) > cap:

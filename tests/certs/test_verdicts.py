@@ -10,6 +10,7 @@ from cryptography.x509.verification import Store
 from pki import NOW, PKI
 
 from exporter.certs.chain import verify_chain
+from exporter.certs.identity import SanMatcher
 from exporter.certs.verdicts import MAX_AGE, VerdictCache
 
 
@@ -121,3 +122,22 @@ def test_received_der_gives_the_same_key(pki: PKI) -> None:
     ders = [c.public_bytes(Encoding.DER) for c in chain]
     assert cache.verify(chain, store, "localhost", NOW, ders=ders) is first
     assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_the_san_matcher_reads_the_sans_once_and_matches_as_rfc_6125_says() -> None:
+    m = SanMatcher(("*.example.test", "host.test", "192.0.2.1", "2001:db8::1"))
+    cases = {
+        "a.example.test": True,
+        "A.EXAMPLE.TEST.": True,
+        "a.b.example.test": False,  # one label only
+        "example.test": False,
+        "host.test": True,
+        "192.0.2.1": True,
+        "[2001:db8::1]": True,
+        "2001:DB8:0::1": True,
+        "192.0.2.2": False,
+        "other.test": False,
+    }
+    assert {name: m.covers(name) for name in cases} == cases
+    dns_ip = SanMatcher(("192.0.2.9",))  # a SAN that reads as an address matches as one
+    assert (dns_ip.covers("192.0.2.9"), dns_ip.covers("host.test")) == (True, False)
