@@ -2,10 +2,12 @@
 
     python bench/render.py [--endpoints 10000] [--changed 500] [--scrapes 5]
 
-One loopback TLS server (the fixture leaf ``good`` of tests/pki.py) is probed once, with its
-version scan; that result is then recorded for ``--endpoints`` targets (distinct job keys, the
-same certificate), as a pass would leave them. Printed, in CPU seconds of this process
-(``time.process_time``; the render is single-threaded), each with the gzip body it built:
+One loopback TLS server (the fixture leaf ``good`` of tests/pki.py) is probed once, assessed as
+the exporter does (its chain is untrusted by the system store: a ``tls_chain_issue`` line more
+than a trusted endpoint has) and with its version scan; that result is then recorded for
+``--endpoints`` targets (distinct job keys, the same certificate), as a pass would leave them.
+Printed, in CPU seconds of this process (``time.process_time``; the render is single-threaded),
+each with the gzip body it built:
 
 * the first scrape with nothing rendered (what a scrape after a pass costs without warm-ups);
 * the warm-ups that render and compress the pass ahead of the scrapes, then a scrape;
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from exporter.assess import Assessor  # noqa: E402
 from exporter.config.model import Config, Defaults, Profile, Target  # noqa: E402
 from exporter.metrics import gzipped  # noqa: E402
 from exporter.metrics.render import StoreRenderer  # noqa: E402
@@ -63,7 +66,9 @@ async def one_result(port: int, ca: str) -> tuple[list[Result], Target, Scanner]
     )  # fmt: skip
     scanner = Scanner()
     config = Config(defaults=Defaults(), profiles={"default": Profile()}, targets=(target,))
-    results = await Pipeline(scanner=scanner).probe(target, config)
+    assessor = Assessor()
+    results = await Pipeline(assessor=assessor, scanner=scanner).probe(target, config)
+    await assessor.close()
     for _ in range(200):  # the scan the probe asked for runs in the background
         if scanner.latest(scan_key(target, results[0].location)) is not None:
             break
