@@ -253,14 +253,18 @@ class ServerProgress:
                     self.changed.notify_all()
 
 
-def _scrape(base: str, encoding: str) -> tuple[int, bytes, int]:
-    """One /metrics scrape as Prometheus asks for it: status, body (decompressed), bytes on the wire."""
+def _fetch(base: str, encoding: str) -> tuple[bytes, bool, float]:
+    """One /metrics scrape as Prometheus asks for it: the body as sent, whether it is gzip, and the
+    seconds from the request to its last byte (the client's decompression is not counted)."""
     request = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": encoding})
+    t0 = time.perf_counter()
     with urllib.request.urlopen(request, timeout=60) as response:
         raw = response.read()
-        if response.headers.get("Content-Encoding") == "gzip":
-            return response.status, gzip.decompress(raw), len(raw)
-        return response.status, raw, len(raw)
+        return raw, response.headers.get("Content-Encoding") == "gzip", time.perf_counter() - t0
+
+
+def _body(raw: bytes, gzipped: bool) -> bytes:
+    return gzip.decompress(raw) if gzipped else raw
 
 
 def parse_metrics(body: bytes) -> dict[str, int]:
@@ -407,10 +411,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             # Probes that time out finish up to one timeout after the server saw them.
             first_scrape = None
             for _ in range(int(timeout / 0.5) + 40):
-                t0 = time.perf_counter()
-                _, body, _ = _scrape(base, args.encoding)
+                raw, gz, took = _fetch(base, args.encoding)
+                body = _body(raw, gz)
                 if first_scrape is None:
-                    first_scrape = time.perf_counter() - t0
+                    first_scrape = took
                 counts = parse_metrics(body)
                 if counts["probe_success"] >= n:
                     break
@@ -423,10 +427,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             # 5. timed scrapes (no probe runs now: the next pass starts one interval after the first)
             times, cpus = [], []
             for _ in range(args.scrapes):
-                c0, t0 = _cpu_seconds(pid), time.perf_counter()
-                _, body, wire = _scrape(base, args.encoding)
-                times.append(time.perf_counter() - t0)
+                c0 = _cpu_seconds(pid)
+                raw, gz, took = _fetch(base, args.encoding)
                 cpus.append(_cpu_seconds(pid) - c0)
+                times.append(took)
+                body, wire = _body(raw, gz), len(raw)
             counts = parse_metrics(body)
             hwm = _status_kb(pid, "VmHWM")
             rss = _status_kb(pid, "VmRSS")

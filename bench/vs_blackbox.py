@@ -33,10 +33,12 @@ blackbox's tcp + tls module; ``/probe``'s default, https, also sends a HEAD requ
 
 * ``ours-lean``: ``profile=lean``;
 * ``ours-default``: ``profile=default`` (the version scan of the address is cached: warmed first);
+* ``firstlean``: ``profile=lean`` with a new ``server_name`` on every request: the first-sight
+  probe alone (no version scan in the lean profile), reported against ``ours-lean``;
 * ``ours-first``: ``profile=default`` with a new ``server_name`` on every request, so every
   probe is the first sight of its (address, server name): the version scan starts (in the
-  background), the chain verdict is not cached, and the name does not match (the chain is
-  still judged for trust under the leaf's own name).
+  background), the verdict for the name is new and the name does not match (the chain's trust,
+  judged under the leaf's own name, is cached per chain: a name match on top).
 
 The load generator is this process (aiohttp client, keep-alive, ``limit=concurrency``); it
 shares the 2 cores with nginx and the contender, so compare ratios within one run, not
@@ -298,6 +300,12 @@ http {{
                     valid,
                 ),
                 Contender(
+                    "firstlean",
+                    lambda: ours.pid,
+                    lambda i: f"{ours_url}?profile=lean&protocol=tls&target={other}&server_name=l{i}.first.test",
+                    "tls_probe_success 1",
+                ),
+                Contender(
                     "ours-first",
                     lambda: ours.pid,
                     lambda i: f"{ours_url}?profile=default&protocol=tls&target={other}&server_name=n{i}.first.test",
@@ -336,6 +344,7 @@ def report(batches: list[Batch], args: argparse.Namespace) -> None:
     head = f"CPU ms/probe (median of {args.rounds})"
     print(f"| concurrency | contender | {head} | probes/s | × bb-handshake | × bb-verify |")
     print("|---:|---|---:|---:|---:|---:|")
+    firsts: list[str] = []
     for concurrency in args.concurrency:
         med: dict[str, tuple[float, float]] = {}
         for name in dict.fromkeys(b.contender for b in batches):
@@ -346,6 +355,13 @@ def report(batches: list[Batch], args: argparse.Namespace) -> None:
             r1 = f"{cpu / hs:.2f}" if hs else "-"
             r2 = f"{cpu / ver:.2f}" if ver else "-"
             print(f"| {concurrency} | {name} | {cpu:.3f} | {rate:.0f} | {r1} | {r2} |")
+        # first sight against the cached probe of the same profile: lean (the probe alone) and
+        # default (with the version scan the first sight starts)
+        for first, cached in (("firstlean", "ours-lean"), ("ours-first", "ours-default")):
+            if med.get(first, (0, 0))[0] and med.get(cached, (0, 0))[0]:
+                firsts.append(f"c={concurrency}: {first} / {cached} = {med[first][0] / med[cached][0]:.2f}")
+    if firsts:
+        print("\nFirst sight against a cached probe (CPU per probe): " + "; ".join(firsts))
     failures = sum(b.failures for b in batches)
     if failures:
         print(f"\n{failures} responses were not 200 (the figures above count them as probes)")

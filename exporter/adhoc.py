@@ -7,6 +7,7 @@ from pathlib import Path
 
 from exporter.config import parse_config
 from exporter.config.model import Config, Target
+from exporter.config.parse import check_server_name
 from exporter.errors import ConfigError
 
 _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "server_name"}
@@ -14,6 +15,7 @@ _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "serve
 
 _CACHE_SIZE = 1024  # /probe asks for the same few targets again and again: parse each once per config
 _cache: dict[tuple[str | None, ...], tuple[Config, Target]] = {}
+_bases: dict[tuple[str | None, ...], tuple[Config, Target]] = {}  # the same without the server name
 
 
 def adhoc_target(
@@ -31,13 +33,31 @@ def adhoc_target(
     hit = _cache.get(key)
     if hit is not None and hit[0] is config:
         return hit[1]
-    target = _adhoc_target(
-        address, protocol=protocol, server_name=server_name, profile=profile, config=config, owner=owner, name=name
-    )
+    unnamed = (address, protocol, profile, owner, name)
+    target = _renamed(_bases.get(unnamed), config, server_name)
+    if target is None:
+        target = _adhoc_target(
+            address, protocol=protocol, server_name=server_name, profile=profile, config=config, owner=owner, name=name
+        )
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
+        _bases.clear()
     _cache[key] = (config, target)
+    _bases[unnamed] = (config, target)
     return target
+
+
+def _renamed(base: tuple[Config, Target] | None, config: Config, server_name: str | None) -> Target | None:
+    """The target parsed for the same parameters under another server name, given this one: the
+    name is the only field it sets (a new name on every /probe would otherwise cost a parse each).
+    None when the parser must have its say: no name (the host is the name), or one it may refuse."""
+    if base is None or base[0] is not config or not server_name or server_name != server_name.strip():
+        return None
+    try:
+        check_server_name(server_name)
+    except ValueError:
+        return None
+    return dataclasses.replace(base[1], server_name=server_name)
 
 
 def _adhoc_target(

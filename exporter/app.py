@@ -10,6 +10,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -103,7 +104,6 @@ class Exporter:
             probers=self.probers,
             on_error=lambda: self.metrics.error(Step.RENDER),
         )
-        self._gzip_blocks = gzipped.BlockCache()
         self.scheduler: Scheduler | None = None
         self._warming: asyncio.Task[None] | None = None
         self.reports = ReportScheduler(lambda: self.config.reports, self.metrics.count_notification)
@@ -116,17 +116,22 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
 
+    async def metrics_body(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
+        """``render_metrics`` off the loop (probes keep running while a big scrape renders), with the
+        background version scans paused meanwhile (see ``Scanner.paused``)."""
+        with self.scanner.paused():
+            return await asyncio.to_thread(partial(self.render_metrics, openmetrics=openmetrics, gzip=gzip))
+
     def render_metrics(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
         """The /metrics body as chunks to write in order: every target's and file's series (one
         chunk per family, never joined into one body), then the exporter's own; in the text format
-        or OpenMetrics (then ending in ``# EOF``), gzip-compressed when asked (each unchanged
-        family's compressed block is reused from the last scrape)."""
+        or OpenMetrics (then ending in ``# EOF``), gzip-compressed when asked (the renderer keeps
+        the lines compressed by groups of locations: only what changed is compressed again)."""
         families = self.renderer.render_families()
         own = openmetrics_latest(self.registry) if openmetrics else generate_latest(self.registry)  # type: ignore[no-untyped-call]
         if not gzip:
-            return [*(b"".join(f.parts) for f in families), own]
-        blocks = self._gzip_blocks.blocks([(f.name, f.build, f.version) for f in families])
-        return gzipped.member([*blocks, gzipped.block(own)])
+            return [*(b"".join(f.parts()) for f in families), own]
+        return gzipped.member([*(b for f in families for b in f.blocks()), gzipped.block(own)])
 
     async def probe(self, target: Target, *, timeout: float) -> list[Result]:
         results = await self.adhoc.probe(target, self.config, timeout=timeout)
@@ -247,6 +252,7 @@ class Exporter:
 
     async def run(self) -> int:
         host, port = parse_listen(self.listen)
+        memory.one_arena()  # before any thread allocates (see exporter/memory.py)
         # Daemon threads: a DNS lookup or a read that hangs never holds up the exit.
         asyncio.get_running_loop().set_default_executor(DaemonThreadPool(DEFAULT_THREADS, "worker"))
         await self.startup()

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Store
 
 from exporter.certs.chain import (
@@ -88,7 +87,7 @@ class Assessor:
         deadline = deadline or Deadline(30.0)
         steps: list[str] = []
         errors: set[Step] = set()
-        certs = _parse(certificates, steps)
+        certs, ders = _parse(certificates, steps)
         if not certs:
             steps.append("chain: no parsable certificate")
             return Assessment(errors=frozenset({Step.CHAIN, Step.REVOCATION, Step.GRADE}), log=tuple(steps))
@@ -96,7 +95,7 @@ class Assessor:
 
         # 1. chain, completed from AIA when the served chain lacks an issuer
         chained = await self._step(
-            Step.CHAIN, errors, steps, deadline, self._chain(certs, server_name, profile, at, now, steps)
+            Step.CHAIN, errors, steps, deadline, self._chain(certs, ders, server_name, profile, at, now, steps)
         )
         verdict, extras = chained if chained is not None else (None, ())
         issues = set(verdict.issues) if verdict else set()
@@ -130,7 +129,7 @@ class Assessor:
                 *[c for c in certs[1:] if not self_issued(c)],
             )
             vouched = vouched_by(verdict.path) if verdict and verdict.path else None
-            g = grade(_grade_input(session, certs[0], signed, scan, issues, profile, vouched))
+            g = grade(_grade_input(session, certs[0], ders[0], signed, scan, issues, profile, vouched))
             steps.append(
                 f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
                 + (": " + "; ".join(g.reasons) if g.reasons else "")
@@ -189,6 +188,7 @@ class Assessor:
     async def _chain(
         self,
         certs: list[x509.Certificate],
+        ders: list[bytes],
         server_name: str,
         profile: Profile,
         at: dt.datetime,
@@ -196,12 +196,12 @@ class Assessor:
         steps: list[str],
     ) -> tuple[ChainVerdict, tuple[x509.Certificate, ...]]:
         store, anchors = await self._trust(profile.trust)  # TrustError: the chain cannot be judged
-        verdict = self.verdicts.verify(certs, store, server_name, at, anchors=anchors)
+        verdict = self.verdicts.verify(certs, store, server_name, at, anchors=anchors, ders=ders)
         extras: tuple[x509.Certificate, ...] = ()
         if verdict.completable:
             extras = await self._complete(certs[-1], now, steps)
             if extras:
-                verdict = self.verdicts.verify(certs, store, server_name, at, extra=extras, anchors=anchors)
+                verdict = self.verdicts.verify(certs, store, server_name, at, extra=extras, anchors=anchors, ders=ders)
         _log_chain(verdict, steps)
         return verdict, extras
 
@@ -339,17 +339,20 @@ class Assessor:
         return False
 
 
-def _parse(chain_der: Sequence[bytes], steps: list[str]) -> list[x509.Certificate]:
+def _parse(chain_der: Sequence[bytes], steps: list[str]) -> tuple[list[x509.Certificate], list[bytes]]:
+    """The certificates that parse, and their DER bytes as received (verdict keys, leaf facts)."""
     out: list[x509.Certificate] = []
+    ders: list[bytes] = []
     for i, der in enumerate(chain_der):
         try:
             out.append(x509.load_der_x509_certificate(der))
+            ders.append(der)
         except ValueError as e:
             if i == 0:
                 steps.append(f"chain: the leaf does not parse: {e}")
-                return []
+                return [], []
             steps.append(f"chain: certificate {i} does not parse and is ignored: {e}")
-    return out
+    return out, ders
 
 
 def _log_chain(v: ChainVerdict, steps: list[str]) -> None:
@@ -390,6 +393,7 @@ def _pairs_served(
 def _grade_input(
     session: Session,
     leaf: x509.Certificate,
+    leaf_der: bytes,
     signed: Sequence[x509.Certificate],
     scan: Sequence[hello.HelloResult],
     issues: set[str],
@@ -411,7 +415,7 @@ def _grade_input(
         ephemeral=tuple(r.key_exchange for r in accepted if r.key_exchange is not None),
         signature_hashes=hashes,
         weak_hashes=profile.weak_signature_hashes,
-        key_weak=key_weak(facts_from_der(leaf.public_bytes(Encoding.DER)), profile),  # cached by DER
+        key_weak=key_weak(facts_from_der(leaf_der), profile),  # cached by DER, as received
         chain_issues=frozenset(issues),
         hsts=session.hsts,
     )

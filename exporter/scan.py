@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from exporter.tls import hello
@@ -59,6 +60,9 @@ class Scanner:
         self._queue: deque[tuple[ScanKey, Opener]] = deque()
         self._pending: set[ScanKey] = set()  # queued or running
         self._workers: set[asyncio.Task[None]] = set()
+        self._go = asyncio.Event()  # cleared while a scrape renders: see paused()
+        self._go.set()
+        self._pauses = 0
         self._max = max_entries
         self.scans = 0  # scans run, for logs and tests
 
@@ -84,8 +88,28 @@ class Scanner:
 
     async def _work(self) -> None:
         while self._queue:
+            await self._go.wait()
+            if not self._queue:
+                return
             key, opener = self._queue.popleft()
             await self._background(key, opener)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No new background scan starts inside this block (those under way finish).
+
+        /metrics renders in a worker thread that shares the GIL with the event loop; right after a
+        pass the loop is busy with thousands of queued scans and the render got half the CPU. Scans
+        are never urgent, so they wait for the scrape. Event-loop thread only.
+        """
+        self._pauses += 1
+        self._go.clear()
+        try:
+            yield
+        finally:
+            self._pauses -= 1
+            if not self._pauses:
+                self._go.set()
 
     async def scan_now(self, key: ScanKey, opener: Opener) -> ScanResult:
         """Scan and wait for it (the one-shot `check` command)."""

@@ -36,8 +36,8 @@ class Service(Protocol):
         """`--web.enable-lifecycle`: POST /-/reload is served (SIGHUP always reloads)."""
         ...
 
-    def render_metrics(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
-        """The /metrics body as chunks to write in order (CPU work: callers run it in a worker thread)."""
+    async def metrics_body(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
+        """The /metrics body as chunks to write in order (rendered in a worker thread)."""
         ...
 
     async def probe(self, target: Target, *, timeout: float) -> list[Result]:

@@ -153,6 +153,13 @@ class LoopbackServers:
             await asyncio.gather(*pending, return_exceptions=True)
             for server in self._servers:
                 await server.wait_closed()
+            # A connection still in its TLS handshake has no handler task to cancel; it closes when
+            # the loop reads the client's close (clients are stopped first). Wait for that, briefly,
+            # so that no transport is left to be collected unclosed (a ResourceWarning, an error).
+            for _ in range(200):
+                if not any(getattr(server, "_active_count", 0) for server in self._servers):
+                    break
+                await asyncio.sleep(0.01)
             await asyncio.sleep(0)  # let transports run their close callbacks
 
         with contextlib.suppress(TimeoutError):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cryptography import x509
@@ -39,8 +39,7 @@ from cryptography.x509.verification import (
 
 from exporter.certs.causes import diagnose
 from exporter.certs.facts import sans_of
-from exporter.certs.identity import hostname_matches
-from exporter.results import CertFacts
+from exporter.certs.identity import SanMatcher
 
 
 class ChainIssue(StrEnum):
@@ -160,18 +159,37 @@ def _subject(name: str) -> Subject | None:
         return None
 
 
-def _trust_subject(leaf: x509.Certificate, server_name: str, name_ok: bool) -> Subject | None:
-    """A subject the leaf covers, so that trust is judged apart from the name."""
+def subject_for(server_name: str, name_ok: bool, own: Subject | None) -> Subject | None:
+    """The subject trust is judged under: the name when the leaf covers it, else the leaf's own
+    (``leaf_subject``), so that trust is judged apart from the name."""
     if name_ok:
         subject = _subject(server_name)
         if subject is not None:
             return subject
-    for san in sans_of(leaf):
+    return own
+
+
+def leaf_subject(leaf: x509.Certificate, sans: Sequence[str] | None = None) -> Subject | None:
+    """The leaf's own first usable SAN as a subject (a wildcard stands for one label): the
+    subject under which trust is judged whatever name was asked for."""
+    for san in sans_of(leaf) if sans is None else sans:
         candidate = "wildcard-match" + san[1:] if san.startswith("*.") else san
         subject = _subject(candidate)
         if subject is not None:
             return subject
     return None
+
+
+def name_ok(matcher: SanMatcher, server_name: str) -> bool:
+    """The leaf covers ``server_name`` (RFC 6125, SANs only); no name asked for is no mismatch."""
+    return not server_name or matcher.covers(server_name)
+
+
+def trust_subject(leaf: x509.Certificate, server_name: str) -> tuple[Subject | None, bool]:
+    """(the subject ``verify_chain`` judges trust under, whether the leaf covers ``server_name``)."""
+    sans = sans_of(leaf)
+    ok = name_ok(SanMatcher(sans), server_name)
+    return subject_for(server_name, ok, leaf_subject(leaf, sans)), ok
 
 
 def _verify(
@@ -224,14 +242,47 @@ def verify_chain(
     ``incomplete`` and not valid (``tls_chain_valid`` judges what was served). ``anchors``: the
     certificates of ``store``, so that a refusal can be told apart from an unknown root.
     """
-    verdict = _judge(chain, store, server_name, at, extra, anchors)
-    return _explained(verdict, chain, server_name, at, extra, anchors)
+    if not chain:
+        return verify_trust(chain, store, None, at, extra=extra, anchors=anchors)
+    subject, ok = trust_subject(chain[0], server_name)
+    return named(verify_trust(chain, store, subject, at, extra=extra, anchors=anchors), chain, server_name, ok)
+
+
+def verify_trust(
+    chain: Sequence[x509.Certificate],
+    store: Store,
+    subject: Subject | None,
+    at: dt.datetime,
+    *,
+    extra: Sequence[x509.Certificate] = (),
+    anchors: Sequence[x509.Certificate] = (),
+) -> ChainVerdict:
+    """Everything ``verify_chain`` judges but the host name (path, signatures, validity, trust),
+    with the verifier given ``subject`` (one the leaf covers: ``trust_subject``). ``named`` adds
+    the name's verdict; the name does not change the rest, so this part can be shared by names."""
+    return _explained(_judge(chain, store, subject, at, extra, anchors), chain, at, extra, anchors)
+
+
+def named(trust: ChainVerdict, chain: Sequence[x509.Certificate], server_name: str, ok: bool) -> ChainVerdict:
+    """The verdict for ``server_name`` from the name-independent one: ``hostname_mismatch`` added
+    when the leaf does not cover it (``ok`` is ``name_ok``), not valid then, its reason first."""
+    if ok or not chain:
+        return trust
+    return replace(
+        trust,
+        valid=False,
+        issues=trust.issues | {ChainIssue.HOSTNAME_MISMATCH},
+        reasons=(
+            f"hostname_mismatch: certificate 0 ({chain[0].subject.rfc4514_string()}) does not cover {server_name}",
+            *trust.reasons,
+        ),
+    )
 
 
 def _judge(
     chain: Sequence[x509.Certificate],
     store: Store,
-    server_name: str,
+    subject: Subject | None,
     at: dt.datetime,
     extra: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -244,13 +295,6 @@ def _judge(
         at = at.replace(tzinfo=dt.UTC)
     leaf, served_bag = chain[0], list(chain[1:])
     issues: set[str] = set()
-
-    name_ok = True
-    if server_name:
-        name_ok = hostname_matches(_sans_only(leaf), server_name)
-        if not name_ok:
-            issues.add(ChainIssue.HOSTNAME_MISMATCH)
-    subject = _trust_subject(leaf, server_name, name_ok)
 
     def attempt(bag: Sequence[x509.Certificate], when: dt.datetime) -> tuple[tuple[x509.Certificate, ...], str]:
         try:
@@ -310,7 +354,6 @@ def _judge(
 def _explained(
     v: ChainVerdict,
     chain: Sequence[x509.Certificate],
-    server_name: str,
     at: dt.datetime,
     extra: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -325,8 +368,6 @@ def _explained(
 
     if chain:
         leaf = chain[0]
-        if ChainIssue.HOSTNAME_MISMATCH in v.issues:
-            lines.append(f"hostname_mismatch: {where(0, leaf)} does not cover {server_name}")
         for i, c in enumerate(chain):
             if ChainIssue.EXPIRED in v.issues and c.not_valid_after_utc < at:
                 lines.append(f"expired: {where(i, c)} expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
@@ -388,27 +429,6 @@ def _verdict(
         path=path,
         detail=detail if not valid else "",
         completable=completable,
-    )
-
-
-def _sans_only(cert: x509.Certificate) -> CertFacts:
-    """Just enough facts for ``identity.hostname_matches``."""
-    return CertFacts(
-        subject="",
-        issuer="",
-        subject_cn="",
-        issuer_cn="",
-        serial="",
-        fingerprint_sha256="",
-        sans=sans_of(cert),
-        not_before=0.0,
-        not_after=0.0,
-        key_type="",
-        key_bits=0,
-        signature_algorithm="",
-        signature_hash="",
-        self_signed=False,
-        is_ca=False,
     )
 
 

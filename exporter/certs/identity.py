@@ -7,6 +7,7 @@ case-insensitive, a wildcard covers exactly one left-most label, IP literals mat
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
 from exporter.config.model import Expect
 from exporter.results import CertFacts
@@ -29,15 +30,24 @@ def _dns_match(pattern: str, host: str) -> bool:
 
 
 def hostname_matches(facts: CertFacts, server_name: str) -> bool:
-    ip = _ip(server_name)
-    for san in facts.sans:
-        san_ip = _ip(san)
+    return SanMatcher(facts.sans).covers(server_name)
+
+
+class SanMatcher:
+    """The SANs of one certificate, read once, to match many names against."""
+
+    __slots__ = ("_dns", "_ips")
+
+    def __init__(self, sans: Sequence[str]) -> None:
+        ips = [_ip(san) for san in sans]
+        self._ips = frozenset(ip for ip in ips if ip is not None)
+        self._dns = tuple(san for san, ip in zip(sans, ips, strict=True) if ip is None)
+
+    def covers(self, server_name: str) -> bool:
+        ip = _ip(server_name)
         if ip is not None:
-            if san_ip == ip:
-                return True
-        elif san_ip is None and _dns_match(san, server_name):
-            return True
-    return False
+            return ip in self._ips  # an IP literal matches IP SANs only
+        return any(_dns_match(san, server_name) for san in self._dns)
 
 
 def expected_checks(facts: CertFacts, expect: Expect | None) -> tuple[tuple[str, bool], ...]:

@@ -103,14 +103,15 @@ class Target:
     # Set when another target probes the same address under another server name: the series then
     # carry a `server_name` label to tell the two apart (and only then, so other series keep theirs).
     label_server_name: bool = False
+    # Identity of the target across reloads: protocol, address and (when not the host) server name.
+    # Made once here: every scrape reads it for every target.
+    key: str = field(init=False, repr=False, compare=False)
 
     source: ClassVar[str] = "tls"  # the key of exporter.probers.PROBERS that observes it
 
-    @property
-    def key(self) -> str:
-        """Identity of the target across reloads: protocol, address and (when not the host) server name."""
+    def __post_init__(self) -> None:
         key = f"{self.protocol}://{self.target}"
-        return key if self.server_name == self.host else f"{key}#{self.server_name}"
+        object.__setattr__(self, "key", key if self.server_name == self.host else f"{key}#{self.server_name}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,12 +126,12 @@ class FileTarget:
     password_env: str | None = None  # PKCS#12 password from an environment variable
     password_file: str | None = None  # or from a file
     max_certificates: int = 100  # per file: past it the file is a parse_error and its series stop
+    key: str = field(init=False, repr=False, compare=False)  # identity across reloads
 
     source: ClassVar[str] = "file"
 
-    @property
-    def key(self) -> str:
-        return f"file://{self.path}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"file://{self.path}")
 
 
 # Everything a source observes on a schedule: one entry of `targets:` or of `files:`.

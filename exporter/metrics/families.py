@@ -16,7 +16,7 @@ from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Profile
 from exporter.errors import FileOutcome, Outcome
 from exporter.metrics import names as n
-from exporter.metrics.text import Exposition, label_text, number
+from exporter.metrics.text import Exposition, label_text, line, number
 from exporter.results import Assessment, CertFacts, CertReport, Result
 from exporter.scan import ScanResult
 
@@ -46,9 +46,16 @@ class ClockLines:
     chain_not_after: float | None  # earliest expiry of the served chain, network targets only
     _tier: Tier | None = None  # the tier lines change a few times in a certificate's life: cache them
     _tier_text: str = ""
+    _days: str = ""  # `name{labels} ` of the days-left lines, made once (every scrape writes them)
+    _chain_days: str = ""
+
+    def __post_init__(self) -> None:
+        self._days = line(n.CERT_DAYS_LEFT, self.labels, 0.0).rpartition(" ")[0] + " "
+        self._chain_days = line(n.CHAIN_DAYS_LEFT, self.labels, 0.0).rpartition(" ")[0] + " "
 
     def render(self, ex: Exposition, profile: Profile, now: float) -> None:
-        ex.add_text(n.CERT_DAYS_LEFT, self.labels, round(days_left(self.not_after, now), 4))
+        lines = ex.lines
+        lines[n.CERT_DAYS_LEFT].append(f"{self._days}{number(round(days_left(self.not_after, now), 4))}\n")
         current = tier_of(self.not_before, self.not_after, now, profile.expiry_tiers)
         if current is not self._tier:
             sep = "," if self.labels else ""
@@ -59,7 +66,8 @@ class ClockLines:
             self._tier = current
         ex.lines.setdefault(n.CERT_TIER, []).append(self._tier_text)
         if self.chain_not_after is not None:
-            ex.add_text(n.CHAIN_DAYS_LEFT, self.labels, round(days_left(self.chain_not_after, now), 4))
+            days = number(round(days_left(self.chain_not_after, now), 4))
+            lines[n.CHAIN_DAYS_LEFT].append(f"{self._chain_days}{days}\n")
 
 
 def _state_set(ex: Exposition, name: str, labels: Labels, label: str, states: tuple[str, ...], current: str) -> None:

@@ -1,19 +1,17 @@
 """One gzip member built from blocks compressed once: /metrics with ``Accept-Encoding: gzip``.
 
-Each metric family of the exposition is compressed on its own into a raw deflate block that
-ends on a byte boundary (``Z_SYNC_FLUSH``, not final), so blocks can be laid end to end; the
-member's CRC-32 is combined from the blocks' CRCs (zlib's ``crc32_combine``, which Python does
-not expose, is written out below). A family whose lines did not change since the last scrape
-reuses its block: a scrape compresses only what moved (the clock and per-probe families).
-Families carry a version that moves whenever their bytes change; a block is reused only at
-the version it was made from.
+Each piece of the exposition (a family's header; its lines for one group of locations) is
+compressed on its own into a raw deflate block that ends on a byte boundary (``Z_SYNC_FLUSH``,
+not final), so blocks can be laid end to end; the member's CRC-32 is combined from the blocks'
+CRCs (zlib's ``crc32_combine``, which Python does not expose, is written out below). The
+renderer (exporter/metrics/render.py) keeps the blocks and makes a new one only for lines that
+changed; this module only makes, reads and joins them.
 """
 
 from __future__ import annotations
 
-import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 LEVEL = 1  # 70 MB of exposition -> about 3 MB; higher levels cost several times the CPU for ~20% less
@@ -45,15 +43,20 @@ def _x2n_table() -> tuple[int, ...]:
 _X2N = _x2n_table()  # x^(2^k) modulo the polynomial
 
 
-def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """The CRC-32 of A + B from crc32(A), crc32(B) and len(B)."""
-    p, k, n = 1 << 31, 3, len2  # x^0; the shift is 8 * len2 bits
+def _shift(length: int) -> int:
+    """x^(8 * length) modulo the polynomial: the operator that moves a CRC past ``length`` bytes."""
+    p, k, n = 1 << 31, 3, length  # x^0; the shift is 8 * length bits
     while n:
         if n & 1:
             p = _multmodp(_X2N[k & 31], p)
         n >>= 1
         k += 1
-    return _multmodp(p, crc1) ^ crc2
+    return p
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of A + B from crc32(A), crc32(B) and len(B)."""
+    return _multmodp(_shift(len2), crc1) ^ crc2
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +64,17 @@ class Block:
     deflated: bytes
     crc: int
     size: int
+    shift: int  # _shift(size), computed once so that joining blocks costs one product each
 
 
 def block(data: bytes, level: int = LEVEL) -> Block:
     c = zlib.compressobj(level, zlib.DEFLATED, -15)
-    return Block(c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data), len(data))
+    return Block(c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data), len(data), _shift(len(data)))
+
+
+def inflate(b: Block) -> bytes:
+    """The data of one block."""
+    return zlib.decompressobj(-15).decompress(b.deflated)
 
 
 def member(blocks: Iterable[Block]) -> list[bytes]:
@@ -73,32 +82,8 @@ def member(blocks: Iterable[Block]) -> list[bytes]:
     out, crc, size = [_HEADER], 0, 0
     for b in blocks:
         out.append(b.deflated)
-        crc, size = crc32_combine(crc, b.crc, b.size), size + b.size
+        crc, size = _multmodp(b.shift, crc) ^ b.crc, size + b.size
     last = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
     out.append(last.flush(zlib.Z_FINISH))  # an empty final block
     out.append(crc.to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little"))
     return out
-
-
-class BlockCache:
-    """Compressed blocks per family name, reused while the family's version is unchanged."""
-
-    def __init__(self) -> None:
-        self._blocks: dict[str, tuple[int, Block]] = {}
-        self._lock = threading.Lock()
-        self.compressed = 0  # families compressed (for tests and the bench)
-
-    def blocks(self, families: Sequence[tuple[str, Callable[[], Sequence[bytes]], int]]) -> list[Block]:
-        """One block per family (name, its parts when needed, version), in order."""
-        with self._lock:
-            kept: dict[str, tuple[int, Block]] = {}
-            out = []
-            for name, parts, version in families:
-                hit = self._blocks.get(name)
-                if hit is None or hit[0] != version:
-                    hit = (version, block(b"".join(parts())))
-                    self.compressed += 1
-                kept[name] = hit
-                out.append(hit[1])
-            self._blocks = kept
-            return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from functools import partial
 
 from aiohttp import web
 
@@ -45,8 +44,7 @@ class Handlers:
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
-        # Rendering is CPU work: off the loop, so probes keep running while a big scrape renders.
-        chunks = await asyncio.to_thread(partial(self.service.render_metrics, openmetrics=openmetrics, gzip=gzip))
+        chunks = await self.service.metrics_body(openmetrics=openmetrics, gzip=gzip)
         headers = {
             "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE,
             "Vary": "Accept, Accept-Encoding",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Store
 from pki import NOW, PKI
 
 from exporter.certs.chain import verify_chain
+from exporter.certs.identity import SanMatcher
 from exporter.certs.verdicts import MAX_AGE, VerdictCache
 
 
@@ -57,3 +60,84 @@ def test_the_cache_is_bounded(pki: PKI) -> None:
     assert len(cache) == 2
     cache.verify(pki["good"].chain, store, "localhost", NOW)  # the oldest went first
     assert (cache.hits, cache.misses) == (0, 4)
+
+
+def test_a_new_name_reuses_the_trust_part_and_still_gets_its_own_name_verdict(pki: PKI) -> None:
+    store, cache = Store([pki.root.cert]), VerdictCache()
+    chain = pki["good"].chain
+    assert cache.verify(chain, store, "localhost", NOW).valid is True
+    mismatch = cache.verify(chain, store, "n1.first.test", NOW)
+    assert mismatch == verify_chain(chain, store, "n1.first.test", NOW)
+    assert mismatch.valid is False and mismatch.issues == {"hostname_mismatch"}
+    assert mismatch.reasons == (
+        f"hostname_mismatch: certificate 0 ({chain[0].subject.rfc4514_string()}) does not cover n1.first.test",
+    )
+    assert mismatch.path == verify_chain(chain, store, "localhost", NOW).path  # trust judged all the same
+    # the other names the leaf covers, a DNS name and IP addresses: the same trust part again
+    for name in ("good.test", "127.0.0.1", "[::1]", "LOCALHOST."):
+        assert cache.verify(chain, store, name, NOW) == verify_chain(chain, store, name, NOW)
+    assert cache.verify(chain, store, "localhost", NOW).valid is True  # the matching name's verdict is intact
+    assert (cache.hits, cache.misses) == (1, 6)
+    assert (cache.trust_hits, cache.trust_misses) == (5, 1)
+
+
+def test_the_mismatch_adds_to_the_chain_issues_and_comes_first(pki: PKI) -> None:
+    store, cache = Store([pki.root.cert]), VerdictCache()
+    chain = pki["expired"].chain
+    assert cache.verify(chain, store, "localhost", NOW).issues == {"expired"}
+    v = cache.verify(chain, store, "other.test", NOW)
+    assert v == verify_chain(chain, store, "other.test", NOW)
+    assert v.issues == {"expired", "hostname_mismatch"} and v.valid is False
+    assert v.reasons[0].startswith("hostname_mismatch: certificate 0") and v.reasons[1].startswith("expired: ")
+    assert v.detail == cache.verify(chain, store, "localhost", NOW).detail != ""
+    assert (cache.trust_hits, cache.trust_misses) == (1, 1)
+
+
+def test_a_name_the_verifier_may_read_otherwise_is_verified_under_that_name(tmp_path: Path) -> None:
+    pki = PKI(tmp_path / "wild")
+    leaf = pki.issue("wild", sans=("*.example.test", "localhost"))
+    store, cache = Store([pki.root.cert]), VerdictCache()
+    for name in ("a.example.test", "b.example.test", "localhost", "nope.test"):
+        assert cache.verify(leaf.chain, store, name, NOW).valid is (name != "nope.test")
+    assert (cache.trust_hits, cache.trust_misses) == (3, 1)  # plain names: one trust part
+    odd = "a_b.example.test"  # covered by our matching; not a DNS name to the verifier
+    assert cache.verify(leaf.chain, store, odd, NOW) == verify_chain(leaf.chain, store, odd, NOW)
+    assert (cache.trust_hits, cache.trust_misses) == (3, 2)
+
+
+def test_the_trust_part_ends_at_the_validity_boundary_for_every_name(pki: PKI) -> None:
+    store, cache = Store([pki.root.cert]), VerdictCache()
+    leaf = pki["expiring-5d"]
+    assert cache.verify(leaf.chain, store, "localhost", NOW).valid is True
+    after = leaf.cert.not_valid_after_utc + dt.timedelta(seconds=1)
+    v = cache.verify(leaf.chain, store, "new.test", after)
+    assert v.issues == {"expired", "hostname_mismatch"}
+    assert (cache.trust_hits, cache.trust_misses) == (0, 2)
+
+
+def test_received_der_gives_the_same_key(pki: PKI) -> None:
+    store, cache = Store([pki.root.cert]), VerdictCache()
+    chain = pki["good"].chain
+    first = cache.verify(chain, store, "localhost", NOW)
+    ders = [c.public_bytes(Encoding.DER) for c in chain]
+    assert cache.verify(chain, store, "localhost", NOW, ders=ders) is first
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_the_san_matcher_reads_the_sans_once_and_matches_as_rfc_6125_says() -> None:
+    m = SanMatcher(("*.example.test", "host.test", "192.0.2.1", "2001:db8::1"))
+    cases = {
+        "a.example.test": True,
+        "A.EXAMPLE.TEST.": True,
+        "a.b.example.test": False,  # one label only
+        "example.test": False,
+        "host.test": True,
+        "192.0.2.1": True,
+        "[2001:db8::1]": True,
+        "2001:DB8:0::1": True,
+        "192.0.2.2": False,
+        "other.test": False,
+    }
+    assert {name: m.covers(name) for name in cases} == cases
+    dns_ip = SanMatcher(("192.0.2.9",))  # a SAN that reads as an address matches as one
+    assert (dns_ip.covers("192.0.2.9"), dns_ip.covers("host.test")) == (True, False)

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from helpers import parse, value
+from helpers import make_config, make_target, parse, value
 from pki import PKI
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from servers import LoopbackServers
 
 from exporter.app import Exporter
+from exporter.config.model import Profile, RevocationMode
 from exporter.metrics import gzipped, render
 from exporter.metrics.text import wants_openmetrics
+from exporter.pipeline import Pipeline
+from exporter.store import Store
 from exporter.web.handlers import make_app
 
 PROMETHEUS_ACCEPT = (
@@ -39,6 +42,8 @@ async def running(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> AsyncIt
     )
     exporter = Exporter(str(path), listen="127.0.0.1:0")
     await exporter.startup()
+    assert exporter._warming is not None
+    exporter._warming.cancel()  # the tests call warm() themselves: what is compressed when is theirs to say
     assert exporter.scheduler is not None
     for target in exporter.config.targets:
         await exporter.scheduler.run_once(target)
@@ -76,7 +81,9 @@ async def test_gzip_body_is_the_plain_body_compressed(running: tuple[Exporter, T
 
 async def test_unchanged_families_are_not_compressed_again(running: tuple[Exporter, TestClient]) -> None:  # type: ignore[type-arg]
     exporter, client = running
-    blocks = exporter._gzip_blocks
+    blocks = exporter.renderer
+    exporter.renderer.warm()
+    exporter.renderer.warm()  # nothing new since the last one: the group of both addresses is sealed
     await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
     first = blocks.compressed
     again = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
@@ -211,3 +218,60 @@ async def test_warm_renders_new_results_ahead_of_the_scrape(
     await exporter.scheduler.run_once(exporter.config.targets[0])
     exporter.renderer.warm()
     assert rendered[2:] == [exporter.config.targets[0].target]  # only the new result
+
+
+def _static_lines(text: str) -> list[str]:
+    """A body's lines that do not move with the clock, sorted (groups may order locations differently)."""
+    moving = ("tls_cert_days_until_expiry", "tls_chain_days_until_expiry")
+    return sorted(line for line in text.splitlines() if not line.startswith(moving))
+
+
+def _gzip_body(renderer: render.StoreRenderer) -> str:
+    blocks = [b for f in renderer.render_families() for b in f.blocks()]
+    return gzip.decompress(b"".join(gzipped.member(blocks))).decode()
+
+
+async def test_grouped_lines_stay_those_of_a_fresh_render(servers: LoopbackServers, pki: PKI) -> None:
+    # Seven locations in groups of two: lines are sealed into compressed pieces, changed, removed,
+    # and every body (plain and gzip) must hold exactly the lines a renderer with no history writes.
+    port = servers.tls(pki["good"].server_context())
+    targets = [make_target(port, target=f"t{i}.test:443", timeout=5) for i in range(7)]
+    config = make_config(*targets, profiles=[Profile(scan_protocol_versions=False, revocation=RevocationMode.NONE)])
+    store, pipeline = Store(), Pipeline()
+    store.apply_config(targets)
+    for target in targets:
+        store.record(target, await pipeline.probe(target, config))
+    grouped = render.StoreRenderer(store, lambda: config, group_size=2)
+
+    def check() -> str:
+        fresh = _static_lines(render.StoreRenderer(store, lambda: config).render())
+        plain = grouped.render()
+        assert _static_lines(plain) == fresh
+        assert _static_lines(_gzip_body(grouped)) == fresh
+        return plain
+
+    check()
+    grouped.warm()
+    grouped.warm()  # nothing new: the open group is sealed too
+    assert len([g for g in grouped._groups if g.plain is None]) == 4
+    check()
+    before = grouped.compressed
+    _gzip_body(grouped)
+    assert grouped.compressed - before <= 2  # nothing changed: only days left may be compressed again
+
+    # A new result for t3: only its group's duration and timestamp pieces are compressed again.
+    new = await pipeline.probe(targets[3], config)
+    store.record(targets[3], new)
+    before = grouped.compressed
+    body = _gzip_body(grouped)
+    assert 2 <= grouped.compressed - before <= 4
+    assert value(parse(body), "tls_probe_duration_seconds", target="t3.test:443") == round(new[0].duration, 6)
+    check()
+
+    # Removed targets vanish; a group left empty is dropped.
+    kept = [t for t in targets if t.target not in ("t0.test:443", "t1.test:443", "t4.test:443")]
+    config = make_config(*kept, profiles=[Profile(scan_protocol_versions=False, revocation=RevocationMode.NONE)])
+    store.apply_config(kept)
+    plain = check()
+    assert {lbl["target"] for lbl, _ in parse(plain)["tls_probe_success"]} == {t.target for t in kept}
+    assert len(grouped._groups) == 4  # t0 and t1 filled the first group: it is gone (the open one stays)

@@ -42,3 +42,41 @@ async def test_many_due_scans_run_a_few_at_a_time_and_all_complete(monkeypatch: 
     assert scanner._workers == set()
     assert scanner.request(keys[0], opener, 0)  # type: ignore[arg-type]  # a new worker starts
     await scanner.close()
+
+
+async def test_no_scan_starts_while_paused_and_all_run_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    scanner = Scanner(concurrency=2)
+    started: list[str] = []
+    finish = asyncio.Event()
+
+    async def fake_scan(key: tuple[str, str, str], opener: object) -> ScanResult:
+        started.append(key[1])
+        await finish.wait()
+        return ScanResult(at=1.0, hellos=())
+
+    monkeypatch.setattr(scanner, "_scan", fake_scan)
+    keys = [("tls", f"127.0.0.1:{port}", "localhost") for port in range(1000, 1006)]
+
+    async def opener() -> None:
+        raise AssertionError("not called by the fake scan")
+
+    scanner.request(keys[0], opener, 3600)  # type: ignore[arg-type]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert started == ["127.0.0.1:1000"]  # under way before the pause: it goes on
+    with scanner.paused():
+        with scanner.paused():  # nested scrapes
+            for key in keys[1:]:
+                scanner.request(key, opener, 3600)  # type: ignore[arg-type]
+            finish.set()
+            for _ in range(20):
+                await asyncio.sleep(0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert started == ["127.0.0.1:1000"]  # the first finished; none of the others started
+        assert scanner.latest(keys[0]) is not None
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert sorted(started) == sorted(k[1] for k in keys)
+    assert all(scanner.latest(k) is not None for k in keys)
+    await scanner.close()

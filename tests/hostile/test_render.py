@@ -55,7 +55,7 @@ async def test_a_job_that_cannot_render_is_dropped_alone(
         return labels(job, location, owner)
 
     source.labels = broken  # type: ignore[method-assign]
-    exporter.renderer._cache.clear()  # render afresh
+    exporter.renderer.forget()  # render afresh
     with caplog.at_level(logging.ERROR, logger="exporter.metrics.render"):
         resp = await client.get("/metrics")
     assert resp.status == 200

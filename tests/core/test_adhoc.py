@@ -1,0 +1,64 @@
+"""/probe targets: a new server name for known parameters is the parsed target under that name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import exporter.adhoc as adhoc
+from exporter.config import parse_config
+
+CONFIG = parse_config({"profiles": {"lean": {"revocation": "none"}}}, base_dir=Path.cwd())
+NAMES = ["a.example.test", "B.Example.Test.", "192.0.2.7", "2001:db8::1", "localhost"]
+BAD = ["a_b.example.test", "fe80::1%eth0", "a..b", "é.test", "-a.test"]
+
+
+def _target(server_name: str | None, address: str = "198.51.100.1:8443") -> object:
+    return adhoc.adhoc_target(
+        address, protocol="tls", server_name=server_name, profile="lean", config=CONFIG, owner=None, name=None
+    )
+
+
+def _parsed(server_name: str | None, address: str = "198.51.100.1:8443") -> object:
+    return adhoc._adhoc_target(
+        address, protocol="tls", server_name=server_name, profile="lean", config=CONFIG, owner=None, name=None
+    )
+
+
+def _error(make: Callable[[str], object], server_name: str) -> str:
+    with pytest.raises(ValueError) as e:
+        make(server_name)
+    return str(e.value)
+
+
+def test_new_names_are_not_parsed_again_and_give_the_parsers_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    adhoc._cache.clear()
+    adhoc._bases.clear()
+    parses: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        parses.append(1)
+        return parse_config(*args, **kwargs)
+
+    monkeypatch.setattr(adhoc, "parse_config", counted)
+    first = _target("first.example.test")
+    assert len(parses) == 1
+    for name in NAMES:
+        assert _target(name) == _parsed(name)
+    assert len(parses) == 1 + len(NAMES)  # the _parsed calls only
+    assert _target(None) == _parsed(None)  # no name: the host is the name, the parser says so
+    assert _target(" spaced.example.test ") == _parsed(" spaced.example.test ")  # the parser strips it
+    assert len(parses) == 5 + len(NAMES)
+    assert _target("first.example.test") is first
+
+
+def test_a_name_the_parser_refuses_gets_the_parsers_message() -> None:
+    adhoc._cache.clear()
+    adhoc._bases.clear()
+    _target("known.example.test")
+    for name in BAD:
+        assert _error(_target, name) == _error(_parsed, name)
+        assert _error(_target, name).startswith("server_name: ")
