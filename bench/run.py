@@ -44,6 +44,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -122,11 +123,23 @@ class _Silent(_Counting):
     """A plain TCP listener that accepts and never answers: a probe of it times out."""
 
 
-async def _serve(count: int, port: int, pki_dir: Path, silent: int = 0) -> None:
+def _contexts(pki_dir: Path, count: int, distinct: bool) -> Callable[[int], ssl.SSLContext]:
+    """The server context of endpoint i: the fixture leaf ``good`` for all, or with ``distinct``
+    a leaf of its own per endpoint (same key and issuer, own serial: a fleet of distinct
+    certificates, so no per-certificate cache can make the figures)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from pki import make_pki  # the fixture PKI of the test suite
 
-    ctx = make_pki(pki_dir)["good"].server_context()
+    pki = make_pki(pki_dir)
+    good = pki["good"]
+    if not distinct:
+        ctx = good.server_context()
+        return lambda i: ctx
+    return lambda i: pki.issue(f"bench-{i}", key=good.key).server_context()
+
+
+async def _serve(count: int, port: int, pki_dir: Path, silent: int = 0, distinct: bool = False) -> None:
+    context_of = _contexts(pki_dir, count, distinct)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -142,7 +155,7 @@ async def _serve(count: int, port: int, pki_dir: Path, silent: int = 0) -> None:
             factory: Callable[[], asyncio.Protocol] = lambda i=i: _Counting(i, stats)  # noqa: E731
             servers.append(
                 await loop.create_server(
-                    factory, endpoint_address(i), port, ssl=ctx, backlog=64, ssl_handshake_timeout=15
+                    factory, endpoint_address(i), port, ssl=context_of(i), backlog=64, ssl_handshake_timeout=15
                 )
             )
         print("ready", flush=True)
@@ -306,6 +319,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     str(served),
                     "--silent",
                     str(silent),
+                    *(["--distinct-leaves"] if args.distinct_leaves else []),
                     "--port",
                     str(args.port),
                     "--pki",
@@ -466,6 +480,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "timeouts": silent,
         "refused": refused,
         "series": args.series,
+        "leaves": "distinct" if args.distinct_leaves else "one for all",
         "encoding": args.encoding,
         "event_loop": os.environ.get("TLS_EXPORTER_EVENT_LOOP", "auto"),
         "rss_all_results_mb": round(rss_results / 1024, 1),
@@ -499,6 +514,7 @@ def report(r: dict[str, object]) -> None:
 --- tls-exporter benchmark: {n} endpoints, interval {r["interval_s"]} s, {r["cpus"]} CPUs, {r["date"]} ---
 code                  {r["code"]}
 targets               {n}: {r["timeouts"]} time out, {r["refused"]} refused; series {r["series"]};
+                      leaf certificates: {r["leaves"]};
                       event loop {r["event_loop"]}; /metrics asked with Accept-Encoding {r["encoding"]}
 first pass            {n} probes in {r["first_pass_s"]} s (first to last connection seen)
                       = {r["probes_per_s"]} probes/s;
@@ -531,13 +547,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoding", choices=("gzip", "identity"), default="gzip", help="Accept-Encoding of the scrapes")
     p.add_argument("--timeouts", type=int, default=0, help="percent of targets that accept and never answer")
     p.add_argument("--refused", type=int, default=0, help="percent of targets where nothing listens")
+    p.add_argument(
+        "--distinct-leaves", action="store_true", help="a certificate of its own per endpoint (default: one for all)"
+    )
     p.add_argument("--silent", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: be the endpoint server
     p.add_argument("--pki", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve is not None:
         args.pki.mkdir(parents=True, exist_ok=True)
-        asyncio.run(_serve(args.serve, args.port, args.pki, args.silent))
+        asyncio.run(_serve(args.serve, args.port, args.pki, args.silent, args.distinct_leaves))
         return 0
     served = args.endpoints - args.endpoints * args.refused // 100
     if not 1 <= served <= PER_SUBNET * 256 or args.endpoints > PER_SUBNET * 256 * 40:
