@@ -13,6 +13,7 @@ import pytest
 from helpers import parse, value
 
 from exporter.config import load_config
+from exporter.config.load import parse_yaml
 from exporter.errors import ConfigError
 
 BOMB = "\n".join(
@@ -112,3 +113,13 @@ def test_client_certificate_fifo_in_the_config_is_an_error(tmp_path: Path) -> No
     assert err.value.errors == [
         f"profiles.mtls.client_cert: cannot read '{cert}': client certificate is a FIFO, not a regular file"
     ]
+
+
+def test_a_large_document_without_aliases_is_not_a_bomb() -> None:
+    """The alias limit counts the nodes aliases add: 100,000 targets are over 300,000 nodes of
+    their own and must load; the same count reached through aliases is refused."""
+    plain = "[" + "x, " * 250_000 + "]"
+    assert len(parse_yaml(plain)) == 250_000  # type: ignore[arg-type]
+    aliased = "a: &a [" + "x, " * 1_000 + "]\nb: [" + "*a, " * 250 + "]"
+    with pytest.raises(ValueError, match=r"expands to 251\d{3} nodes \(aliases\), over the limit of 200000"):
+        parse_yaml(aliased)
