@@ -24,6 +24,12 @@ def _translate(*args: str, modules: str = "TLS-EXPORTER-MIB") -> subprocess.Comp
     )
 
 
+def _errors(stderr: str) -> str:
+    # net-snmp announces the persistent directory it creates on its first run on a machine
+    # ("Created directory: /var/lib/snmp/cert_indexes"): not about the MIB.
+    return "".join(line for line in stderr.splitlines(keepends=True) if not line.startswith("Created directory:"))
+
+
 def _dotted(oid: tuple[int, ...]) -> str:
     return "." + ".".join(map(str, oid))
 
@@ -32,7 +38,7 @@ def test_mib_loads_without_error_and_names_every_varbind() -> None:
     oids = [_dotted(mib.TRAP_FIRING), _dotted(mib.TRAP_RESOLVED), *(_dotted(o) for o in mib.VARBINDS.values())]
     run = _translate(*oids)
     assert run.returncode == 0, run.stderr
-    assert run.stderr == "", run.stderr
+    assert _errors(run.stderr) == "", run.stderr
     names = [line for line in run.stdout.splitlines() if line.strip()]
     assert names == [
         "TLS-EXPORTER-MIB::tlsAlertFiring",
