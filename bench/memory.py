@@ -264,7 +264,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 ("configuration (Target dataclasses)", lambda: [config]),
                 ("store (Entries, Results, reports, logs)", lambda: [store._jobs]),
                 ("change tracker", lambda: [store._changes]),
-                ("verdict cache (ChainVerdicts, paths)", lambda: [assessor.verdicts._entries]),
+                ("verdict cache (verdicts, trust parts, leaves)", lambda: [assessor.verdicts]),
                 ("facts cache (DER -> CertFacts)", lambda: [judge_mod.FACTS._data]),
                 ("version scans (Scanner results)", lambda: [scanner._results]),
                 ("fetcher caches", lambda: [assessor.fetcher]),
