@@ -96,7 +96,9 @@ class ChangeTracker:
 
     def __init__(self) -> None:
         self._locations: dict[tuple[str, str], _Location] = {}
-        self._jobs: dict[str, frozenset[str]] = {}  # job key -> locations of its last pass
+        # job key -> locations of its last pass; a tuple, not a frozenset: 56 against 216 bytes for
+        # the one address most targets have (2 MB at 10,000 targets)
+        self._jobs: dict[str, tuple[str, ...]] = {}
 
     def update(
         self,
@@ -117,7 +119,7 @@ class ChangeTracker:
                 events.extend(self._tiers(job, result, tiers, now, repeat))
         current = frozenset(r.location for r in results)
         at = max((r.started_at for r in results), default=0.0)
-        for location in sorted(self._jobs.get(job, frozenset()) - current):
+        for location in sorted(set(self._jobs.get(job, ())) - current):
             state = self._locations.pop((job, location), None)
             if state is not None and state.outcome != MISSING:
                 events.append(
@@ -131,7 +133,7 @@ class ChangeTracker:
                         detail=VANISHED,
                     )
                 )
-        self._jobs[job] = current
+        self._jobs[job] = tuple(current)
         return events
 
     def _observe(self, job: str, result: Result, every_certificate: bool) -> list[Event]:

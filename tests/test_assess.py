@@ -379,6 +379,31 @@ async def test_without_a_staple_the_responder_is_asked_and_stapled_is_0(
     assert len(responder.hits) == 1
 
 
+async def test_a_valid_staple_counts_on_every_probe_also_when_the_chain_verdict_is_cached(
+    tmp_path: Path, responder: RevocationServer, assessor: Harness
+) -> None:
+    """The second probe of a chain takes its verdict from the cache; the verdict's path must be
+    this probe's certificates, or the leaf's issuer is not found and the staple is ignored."""
+    pki = PKI(tmp_path)
+    leaf = pki.issue("leaf", extensions=[aia(ocsp_url=f"{responder.base}/ocsp")])
+    responder.register(leaf.cert, pki.intermediate, "revoked")  # would say revoked if asked
+    staple = ocsp_response(leaf.cert, pki.intermediate, "good")
+    seen = []
+    for _ in range(3):
+        seen.append(
+            await assessor.assess(
+                observation=static(der(*leaf.chain), ocsp_staple=staple),
+                server_name="localhost",
+                profile=Profile(trust=str(pki.root.cert_path), scan_protocol_versions=False),
+                reopen=None,
+                now=T0,
+            )
+        )
+    assert assessor.assessor.verdicts.hits == 2
+    assert [(a.ocsp_status, a.ocsp_stapled, a.chain_valid) for a in seen] == [("good", True, True)] * 3
+    assert responder.hits == []
+
+
 async def test_stale_staple_falls_back_to_the_responder(
     tmp_path: Path, responder: RevocationServer, assessor: Harness
 ) -> None:

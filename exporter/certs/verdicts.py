@@ -15,10 +15,20 @@ that subject is the leaf's own SAN for every name the leaf does not cover, and a
 it covers when both are plain DNS names or IP addresses (then the verifier's matching and
 ``identity.hostname_matches`` agree, so the name cannot change what the verifier says). The
 first sight of a new name for a known chain costs a name match, not a verification.
+
+An entry does not keep the certificates of its chain: a parsed ``x509.Certificate`` costs about
+3.6 KB plus what it parses on demand, and with 10,000 distinct chains the leaves and
+intermediates of every verifying probe stayed alive in the cache (about 140 MB). It keeps the
+path as positions in the certificates it was asked about (the same bytes on every hit: they are
+the key) and the anchors as objects (the store holds them anyway), and a hit returns the path
+made of the caller's own certificates, so ``path[0] is certs[0]`` as after a fresh verification
+(the revocation step finds the leaf's issuer by identity). Without their paths, the verdicts of
+chains judged alike are equal, and held once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
@@ -35,6 +45,7 @@ from cryptography.x509.verification import Store, Subject
 from exporter.certs.chain import ChainVerdict, leaf_subject, name_ok, named, subject_for, verify_trust
 from exporter.certs.facts import sans_of
 from exporter.certs.identity import SanMatcher
+from exporter.intern import Interner
 
 MAX_ENTRIES = 32_768  # about one per distinct (chain, server name): 10,000 endpoints fit twice over
 MAX_AGE = dt.timedelta(hours=1)
@@ -45,7 +56,27 @@ class _Entry:
     store: Store
     start: dt.datetime
     end: dt.datetime
-    verdict: ChainVerdict
+    verdict: ChainVerdict  # with path=(): the path is ``path``
+    path: tuple[int | x509.Certificate, ...] = ()  # position in certs + extra, or an anchor of the store
+
+    def restore(self, given: Sequence[x509.Certificate]) -> ChainVerdict:
+        """The verdict with its path made of ``given`` (the caller's certificates, then extras)."""
+        if not self.path:
+            return self.verdict
+        path = tuple(given[r] if isinstance(r, int) else r for r in self.path)
+        return dataclasses.replace(self.verdict, path=path)
+
+
+def _positions(
+    path: Sequence[x509.Certificate], given: Sequence[x509.Certificate]
+) -> tuple[int | x509.Certificate, ...]:
+    out: list[int | x509.Certificate] = []
+    for cert in path:
+        at = next((i for i, c in enumerate(given) if c is cert), None)
+        if at is None:  # the verifier may hand back its own objects: compare the bytes
+            at = next((i for i, c in enumerate(given) if c == cert), None)
+        out.append(cert if at is None else at)
+    return tuple(out)
 
 
 def _digest(
@@ -137,6 +168,7 @@ class VerdictCache:
         self._entries: OrderedDict[tuple[bytes, str, int], _Entry] = OrderedDict()
         self._trust: OrderedDict[tuple[bytes, int, object], _Entry] = OrderedDict()
         self._leaves: OrderedDict[bytes, _Leaf] = OrderedDict()  # by chain digest
+        self._verdicts = Interner[ChainVerdict]()  # path-less verdicts, held once
         self.hits = self.misses = 0  # verdicts for a (chain, name, store)
         self.trust_hits = self.trust_misses = 0  # name-independent parts, on a miss above
 
@@ -163,15 +195,16 @@ class VerdictCache:
             at = at.replace(tzinfo=dt.UTC)
         digest = _digest(certs, extra, ders)
         key = (digest, server_name, id(store))
+        given = [*certs, *extra]
         hit = self._entries.get(key)
         if hit is not None and hit.store is store and hit.start <= at < hit.end:
             self._entries.move_to_end(key)
             self.hits += 1
-            return hit.verdict
+            return hit.restore(given)
         self.misses += 1
         if not certs:
             verdict = verify_trust(certs, store, None, at, extra=extra, anchors=anchors)  # "no certificate"
-            _put(self._entries, key, _Entry(store, *horizon(verdict, extra, at), verdict), self.max_entries)
+            _put(self._entries, key, self._entry(store, *horizon(verdict, extra, at), verdict, given), self.max_entries)
             return verdict
         leaf = self._leaves.get(digest)
         if leaf is None:
@@ -187,12 +220,31 @@ class VerdictCache:
         else:
             self.trust_misses += 1
             verdict = verify_trust(certs, store, subject, at, extra=extra, anchors=anchors)
-            trust = _Entry(store, *horizon(verdict, [*certs, *extra], at), verdict)
+            trust = self._entry(store, *horizon(verdict, given, at), verdict, given)
             _put(self._trust, tkey, trust, self.max_entries)
-        # the name's verdict holds as long as the part it was made from
-        entry = _Entry(store, trust.start, trust.end, named(trust.verdict, certs, server_name, ok))
+        # the name's verdict holds as long as the part it was made from, and has its path
+        name = self._verdicts(named(trust.verdict, certs, server_name, ok))
+        entry = _Entry(store, trust.start, trust.end, name, trust.path)
         _put(self._entries, key, entry, self.max_entries)
-        return entry.verdict
+        self._sweep()
+        return entry.restore(given)
+
+    def _entry(
+        self,
+        store: Store,
+        start: dt.datetime,
+        end: dt.datetime,
+        verdict: ChainVerdict,
+        given: Sequence[x509.Certificate],
+    ) -> _Entry:
+        """What the cache keeps of ``verdict``: no certificate of the caller's, equal verdicts once."""
+        kept = dataclasses.replace(verdict, path=()) if verdict.path else verdict
+        return _Entry(store, start, end, self._verdicts(kept), _positions(verdict.path, given))
+
+    def _sweep(self) -> None:
+        if self._verdicts.due(len(self._entries) + len(self._trust)):
+            held = [e.verdict for e in (*self._entries.values(), *self._trust.values())]
+            self._verdicts.sweep(held)
 
 
 def _put(entries: OrderedDict[Any, Any], key: Any, entry: object, cap: int) -> None:

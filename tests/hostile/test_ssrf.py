@@ -162,7 +162,11 @@ async def test_scheduled_probes_fetch_within_the_configured_policy(
         await settled(exporter, 1)
         [(_, entries)] = exporter.store.snapshot()
         [entry] = entries.values()
-        log = "\n".join(entry.result.log)
+        assert entry.result.report is not None and entry.result.report.assessment is not None
+        assert entry.result.report.assessment.errors == {"revocation"}  # the responder could not be asked
+        # The store keeps no step log: the scheduler's pipeline probes once more to show it.
+        [result] = await exporter.pipeline.probe(exporter.config.targets[0], exporter.config)
+        log = "\n".join(result.log)
         assert f"{recorder.url}/ocsp" in log and "not fetched: address 127.0.0.1 is denied" in log
         assert recorder.hits == []
         # A reload that lifts the deny applies to the next probes.
