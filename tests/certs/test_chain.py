@@ -192,3 +192,28 @@ def test_system_trust_uses_the_default_bundle() -> None:
     assert os.path.isfile(path)
     _, count = trust.load_store_counted("system")
     assert count > 50
+
+
+def test_issued_by_answers_are_remembered_per_pair_and_stay_right(pki: PKI) -> None:
+    from exporter.certs import chain
+
+    good, other = pki["good"].cert, pki.issue("issued-by-other", self_signed=True).cert
+    calls: list[tuple[str, str]] = []
+    real = chain._issued_by
+
+    def counting(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        calls.append((cert.subject.rfc4514_string(), issuer.subject.rfc4514_string()))
+        return real(cert, issuer)
+
+    chain._ISSUED.clear()
+    chain._issued_by = counting  # type: ignore[assignment]
+    try:
+        for _ in range(3):  # a fresh parse of the same DER each time, as every probe makes
+            leaf = x509.load_der_x509_certificate(good.public_bytes(serialization.Encoding.DER))
+            assert chain.issued_by(leaf, pki.intermediate.cert) is True
+            assert chain.issued_by(leaf, other) is False
+            assert chain.issued_by(leaf, pki.root.cert) is False  # the root signed the intermediate, not the leaf
+        assert chain.issued_by(pki.intermediate.cert, pki.root.cert) is True
+    finally:
+        chain._issued_by = real  # type: ignore[assignment]
+    assert len(calls) == 4  # each pair checked once
