@@ -50,7 +50,7 @@ log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "config.yml"
 DEFAULT_THREADS = 8  # the loop's default executor: DNS lookups, rendering, status page
 STOP_TIMEOUT = 1.5  # seconds from SIGTERM to exit, at most
-WARM_EVERY = 1.0  # seconds between renders of new results ahead of the scrapes (a scrape renders at most 1 s of results)
+WARM_EVERY = 1.0  # seconds between renders of new results ahead of the scrapes (a scrape renders 1 s at most)
 TRIM_EVERY = 10  # warm-ups between two malloc_trim calls (10 s; about 5 ms each)
 
 

@@ -275,3 +275,30 @@ async def test_grouped_lines_stay_those_of_a_fresh_render(servers: LoopbackServe
     plain = check()
     assert {lbl["target"] for lbl, _ in parse(plain)["tls_probe_success"]} == {t.target for t in kept}
     assert len(grouped._groups) == 4  # t0 and t1 filled the first group: it is gone (the open one stays)
+
+
+async def test_one_renderer_follows_a_tier_change_and_reuses_unchanged_tier_lines(
+    servers: LoopbackServers, pki: PKI
+) -> None:
+    port = servers.tls(pki["expiring-20d"].server_context())
+    target = make_target(port)
+    config = make_config(target, profiles=[Profile(scan_protocol_versions=False, revocation=RevocationMode.NONE)])
+    store = Store()
+    store.apply_config([target])
+    store.record(target, await Pipeline().probe(target, config))
+    not_after = pki["expiring-20d"].cert.not_valid_after_utc.timestamp()
+    now = [not_after - 20 * 86400]
+    renderer = render.StoreRenderer(store, lambda: config, clock=lambda: now[0])
+
+    def tiers() -> dict[str, float]:
+        return {labels["tier"]: v for labels, v in parse(renderer.render())["tls_cert_expiry_tier"]}
+
+    assert tiers()["warning"] == 1
+    first = renderer._tier_parts
+    now[0] += 3600  # an hour later: same tier, the same joined lines
+    assert tiers()["warning"] == 1
+    assert renderer._tier_parts is first
+    now[0] = not_after - 5 * 86400  # five days left: critical
+    assert tiers() == {"ok": 0, "info": 0, "warning": 0, "critical": 1, "expired": 0}
+    now[0] = not_after + 60
+    assert tiers()["expired"] == 1
