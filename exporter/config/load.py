@@ -73,10 +73,14 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     return size
 
 
-def _alias_bomb(node: yaml.Node) -> int | None:
+def _alias_bomb(node: yaml.Node, text: str) -> int | None:
     """The expanded size of a document whose aliases add more than MAX_NODES nodes, else None.
     The document's own nodes do not count: the file-size limit bounds them, and 100,000 targets
-    are more than 300,000 nodes."""
+    are more than 300,000 nodes. A document without an anchor (no ``&``) has no alias (one
+    without its anchor does not compose), so nothing to walk: the walk's memo cost 5 MB and
+    0.1 s at 10,000 targets."""
+    if "&" not in text:
+        return None
     memo: dict[int, int] = {}
     size = _expanded_size(node, memo)
     return size if size - len(memo) > MAX_NODES else None
@@ -104,15 +108,78 @@ def _shallow(text: str) -> bool:
     return True
 
 
+class _NotPlain(Exception):
+    """The document uses what the event builder leaves to the composer: anchors, aliases, tags,
+    merge keys, non-scalar or repeated keys, several documents."""
+
+
+def _plain(loader: Any) -> object:
+    """The single document of ``loader`` (libyaml's parser and PyYAML's safe constructors) built
+    straight from the parser's events: no node graph is kept, where composing a 10,000-target
+    file first held 20 MB of nodes and marks. Plain documents only (``_NotPlain`` otherwise)."""
+    loader.get_event()  # stream start
+    if loader.check_event(yaml.StreamEndEvent):
+        return None
+    loader.get_event()  # document start
+    value = _plain_value(loader)
+    loader.get_event()  # document end
+    if not loader.check_event(yaml.StreamEndEvent):
+        raise _NotPlain("several documents")
+    return value
+
+
+def _plain_value(loader: Any) -> object:
+    event = loader.get_event()
+    if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+        raise _NotPlain("anchor or alias")
+    if isinstance(event, yaml.ScalarEvent):
+        if event.tag is not None and event.tag != "!":
+            raise _NotPlain("tag")
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        construct = loader.yaml_constructors.get(tag)
+        if construct is None:  # `<<` resolves to the merge tag, which only the composer handles
+            raise _NotPlain(f"tag {tag}")
+        start: Any = event.start_mark  # libyaml's marks, which PyYAML's stubs do not name
+        end: Any = event.end_mark
+        return construct(loader, yaml.ScalarNode(tag, event.value, start, end, event.style))
+    if event.tag is not None and event.tag != "!":
+        raise _NotPlain("tag")
+    if isinstance(event, yaml.SequenceStartEvent):
+        items = []
+        while not loader.check_event(yaml.SequenceEndEvent):
+            items.append(_plain_value(loader))
+        loader.get_event()
+        return items
+    if isinstance(event, yaml.MappingStartEvent):
+        mapping: dict[object, object] = {}
+        while not loader.check_event(yaml.MappingEndEvent):
+            if not loader.check_event(yaml.ScalarEvent):
+                raise _NotPlain("a key that is not a scalar")
+            key = _plain_value(loader)
+            if key in mapping:
+                raise _NotPlain("a repeated key")
+            mapping[key] = _plain_value(loader)
+        loader.get_event()
+        return mapping
+    raise _NotPlain(type(event).__name__)
+
+
 def parse_yaml(text: str) -> object:
     """The document in ``text``, within the limits; yaml.YAMLError or ValueError otherwise."""
     if _FastLoader is not None and _shallow(text):
+        plain = _FastLoader(text)
+        try:
+            return _plain(plain)
+        except (_NotPlain, yaml.YAMLError):
+            pass  # composed below, with the limits and the messages of the node-graph loaders
+        finally:
+            plain.dispose()
         fast = _FastLoader(text)
         try:
             node = fast.get_single_node()
             if node is None:
                 return None
-            if _alias_bomb(node) is None:
+            if _alias_bomb(node, text) is None:
                 return fast.construct_document(node)
         except yaml.YAMLError:
             pass  # the pure-Python loader says what is wrong, in its words
@@ -123,7 +190,7 @@ def parse_yaml(text: str) -> object:
         node = loader.get_single_node()
         if node is None:
             return None
-        size = _alias_bomb(node)
+        size = _alias_bomb(node, text)
         if size is not None:
             raise ValueError(f"the document expands to {size} nodes (aliases), over the limit of {MAX_NODES}")
         return loader.construct_document(node)
