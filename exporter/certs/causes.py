@@ -25,11 +25,14 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from exporter.certs.facts import sans_of, signature_of
 from exporter.certs.revocation import verify_signature
+from exporter.lru import BytesLRU
 
+_SHA256 = hashes.SHA256()
 WEAK_HASHES = frozenset({"md5", "sha1"})
 MAX_PATH = 10
 
@@ -62,11 +65,26 @@ def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.Extensi
         return None
 
 
+# (cert, issuer) fingerprints -> signed_by's answer: a chain that fails verification is diagnosed
+# on every probe until its verdict is cached, and ten thousand leaves under one intermediate
+# share that intermediate's signature check.
+_SIGNED = BytesLRU[tuple[bytes, bytes], tuple[bool | None]](max_bytes=1 << 20)
+
+
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     """True when ``issuer``'s key verifies the signature of ``cert``, False when it does not,
     None when we cannot tell (an algorithm we cannot check)."""
     if cert.issuer != issuer.subject:
         return False
+    key = (cert.fingerprint(_SHA256), issuer.fingerprint(_SHA256))
+    known = _SIGNED.get(key)
+    if known is None:
+        known = (_signed_by(cert, issuer),)
+        _SIGNED.put(key, known, 128)
+    return known[0]
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     try:
         cert.verify_directly_issued_by(issuer)
         return True

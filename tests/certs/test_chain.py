@@ -217,3 +217,27 @@ def test_issued_by_answers_are_remembered_per_pair_and_stay_right(pki: PKI) -> N
     finally:
         chain._issued_by = real  # type: ignore[assignment]
     assert len(calls) == 4  # each pair checked once
+
+
+def test_signed_by_answers_are_remembered_per_pair_and_stay_right(pki: PKI) -> None:
+    from exporter.certs import causes
+
+    other = pki.issue("signed-by-other", self_signed=True).cert
+    calls: list[int] = []
+    real = causes._signed_by
+
+    def counting(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+        calls.append(1)
+        return real(cert, issuer)
+
+    causes._SIGNED.clear()
+    causes._signed_by = counting  # type: ignore[assignment]
+    try:
+        for _ in range(3):
+            leaf = x509.load_der_x509_certificate(pki["good"].cert.public_bytes(serialization.Encoding.DER))
+            assert causes.signed_by(leaf, pki.intermediate.cert) is True
+            assert causes.signed_by(pki.intermediate.cert, pki.root.cert) is True
+            assert causes.signed_by(leaf, other) is False  # another name: refused before any signature check
+    finally:
+        causes._signed_by = real  # type: ignore[assignment]
+    assert len(calls) == 2
