@@ -69,6 +69,7 @@ class Scanner:
         self._go = asyncio.Event()  # cleared while a scrape renders: see paused()
         self._go.set()
         self._pauses = 0
+        self._hold_until = 0.0  # time.monotonic() before which no background scan starts: see hold()
         self._max = max_entries
         self._hellos = Interner[tuple[hello.HelloResult, ...]]()
         self.scans = 0  # scans run, for logs and tests
@@ -95,11 +96,19 @@ class Scanner:
 
     async def _work(self) -> None:
         while self._queue:
+            held = self._hold_until - time.monotonic()
+            if held > 0:
+                await asyncio.sleep(held)
+                continue
             await self._go.wait()
             if not self._queue:
                 return
             key, opener = self._queue.popleft()
             await self._background(key, opener)
+
+    def hold(self, seconds: float) -> None:
+        """No background scan starts for ``seconds`` (the scheduler's first pass); they queue."""
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:

@@ -11,6 +11,11 @@ core, so 10,000 jobs still fit 30 s and 100,000 spread over 5 minutes instead of
 The next probe of a job is due one interval after this one was due, or as soon as it ends if it
 overran: a probe is never doubled and missed due times are skipped, not queued up.
 
+When a start or reload queues at least ``SCAN_HOLD_JOBS`` first probes, the version scans those
+probes ask for wait until the window (and the last probe's timeout) has passed: a pass of
+10,000 probes plus 10,000 scans kept one core busy to its last second, and the scans are not
+urgent. Fewer new jobs (tests, a reload adding a few targets) are scanned at once.
+
 A reload restarts only the jobs that changed (the entry itself or its profile): unchanged jobs
 keep their schedule (a probe in flight finishes) and their results. The concurrency cap counts
 connections (it lives in the network source), not jobs.
@@ -37,6 +42,7 @@ from exporter.store import Store
 log = logging.getLogger("exporter.scheduler")
 FIRST_PROBE_WINDOW = 30.0  # the shortest first-probe window, and the step it grows by
 PROBES_PER_SECOND = 350  # first probes started per second at most when the window must grow
+SCAN_HOLD_JOBS = 1000  # new jobs from which their version scans wait for the end of the first pass
 
 
 def phase(key: str, window: float) -> float:
@@ -105,11 +111,17 @@ class Scheduler:
                     task.add_done_callback(self._cancelled.discard)
         now = self._clock()
         windows: dict[float, float] = {}
+        queued, pass_ends = 0, 0.0
         for key, (job, _) in wanted.items():
             if key not in self._queue and key not in self._running:
                 if job.interval not in windows:
                     windows[job.interval] = first_probe_window(len(wanted), job.interval)
                 self._queue.push(key, now + phase(key, windows[job.interval]))
+                queued += 1
+                pass_ends = max(pass_ends, windows[job.interval] + job.timeout)
+        scanner = self.pipeline.scanner
+        if scanner is not None and queued >= SCAN_HOLD_JOBS:
+            scanner.hold(pass_ends)
         self._jobs = wanted
         self.metrics.targets.set(len(wanted))
         if self._loop is None or self._loop.done():

@@ -80,3 +80,31 @@ async def test_no_scan_starts_while_paused_and_all_run_after(monkeypatch: pytest
     assert sorted(started) == sorted(k[1] for k in keys)
     assert all(scanner.latest(k) is not None for k in keys)
     await scanner.close()
+
+
+async def test_held_scans_queue_and_start_when_the_hold_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    scanner = Scanner(concurrency=2)
+    started: list[str] = []
+
+    async def fake_scan(key: tuple[str, str, str], opener: object) -> ScanResult:
+        started.append(key[1])
+        return ScanResult(at=1.0, hellos=())
+
+    monkeypatch.setattr(scanner, "_scan", fake_scan)
+    keys = [("tls", f"127.0.0.1:{port}", "localhost") for port in range(1000, 1004)]
+
+    async def opener() -> None:
+        raise AssertionError("not called by the fake scan")
+
+    scanner.hold(0.2)
+    for key in keys:
+        assert scanner.request(key, opener, 3600)  # type: ignore[arg-type]  # queued, not refused
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert started == []
+    for _ in range(100):
+        if len(started) == len(keys):
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(started) == sorted(k[1] for k in keys)
+    await scanner.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,15 @@ from exporter.config.model import FileTarget, Job, Target
 from exporter.duequeue import DueQueue
 from exporter.metrics.internal import SelfMetrics
 from exporter.pipeline import Pipeline
-from exporter.scheduler import FIRST_PROBE_WINDOW, PROBES_PER_SECOND, Scheduler, first_probe_window, phase
+from exporter.scan import Scanner
+from exporter.scheduler import (
+    FIRST_PROBE_WINDOW,
+    PROBES_PER_SECOND,
+    SCAN_HOLD_JOBS,
+    Scheduler,
+    first_probe_window,
+    phase,
+)
 from exporter.shard import Shard
 from exporter.store import Store
 
@@ -244,3 +253,21 @@ async def test_a_shard_probes_its_share_of_the_targets_and_every_file(tmp_path: 
         owned.append({j.key for j in jobs if isinstance(j, Target)})
     assert owned[0] | owned[1] == {t.key for t in targets} and not owned[0] & owned[1]
     assert 10 <= len(owned[0]) <= 30  # both halves get a real share
+
+
+async def test_a_large_first_pass_holds_the_version_scans_until_its_window_ends() -> None:
+    for count, held in ((SCAN_HOLD_JOBS, True), (SCAN_HOLD_JOBS - 1, False)):
+        scanner = Scanner()
+        scheduler = Scheduler(Store(), Pipeline(scanner=scanner), SelfMetrics(CollectorRegistry()), clock=Clock(1000.0))
+        try:
+            before = time.monotonic()
+            scheduler.apply(make_config(*targets(count, interval=300.0)))
+            if held:  # the 30 s window and the targets' 5 s timeout
+                assert before + 35.0 <= scanner._hold_until <= time.monotonic() + 35.0
+            else:
+                assert scanner._hold_until == 0.0
+            scheduler.apply(make_config(*targets(count, interval=300.0)))  # a reload that queues nothing new
+            assert (scanner._hold_until > 0) is held
+        finally:
+            await scheduler.stop()
+            await scanner.close()
