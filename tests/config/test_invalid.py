@@ -71,7 +71,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "invalid-ipv6.yml": [
         "targets[0].address: invalid address '[::1' (use host, host:port, an IPv4 address, ::1 or [::1]:443)",
-        "targets[1].address: invalid address '[fe80::zz]:443' (use host, host:port, an IPv4 address, ::1 or [::1]:443)",
+        "targets[1].address: invalid address '[2001:db8::zz]:443' (use host, host:port, an IPv4 address, ::1 or [::1]:443)",
         "targets[2].address: invalid address '2001:db8::1::2' (use host, host:port, an IPv4 address, ::1 or [::1]:443)",
         "targets[3].address: invalid port '99999' (1-65535)",
     ],

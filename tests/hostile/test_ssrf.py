@@ -98,7 +98,13 @@ async def test_probe_allow_checks_the_addresses_a_name_resolves_to(
 
 @pytest.mark.parametrize(
     "server_name",
-    ["fe80::1%eth0\r\nX-Injected: 1", "a.example\r\nX-Injected: 1", "a.example X", "fe80::1%eth0", "a\x1b.example"],
+    [
+        "2001:db8::1%eth0\r\nX-Injected: 1",
+        "a.example\r\nX-Injected: 1",
+        "a.example X",
+        "2001:db8::1%eth0",
+        "a\x1b.example",
+    ],
 )
 async def test_server_name_is_a_dns_name_or_ip_literal(make_client, server_name: str) -> None:
     _, client = await make_client("")
@@ -114,10 +120,10 @@ async def test_server_name_is_a_dns_name_or_ip_literal(make_client, server_name:
 
 def test_address_zone_cannot_carry_crlf() -> None:
     with pytest.raises(ConfigError) as err:
-        parse_config({"targets": [{"address": "[fe80::1%eth0\r\nX: y]:443"}]}, base_dir=Path("."))
+        parse_config({"targets": [{"address": "[2001:db8::1%eth0\r\nX: y]:443"}]}, base_dir=Path("."))
     assert err.value.errors[0].startswith("targets[0].address: invalid address")
-    ok = parse_config({"targets": [{"address": "[fe80::1%eth0]:443"}]}, base_dir=Path("."))
-    assert ok.targets[0].host == "fe80::1%eth0"
+    ok = parse_config({"targets": [{"address": "[2001:db8::1%eth0]:443"}]}, base_dir=Path("."))
+    assert ok.targets[0].host == "2001:db8::1%eth0"
 
 
 def test_check_escapes_control_characters(pki: PKI, tmp_path: Path) -> None:
