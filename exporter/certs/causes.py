@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from exporter.certs.facts import sans_of, signature_of
+from exporter.certs.identity import ip_of
 from exporter.certs.revocation import verify_signature
 from exporter.lru import BytesLRU
 
@@ -168,7 +169,7 @@ def _name_constraints(issuer: x509.Certificate, leaf: x509.Certificate) -> str:
         return ""
     names = sans_of(leaf)
     for n in names:
-        is_ip = _is_ip(n)
+        is_ip = ip_of(n) is not None
         for excluded in nc.excluded_subtrees or ():
             if isinstance(excluded, x509.DNSName) and not is_ip and _dns_within(n, excluded.value):
                 return f"nameConstraints exclude {n} (excluded {excluded.value})"
@@ -182,14 +183,6 @@ def _name_constraints(issuer: x509.Certificate, leaf: x509.Certificate) -> str:
         if is_ip and ip_permitted and not any(_ip_within(n, p) for p in ip_permitted):  # type: ignore[arg-type]
             return f"nameConstraints do not permit {n} (permitted {', '.join(map(str, ip_permitted))})"
     return ""
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def diagnose(

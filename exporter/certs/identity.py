@@ -13,7 +13,8 @@ from exporter.config.model import Expect
 from exporter.results import CertFacts
 
 
-def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def ip_of(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``name`` spells (brackets allowed), None for a DNS name."""
     try:
         return ipaddress.ip_address(name.strip("[]"))
     except ValueError:
@@ -39,12 +40,12 @@ class SanMatcher:
     __slots__ = ("_dns", "_ips")
 
     def __init__(self, sans: Sequence[str]) -> None:
-        ips = [_ip(san) for san in sans]
+        ips = [ip_of(san) for san in sans]
         self._ips = frozenset(ip for ip in ips if ip is not None)
         self._dns = tuple(san for san, ip in zip(sans, ips, strict=True) if ip is None)
 
     def covers(self, server_name: str) -> bool:
-        ip = _ip(server_name)
+        ip = ip_of(server_name)
         if ip is not None:
             return ip in self._ips  # an IP literal matches IP SANs only
         return any(_dns_match(san, server_name) for san in self._dns)

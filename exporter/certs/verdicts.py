@@ -44,7 +44,7 @@ from cryptography.x509.verification import Store, Subject
 
 from exporter.certs.chain import ChainVerdict, leaf_subject, name_ok, named, subject_for, verify_trust
 from exporter.certs.facts import sans_of
-from exporter.certs.identity import SanMatcher
+from exporter.certs.identity import SanMatcher, ip_of
 from exporter.intern import Interner
 
 MAX_ENTRIES = 32_768  # about one per distinct (chain, server name): 10,000 endpoints fit twice over
@@ -96,16 +96,8 @@ def _digest(
 _PLAIN_DNS = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*", re.IGNORECASE)
 
 
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _plain(name: str) -> bool:
-    return len(name) <= 253 and _PLAIN_DNS.fullmatch(name) is not None and not _is_ip(name)
+    return len(name) <= 253 and _PLAIN_DNS.fullmatch(name) is not None and ip_of(name) is None
 
 
 def _plain_sans(leaf: x509.Certificate) -> bool:
@@ -143,7 +135,7 @@ def _trust_key(leaf: _Leaf, server_name: str) -> tuple[object, Subject | None, b
     subject = subject_for(server_name, ok, leaf.own)
     if subject == leaf.own:
         return "leaf", leaf.own, ok
-    if ok and leaf.plain and (_plain(server_name.rstrip(".")) or _is_ip(server_name.strip("[]"))):
+    if ok and leaf.plain and (_plain(server_name.rstrip(".")) or ip_of(server_name) is not None):
         return "leaf", leaf.own, ok  # the verifier would say the same under the leaf's own name
     return ("name", server_name), subject, ok
 
