@@ -25,15 +25,13 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from exporter.certs.facts import sans_of, signature_of
 from exporter.certs.identity import ip_of
+from exporter.certs.pairmemo import PairMemo
 from exporter.certs.revocation import verify_signature
-from exporter.lru import BytesLRU
 
-_SHA256 = hashes.SHA256()
 WEAK_HASHES = frozenset({"md5", "sha1"})
 MAX_PATH = 10
 
@@ -66,10 +64,7 @@ def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.Extensi
         return None
 
 
-# (cert, issuer) fingerprints -> signed_by's answer: a chain that fails verification is diagnosed
-# on every probe until its verdict is cached, and ten thousand leaves under one intermediate
-# share that intermediate's signature check.
-_SIGNED = BytesLRU[tuple[bytes, bytes], tuple[bool | None]](max_bytes=1 << 20)
+_SIGNED = PairMemo[bool | None]()  # ten thousand leaves under one intermediate share its check
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
@@ -77,12 +72,7 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     None when we cannot tell (an algorithm we cannot check)."""
     if cert.issuer != issuer.subject:
         return False
-    key = (cert.fingerprint(_SHA256), issuer.fingerprint(_SHA256))
-    known = _SIGNED.get(key)
-    if known is None:
-        known = (_signed_by(cert, issuer),)
-        _SIGNED.put(key, known, 128)
-    return known[0]
+    return _SIGNED(_signed_by, cert, issuer)
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:

@@ -27,7 +27,6 @@ from enum import StrEnum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import (
@@ -41,9 +40,7 @@ from cryptography.x509.verification import (
 from exporter.certs.causes import diagnose
 from exporter.certs.facts import sans_of
 from exporter.certs.identity import SanMatcher
-from exporter.lru import BytesLRU
-
-_SHA256 = hashes.SHA256()
+from exporter.certs.pairmemo import PairMemo
 
 
 class ChainIssue(StrEnum):
@@ -82,20 +79,12 @@ class ChainVerdict:
     reasons: tuple[str, ...] = ()  # one line per issue in plain words: the cause, the certificate, why
 
 
-# (cert, issuer) fingerprints -> issued_by's answer. A chain the verifier could not build a path
-# for (a private CA, say) is paired and graded from signatures checked here, on every probe of
-# every endpoint serving it: remembered, a signature costs a lookup instead of 50-100 µs.
-_ISSUED = BytesLRU[tuple[bytes, bytes], bool](max_bytes=1 << 20)
+_ISSUED = PairMemo[bool]()  # a private-CA chain's signatures were checked again on every probe
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """``issuer`` signed ``cert`` (names and signature)."""
-    key = (cert.fingerprint(_SHA256), issuer.fingerprint(_SHA256))
-    known = _ISSUED.get(key)
-    if known is None:
-        known = _issued_by(cert, issuer)
-        _ISSUED.put(key, known, 128)
-    return known
+    return _ISSUED(_issued_by, cert, issuer)
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
