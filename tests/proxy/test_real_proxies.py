@@ -122,6 +122,8 @@ def world(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
             with _quiet():
                 await asyncio.wait_for(reader.read(65536), 10)
             writer.close()
+            with _quiet():
+                await asyncio.wait_for(writer.wait_closed(), 5)
 
         tls_sock = ns.listen()
         tls_port = int(tls_sock.getsockname()[1])
@@ -138,6 +140,8 @@ def world(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
                 await writer.start_tls(leaf.server_context())
                 await asyncio.wait_for(reader.read(65536), 10)
             writer.close()
+            with _quiet():  # hold the writer until its transport is closed: collected before, it warns
+                await asyncio.wait_for(writer.wait_closed(), 5)
 
         smtp_sock = ns.listen()
         smtp_port = int(smtp_sock.getsockname()[1])
