@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from cryptography import x509
+from servers import Listener
 
 GARBAGE = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 TEN_MB = 10 * 1024 * 1024
@@ -65,44 +66,26 @@ class ScriptedServer:
         self.port = 0
         self.failures: list[str] = []  # what the client sent that the script did not expect
         self.tls_done = False
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener = Listener(self._play, raw=True)
 
     async def __aenter__(self) -> ScriptedServer:
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(8)
-        self._listener.setblocking(False)
-        self.port = int(self._listener.getsockname()[1])
-        self._tasks.add(asyncio.get_running_loop().create_task(self._accept()))
+        await self._listener.start("127.0.0.1", backlog=8)
+        self.port = self._listener.port
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._listener.close()
-
-    async def _accept(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            conn, _ = await loop.sock_accept(self._listener)
-            conn.setblocking(False)
-            self._tasks.add(loop.create_task(self._play(conn)))
+        await self._listener.close()
 
     async def _play(self, conn: socket.socket) -> None:
+        """One connection; the listener closes it however this ends (the client's business)."""
         loop = asyncio.get_running_loop()
-        try:
-            for step in self.script:
-                if not await self._step(step, conn):
-                    return
-            while await loop.sock_recv(conn, 65536):  # silence: wait for the client to go away
-                pass
-        except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
-            pass  # the client left; what it did is for the test to assert
-        finally:
-            conn.close()
+        for step in self.script:
+            if not await self._step(step, conn):
+                return
+        while await loop.sock_recv(conn, 65536):  # silence: wait for the client to go away
+            pass
 
     async def _step(self, step: Step, conn: socket.socket) -> bool:
         """Run one step; False ends the connection."""
@@ -134,18 +117,12 @@ class ScriptedServer:
     async def _tls(self, conn: socket.socket) -> None:
         """Server-side TLS on the connection, then wait for the client's close_notify or EOF."""
         assert self.tls is not None, "StartTLS needs the server's tls context"
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        protocol = asyncio.StreamReaderProtocol(reader)
-        transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.tls)
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        reader, writer = await self._listener.streams(conn, tls=self.tls)
         try:
             self.tls_done = True
             await reader.read()
         finally:
-            writer.close()
-            with suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            await self._listener.finish(writer)
 
 
 def client_context() -> ssl.SSLContext:

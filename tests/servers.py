@@ -1,7 +1,9 @@
-"""Real loopback servers for tests, run on an asyncio loop in a background thread.
+"""Real loopback servers for tests.
 
-Tests stay synchronous or async as they like; every server binds 127.0.0.1 (or ::1) on an
-ephemeral port and is closed when the ``LoopbackServers`` that started it stops.
+``Listener`` is the one way the tests serve TCP on a loop: it owns every connection it accepts
+and closes all of them, awaited, before it is done. ``LoopbackServers`` runs listeners on an
+asyncio loop in a background thread, so tests stay synchronous or async as they like; every
+server binds 127.0.0.1 (or ::1) on an ephemeral port and is closed when it stops.
 """
 
 from __future__ import annotations
@@ -15,15 +17,149 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+RawHandler = Callable[[socket.socket], Awaitable[None]]
 T = TypeVar("T")
 
 # A TLS alert record: fatal (2), handshake_failure (40).
 TLS_ALERT = bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
 
 
-def _accepting(task: asyncio.Task[Any]) -> bool:
-    """The event loop's own task that turns an accepted socket into a transport."""
-    return getattr(task.get_coro(), "__qualname__", "").endswith("_accept_connection2")
+class Listener:
+    """A listening socket on a running loop that owns every connection it accepts.
+
+    Every accepted socket is recorded the moment it is accepted, its transport the moment it is
+    made, and ``close()`` aborts whatever a handler left open and lets the loop run the transports'
+    close callbacks, so no socket, transport or StreamWriter is ever collected unclosed (a
+    ResourceWarning, which the suite turns into an error). This is the one way the tests serve TCP:
+    a handler cancelled before its first step, a TLS handshake still running, a buffer the client
+    never read, all end here. ``handler`` gets ``(reader, writer)``, or the socket with ``raw=True``.
+    """
+
+    def __init__(
+        self,
+        handler: Handler | RawHandler,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        handshake_timeout: float = 10.0,
+        raw: bool = False,
+    ) -> None:
+        self._handler = handler
+        self._ssl = ssl_context
+        self._handshake_timeout = handshake_timeout
+        self._raw = raw
+        self._sock: socket.socket | None = None
+        self._accepted: set[socket.socket] = set()
+        self._writers: dict[asyncio.StreamWriter, asyncio.WriteTransport] = {}  # -> the socket's own transport
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self.port = 0
+
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None, backlog: int = 128
+    ) -> Listener:
+        if sock is None:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = int(sock.getsockname()[1])
+        self._spawn(self._accept(sock))
+        return self
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(sock)
+            conn.setblocking(False)
+            self._accepted.add(conn)  # before any await: closed by close() even if its task never runs
+            self._spawn(self._serve_raw(conn) if self._raw else self._serve(conn))
+
+    async def _serve_raw(self, conn: socket.socket) -> None:
+        try:
+            await self._handler(conn)  # type: ignore[call-arg, arg-type]
+        except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError):
+            pass  # the client left or broke the dialogue; what it did is for the test to assert
+        finally:
+            conn.close()
+            self._accepted.discard(conn)
+
+    async def _serve(self, conn: socket.socket) -> None:
+        writer = None
+        try:
+            reader, writer = await self.streams(conn, tls=self._ssl)
+            await self._handler(reader, writer)  # type: ignore[call-arg, arg-type]
+        except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError):
+            pass  # the client left or broke the dialogue; what it did is for the test to assert
+        finally:
+            if writer is not None:
+                await self.finish(writer)
+            self._accepted.discard(conn)
+
+    async def streams(
+        self, conn: socket.socket, *, tls: ssl.SSLContext | None = None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Streams over a socket this listener accepted (TLS first when ``tls``), owned by it:
+        ``finish`` or ``close`` closes them. A raw handler calls it to upgrade mid-dialogue."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+        made: list[asyncio.StreamWriter] = []
+
+        def connected(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # Called from connection_made, synchronously: the writer and its transport are ours now.
+            self._writers[writer] = writer.transport
+            if tls is not None:
+                # Not a byte read as plaintext before the TLS layer takes over (the ClientHello).
+                writer.transport.pause_reading()  # type: ignore[attr-defined]
+            made.append(writer)
+
+        protocol = asyncio.StreamReaderProtocol(reader, connected)  # a callback: server side for start_tls
+        await loop.connect_accepted_socket(lambda: protocol, conn)
+        (writer,) = made
+        if tls is not None:
+            await writer.start_tls(tls, ssl_handshake_timeout=self._handshake_timeout)
+        return reader, writer
+
+    async def finish(self, writer: asyncio.StreamWriter) -> None:
+        """Close gracefully (what was written reaches the client), abort what does not close soon."""
+        if not self._closing:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer.wait_closed()), 2)
+        writer.transport.abort()  # the TLS layer where there is one
+        raw = self._writers.pop(writer, None)
+        if raw is not None:
+            raw.abort()  # the socket's own transport (a no-op once it is closed)
+        await asyncio.sleep(0)  # connection_lost runs: the transport lets its socket go
+
+    async def close(self) -> None:
+        """Stop accepting, end every handler, abort every connection and wait for their close."""
+        self._closing = True
+        me = asyncio.current_task()
+        for _ in range(3):
+            await asyncio.sleep(0)  # tasks created just now take their first step (nothing is lost)
+        tasks = [t for t in self._tasks if t is not me]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for writer, raw in self._writers.items():
+            writer.transport.abort()  # the TLS layer where there is one
+            raw.abort()  # the socket's own transport (a no-op when it is closed already)
+        for conn in self._accepted:
+            conn.close()  # accepted, never wrapped in a transport
+        self._accepted.clear()
+        if self._sock is not None:
+            self._sock.close()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the transports' connection_lost callbacks run, then nothing is left
+        self._writers.clear()
 
 
 class LoopbackServers:
@@ -33,19 +169,26 @@ class LoopbackServers:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="loopback-servers", daemon=True)
         self._thread.start()
-        self._servers: list[asyncio.base_events.Server] = []
+        self._listeners: list[Listener] = []
         self._raw: list[socket.socket] = []
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> int:
+    def start(
+        self,
+        handler: Handler,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        sock: socket.socket | None = None,
+    ) -> int:
+        """Serve ``handler`` (on ``sock`` when given, a listening socket this takes over); the port."""
+
         async def _start() -> int:
-            server = await asyncio.start_server(
-                handler, host, 0, ssl=ssl_context, ssl_handshake_timeout=10 if ssl_context else None
-            )
-            self._servers.append(server)
-            return int(server.sockets[0].getsockname()[1])
+            listener = await Listener(handler, ssl_context=ssl_context).start(host, sock=sock)
+            self._listeners.append(listener)
+            return listener.port
 
         return self.run(_start())
 
@@ -148,30 +291,7 @@ class LoopbackServers:
 
     def stop(self) -> None:
         async def _stop() -> None:
-            for server in self._servers:
-                server.close()
-            # A connection accepted just now waits in a task that wraps its socket in a transport; a
-            # task cancelled before its first step never runs, and the socket would be collected
-            # unclosed (a ResourceWarning, an error). Let those tasks start, and never cancel them:
-            # they end when the handshake does (the clients are stopped first), counted below.
-            for _ in range(3):
-                await asyncio.sleep(0)
-            # Handlers still talking to a client are cancelled so their `finally` closes the socket.
-            me = asyncio.current_task()
-            pending = [t for t in asyncio.all_tasks() if t is not me and not _accepting(t)]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            for server in self._servers:
-                await server.wait_closed()
-            # A connection still in its TLS handshake has no handler task to cancel; it closes when
-            # the loop reads the client's close (clients are stopped first). Wait for that, briefly,
-            # so that no transport is left to be collected unclosed (a ResourceWarning, an error).
-            for _ in range(200):
-                if not any(getattr(server, "_active_count", 0) for server in self._servers):
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0)  # let transports run their close callbacks
+            await asyncio.gather(*(listener.close() for listener in self._listeners))
 
         with contextlib.suppress(TimeoutError):
             self.run(_stop(), timeout=10)

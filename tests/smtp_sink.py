@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
+from servers import Listener
+
 
 @dataclass
 class Mail:
@@ -47,7 +49,7 @@ class SmtpSink:
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
-    _server: asyncio.Server | None = None
+    _listener: Listener | None = None
     _thread: threading.Thread | None = None
 
     def snapshot(self) -> list[Mail]:
@@ -60,12 +62,11 @@ class SmtpSink:
         def run() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
-            self._server = loop.run_until_complete(asyncio.start_server(self._session, "127.0.0.1", 0))
-            self.port = self._server.sockets[0].getsockname()[1]
+            listener = loop.run_until_complete(Listener(self._session).start())
+            self._listener, self.port = listener, listener.port
             ready.set()
             loop.run_forever()
-            self._server.close()
-            loop.run_until_complete(self._server.wait_closed())
+            loop.run_until_complete(listener.close())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="smtp-sink", daemon=True)
@@ -130,9 +131,7 @@ class SmtpSink:
                 else:
                     await reply("502 5.5.2 command not implemented")
         except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
+            pass  # the client left; the listener closes the connection
 
     async def _auth(self, arg: str, reader: asyncio.StreamReader, send: Callable[[str], Awaitable[None]]) -> str | None:
         mechanism, _, initial = arg.partition(" ")

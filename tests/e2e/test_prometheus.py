@@ -161,6 +161,7 @@ def start_webhook() -> Webhook:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = False  # server_close() joins every request's thread: no connection outlives it
     hook = Webhook(server)
     threading.Thread(target=server.serve_forever, name="webhook", daemon=True).start()
     return hook

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from pki import NOW, PKI, Issued
-from servers import LoopbackServers
+from servers import Listener, LoopbackServers
 
 
 def leaf(
@@ -111,21 +111,16 @@ class Recorder:
     host: str = "127.0.0.1"
     hits: list[bytes] = field(default_factory=list)
     port: int = 0
-    _server: asyncio.base_events.Server | None = None
+    _listener: Listener | None = None
 
     async def start(self) -> Recorder:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                self.hits.append(await asyncio.wait_for(reader.read(4096), 5))
-                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                await writer.drain()
-            except (TimeoutError, OSError):
-                pass
-            finally:
-                writer.close()
+            self.hits.append(await asyncio.wait_for(reader.read(4096), 5))
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
 
-        self._server = await asyncio.start_server(handle, self.host, 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._listener = await Listener(handle).start(self.host)
+        self.port = self._listener.port
         return self
 
     @property
@@ -133,9 +128,8 @@ class Recorder:
         return f"http://{self.host}:{self.port}"
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self._listener is not None:
+            await self._listener.close()
 
 
 class HostileServers(LoopbackServers):

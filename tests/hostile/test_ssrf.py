@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from pki import PKI
+from servers import Listener
 
 from exporter.config import parse_config
 from exporter.errors import ConfigError
@@ -191,10 +192,9 @@ async def test_redirects_are_not_followed() -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(f"HTTP/1.1 302 Found\r\nLocation: {target.url}/x\r\nContent-Length: 0\r\n\r\n".encode())
         await writer.drain()
-        writer.close()
 
-    server = await asyncio.start_server(redirect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server = await Listener(redirect).start()
+    port = server.port
     fetcher = Fetcher(timeout=2)
     try:
         with pytest.raises(FetchError, match="HTTP 302"):
@@ -202,6 +202,5 @@ async def test_redirects_are_not_followed() -> None:
         assert target.hits == []
     finally:
         await fetcher.close()
-        server.close()
-        await server.wait_closed()
+        await server.close()
         await target.stop()

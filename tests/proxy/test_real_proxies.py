@@ -75,14 +75,6 @@ class World:
         return parse_config(yaml.safe_load(text), base_dir=Path("/"))
 
 
-def _serve(servers: LoopbackServers, sock: object, handler: object, ssl_ctx: object = None) -> None:
-    async def start() -> None:
-        server = await asyncio.start_server(handler, sock=sock, ssl=ssl_ctx)  # type: ignore[arg-type]
-        servers._servers.append(server)  # stopped (and its socket closed) with the others
-
-    servers.run(start())
-
-
 @pytest.fixture(scope="module")
 def world(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("proxies")
@@ -114,20 +106,16 @@ def world(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
                 + body
             )
             await writer.drain()
-            writer.close()
 
-        _serve(servers, ocsp_sock, ocsp_handler)
+        servers.start(ocsp_handler, sock=ocsp_sock)
 
         async def tls_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with _quiet():
                 await asyncio.wait_for(reader.read(65536), 10)
-            writer.close()
-            with _quiet():
-                await asyncio.wait_for(writer.wait_closed(), 5)
 
         tls_sock = ns.listen()
         tls_port = int(tls_sock.getsockname()[1])
-        _serve(servers, tls_sock, tls_handler, leaf.server_context())
+        servers.start(tls_handler, sock=tls_sock, ssl_context=leaf.server_context())
 
         async def smtp_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with _quiet():
@@ -139,13 +127,10 @@ def world(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
                 await writer.drain()
                 await writer.start_tls(leaf.server_context())
                 await asyncio.wait_for(reader.read(65536), 10)
-            writer.close()
-            with _quiet():  # hold the writer until its transport is closed: collected before, it warns
-                await asyncio.wait_for(writer.wait_closed(), 5)
 
         smtp_sock = ns.listen()
         smtp_port = int(smtp_sock.getsockname()[1])
-        _serve(servers, smtp_sock, smtp_handler)
+        servers.start(smtp_handler, sock=smtp_sock)
         # The same ports on the host: held so that a direct probe is refused, never answered by chance.
         held = [host_placeholder(p) for p in (tls_port, smtp_port)]
 
