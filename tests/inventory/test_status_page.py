@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from exporter.web.inventory import Cert, InventoryEntry, Kind, Level
+from exporter.certs.findings import Verdict, finding
+from exporter.web.inventory import Cert, InventoryEntry, Kind
 from exporter.web.status import render_status
 
 from .browser import Browser, Page
@@ -129,7 +130,7 @@ async def test_the_page_colours_sorts_and_filters(fleet: Fleet, browser: Browser
 
 
 def entry(
-    text: str, *, owner: str | None = None, days: float = 10.0, verdict: Level = Level.CRITICAL
+    text: str, *, owner: str | None = None, days: float = 10.0, verdict: Verdict = Verdict.CRITICAL
 ) -> InventoryEntry:
     """An entry whose every string is ``text`` (unless told otherwise)."""
     cert = Cert(
@@ -156,6 +157,7 @@ def entry(
         labels=(),
         verdict=verdict,
         problems=(text,),
+        findings=(finding("chain_invalid", text),),
         outcome="certificate_found",
         detail=text,
         last_probe=1e9,
@@ -175,7 +177,7 @@ async def test_everything_is_escaped(browser: Browser, tmp_path: Path) -> None:
     await page.goto(page_file.as_uri())
     assert await page.js("window.pwned === undefined && document.images.length === 0") is True
     row = (await rows(page))[0]
-    assert (row["name"], row["owner"], row["problems"]) == (nasty, nasty, nasty)
+    assert (row["name"], row["owner"], row["problems"]) == (nasty, nasty, nasty + " chain_invalid")  # text, code
     # The owner filter still matches the raw value.
     assert await page.js("document.querySelectorAll('#owner option')[1].value") == "=" + nasty
     await page.choose("#owner", "=" + nasty)
@@ -184,7 +186,7 @@ async def test_everything_is_escaped(browser: Browser, tmp_path: Path) -> None:
 
 async def test_past_the_limit_rows_wait_for_show_all(browser: Browser, tmp_path: Path) -> None:
     """Only the first `limit` matching rows are laid out; sorting and filtering work on all rows."""
-    entries = [entry(f"e{i}", owner="a" if i % 2 else "b", days=float(10 - i), verdict=Level.OK) for i in range(6)]
+    entries = [entry(f"e{i}", owner="a" if i % 2 else "b", days=float(10 - i), verdict=Verdict.OK) for i in range(6)]
     page_file = tmp_path / "status.html"
     page_file.write_text(render_status(entries, now=1e9, limit=3))
     page = await browser.new_page()
