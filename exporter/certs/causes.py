@@ -60,8 +60,22 @@ def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.Extensi
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
-    except ValueError:  # malformed extensions: the verifier refuses those too
+    except (ValueError, TypeError):  # malformed extensions: a finding of their own (``_malformed``)
         return None
+
+
+_NAME_CONSTRAINTS_OID = bytes.fromhex("0603551d1e")  # 2.5.29.30, as it stands in the DER
+
+
+def _malformed(cert: x509.Certificate) -> tuple[str, str] | None:
+    """(cause, reason) when the certificate's extensions cannot be parsed: clients refuse it."""
+    try:
+        cert.extensions  # noqa: B018 (parsing is the point)
+    except (ValueError, TypeError) as exc:
+        if _NAME_CONSTRAINTS_OID in cert.tbs_certificate_bytes:
+            return "name_constraints", f"malformed name constraints ({exc})"
+        return "other", f"malformed extensions ({exc})"
+    return None
 
 
 _SIGNED = PairMemo[bool | None]()  # ten thousand leaves under one intermediate share its check
@@ -203,6 +217,10 @@ def diagnose(
             digest = signature_of(cert)[1]
             if digest in WEAK_HASHES:
                 add("weak_signature", cert, f"signed with {digest.upper()}, which clients no longer accept")
+        broken = _malformed(cert)
+        if broken is not None:  # its extensions cannot be read: that is the finding, not their absence
+            add(broken[0], cert, broken[1])
+            continue
         bc = _ext(cert, x509.BasicConstraints)
         is_ca = isinstance(bc, x509.BasicConstraints) and bc.ca
         if is_leaf:
