@@ -80,9 +80,11 @@ class Assessor:
         server_name: str,
         profile: Profile,
         scan: Sequence[hello.HelloResult] = (),
+        graded: bool = True,
         deadline: Deadline | None = None,
         now: float | None = None,
     ) -> Assessment:
+        """``graded``: False until the version scan the grade depends on has run (no grade then)."""
         now = time.time() if now is None else now
         deadline = deadline or Deadline(30.0)
         steps: list[str] = []
@@ -121,21 +123,24 @@ class Assessor:
         if revoked:
             issues.add(ChainIssue.REVOKED)
 
-        # 3. grade, from what the other steps found
+        # 3. grade, from what the other steps found and the version scan (never guessed without it)
         g = None
-        try:
-            signed = (verdict.path if verdict and verdict.path else ()) or (
-                certs[0],
-                *[c for c in certs[1:] if not self_issued(c)],
-            )
-            vouched = vouched_by(verdict.path) if verdict and verdict.path else None
-            g = grade(_grade_input(session, certs[0], ders[0], signed, scan, issues, profile, vouched))
-            steps.append(
-                f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
-                + (": " + "; ".join(g.reasons) if g.reasons else "")
-            )
-        except Exception as exc:
-            self._failed(Step.GRADE, errors, steps, exc)
+        if not graded:
+            steps.append("grade: none until the version scan has run")
+        else:
+            try:
+                signed = (verdict.path if verdict and verdict.path else ()) or (
+                    certs[0],
+                    *[c for c in certs[1:] if not self_issued(c)],
+                )
+                vouched = vouched_by(verdict.path) if verdict and verdict.path else None
+                g = grade(_grade_input(session, certs[0], ders[0], signed, scan, issues, profile, vouched))
+                steps.append(
+                    f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
+                    + (": " + "; ".join(g.reasons) if g.reasons else "")
+                )
+            except Exception as exc:
+                self._failed(Step.GRADE, errors, steps, exc)
         chain_valid = None if verdict is None else (verdict.valid and not revoked)
         reasons = verdict.reasons if verdict is not None else ()
         if revoked:

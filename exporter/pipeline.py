@@ -40,10 +40,13 @@ class Pipeline:
         probers: Mapping[str, Source] | None = None,
         assessor: Assessor | None = None,
         scanner: Scanner | None = None,
+        scan_inline: bool = False,
     ) -> None:
         self.probers = dict(probers or PROBERS)
         self.assessor = assessor  # None: leaf analysis only (no chain, revocation or grade)
         self.scanner = scanner  # None: no version scans
+        # `check`: scan inside the probe's deadline and grade with it; the daemon scans in the background.
+        self.scan_inline = scan_inline
 
     def source(self, job: Job) -> Source:
         return self.probers[job.source]
@@ -71,17 +74,28 @@ class Pipeline:
             return result
         steps = StepLog()
         scan = None
-        if self.scanner is not None and profile.scan_protocol_versions:
+        scanned = False  # a grade needs the version scan it depends on
+        source = self.probers[job.source]
+        if self.scanner is not None and profile.scan_protocol_versions and isinstance(source, TLSSource):
             key = scan_key(job, result.location)
-            latest = self.scanner.latest(key)
+            opener = source.opener(job, result.location, self.scanner.hello_timeout, profile)
+            if self.scan_inline:
+                try:
+                    latest = await deadline.run(self.scanner.scan_now(key, opener))
+                    steps("version scan done")
+                except TimeoutError:
+                    latest = None
+                    steps("version scan: not finished inside the timeout; no grade")
+            else:
+                latest = self.scanner.latest(key)
+                if latest is not None:
+                    steps(f"version scan of {time.time() - latest.at:.0f}s ago is used")
+                if self.scanner.request(key, opener, profile.scan_interval):
+                    steps("version scan started in the background")
             if latest is not None:
-                scan = latest.hellos
-                steps(f"version scan of {time.time() - latest.at:.0f}s ago is used")
-            source = self.probers[job.source]
-            if isinstance(source, TLSSource) and self.scanner.request(
-                key, source.opener(job, result.location, self.scanner.hello_timeout, profile), profile.scan_interval
-            ):
-                steps("version scan started in the background")
+                scan, scanned = latest.hellos, True
+        elif not profile.scan_protocol_versions:
+            scanned = True  # the profile grades by the handshake alone
         report = result.report
         if self.assessor is not None:
             with fetch_via(profile.proxy_url):
@@ -91,6 +105,7 @@ class Pipeline:
                     server_name=job.server_name,
                     profile=profile,
                     scan=scan or (),
+                    graded=scanned,
                     deadline=deadline,
                 )
             steps.extend(a.log)
