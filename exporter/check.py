@@ -10,6 +10,16 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from exporter.certs.findings import (
+    OUTCOME_CODES,
+    Finding,
+    Severity,
+    Verdict,
+    finding,
+    ordered,
+    problems_of,
+    verdict_of,
+)
 from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Job, Profile, Target
@@ -20,91 +30,121 @@ from exporter.textsafe import terminal_safe
 
 
 class Status(IntEnum):
+    """The exit code: the verdict, or UNKNOWN when nothing could be judged."""
+
     OK = 0
     WARNING = 1
     CRITICAL = 2
     UNKNOWN = 3
 
 
+_STATUS = {Verdict.OK: Status.OK, Verdict.WARNING: Status.WARNING, Verdict.CRITICAL: Status.CRITICAL}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Verdict:
-    status: Status
-    problems: tuple[str, ...]
+class Judgement:
+    """The verdict on one location and the findings it rests on (worst first)."""
+
+    verdict: Verdict
+    findings: tuple[Finding, ...]
+
+    @property
+    def status(self) -> Status:
+        return _STATUS.get(self.verdict, Status.UNKNOWN)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return problems_of(self.findings)
 
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def _certificate(
-    cert: CertFacts, profile: Profile, now: float, where: str, critical: list[str], warning: list[str]
-) -> None:
-    """Expired, critical tier and not yet valid are critical; the warning tier is a warning."""
+def _certificate(cert: CertFacts, profile: Profile, now: float, where: str, out: list[Finding]) -> None:
+    """Not yet valid, expired and the expiry tiers of one certificate."""
     left = days_left(cert.not_after, now)
     tier = tier_of(cert.not_before, cert.not_after, now, profile.expiry_tiers)
     if now < cert.not_before:
-        critical.append(f"{where} not valid before {_iso(cert.not_before)}")
+        out.append(finding("not_yet_valid", f"{where} not valid before {_iso(cert.not_before)}"))
     if tier is Tier.EXPIRED:
-        critical.append(f"{where} expired {-left:.1f} days ago")
+        out.append(finding("expired", f"{where} expired {-left:.1f} days ago"))
     elif tier is Tier.CRITICAL:
-        critical.append(f"{where} expires in {left:.1f} days (critical tier)")
+        out.append(finding("expiry_critical", f"{where} expires in {left:.1f} days (critical tier)"))
     elif tier is Tier.WARNING:
-        warning.append(f"{where} expires in {left:.1f} days (warning tier)")
+        out.append(finding("expiry_warning", f"{where} expires in {left:.1f} days (warning tier)"))
+    elif tier is Tier.INFO:
+        out.append(finding("expiry_info", f"{where} expires in {left:.1f} days (info tier)"))
 
 
-def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanResult | None = None) -> Verdict:
-    """The contract's rules for the exit status of one location (an address or a file)."""
+def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanResult | None = None) -> Judgement:
+    """The findings on one location (an address or a file) and the verdict they make."""
+    out: list[Finding] = []
     report = result.report
-    if report is None:
+    outcome = result.outcome.value
+    if report is None or outcome != "certificate_found":
+        # No certificate judged, or certificates seen before the probe failed (a client certificate wanted).
         prefix = "" if isinstance(result.outcome, FileOutcome) else "probe failed: "
-        return Verdict(status=Status.CRITICAL, problems=(f"{prefix}{result.outcome.value}: {result.detail}",))
-    critical: list[str] = []
-    warning: list[str] = []
-    if result.outcome.value != "certificate_found":  # certificates seen, but the probe still failed
-        critical.append(f"probe failed: {result.outcome.value}: {result.detail}")
+        code = OUTCOME_CODES.get(outcome, "handshake_failed")
+        out.append(finding(code, f"{prefix}{outcome}: {result.detail}"))
+    if report is None:
+        return Judgement(verdict=verdict_of(out), findings=ordered(out))
     served = isinstance(job, Target)
     followed = report.chain[:1] if served else report.chain
     for position, cert in enumerate(followed):
         where = "certificate" if served else f"certificate {position} ({cert.subject_cn or cert.subject})"
-        _certificate(cert, profile, now, where, critical, warning)
+        _certificate(cert, profile, now, where, out)
         if validity_too_long(cert, profile.max_validity):
             days = (cert.not_after - cert.not_before) / 86400
             limit = (profile.max_validity or 0) / 86400
-            warning.append(f"{where} is valid for {days:.0f} days, longer than max_validity ({limit:g} days)")
-        if report.key_weak[position]:
-            warning.append(
-                f"{'' if served else where + ': '}weak key{':' if served else ''} {cert.key_type} {cert.key_bits} bits"
+            out.append(
+                finding(
+                    "validity_too_long",
+                    f"{where} is valid for {days:.0f} days, longer than max_validity ({limit:g} days)",
+                )
             )
+        if report.key_weak[position]:
+            key = f"{cert.key_type} {cert.key_bits} bits"
+            out.append(finding("weak_key", f"weak key: {key}" if served else f"{where}: weak key {key}"))
         if report.signature_weak[position]:
-            warning.append(
+            text = (
                 "weak signature hash in the chain" if served else f"{where}: weak signature {cert.signature_algorithm}"
             )
+            out.append(finding("weak_signature", text))
     if isinstance(job, Target):
         leaf = report.leaf
         if report.hostname_match is False:
-            critical.append(f"certificate does not cover {job.server_name}")
+            out.append(finding("hostname_mismatch", f"certificate does not cover {job.server_name}"))
         a = report.assessment
         if a is not None:
+            revoked = a.ocsp_status is OcspStatus.REVOKED or "revoked" in a.chain_issues
             if a.chain_valid is False:
-                critical.extend(_chain_problems(a.chain_issues, a.chain_reasons))
-            if a.ocsp_status is OcspStatus.REVOKED or "revoked" in a.chain_issues:
-                critical.append("certificate revoked")
+                chain = _chain_problems(a.chain_issues, a.chain_reasons)
+                out.extend(finding("chain_invalid", line) for line in chain)
+                if not chain and not revoked and not any(f.severity is Severity.CRITICAL for f in out):
+                    # Every issue was to have a finding of its own and none came: never a valid-looking chain.
+                    issues = ", ".join(sorted(a.chain_issues)) or "does not verify"
+                    out.append(finding("chain_invalid", f"chain invalid: {issues}"))
+            if revoked:
+                out.append(finding("revoked", "certificate revoked"))
         for check, match in report.expected:
             if not match:
-                warning.append(f"expected {check} does not match (served serial {leaf.serial})")
+                out.append(
+                    finding("expected_mismatch", f"expected {check} does not match (served serial {leaf.serial})")
+                )
         if scan is not None:
             legacy = below_minimum(scan.accepted, profile.min_tls_version)
             if legacy:
-                warning.append(
-                    f"legacy protocol accepted: {', '.join(legacy)} (below min_tls_version {profile.min_tls_version})"
-                )
-    if critical:
-        return Verdict(status=Status.CRITICAL, problems=tuple(critical + warning))
-    return Verdict(status=Status.WARNING if warning else Status.OK, problems=tuple(warning))
+                versions = ", ".join(legacy)
+                text = f"legacy protocol accepted: {versions} (below min_tls_version {profile.min_tls_version})"
+                out.append(finding("legacy_protocol", text))
+    return Judgement(verdict=verdict_of(out), findings=ordered(out))
 
 
-# Issues that have a problem line of their own (host name, expiry tier, revocation): not repeated.
-_OWN_LINE = frozenset({"hostname_mismatch", "expired", "not_yet_valid", "revoked"})
+# Issues that have a finding of their own (host name, revocation): not repeated as chain findings.
+_OWN_FINDING = frozenset({"hostname_mismatch", "revoked", "wrong_order"})
+# Validity issues of the leaf have their own finding too; an intermediate's or a root's do not.
+_LEAF_VALIDITY = ("expired: certificate 0 (", "not_yet_valid: certificate 0 (")
 PRIVATE_CA_HINT = (
     "if this is a private CA, trust it: `check --ca-file CA.pem`, or the profile's `trust:` in the configuration"
 )
@@ -112,13 +152,11 @@ PRIVATE_CA_HINT = (
 
 def _chain_problems(issues: frozenset[str], reasons: tuple[str, ...]) -> list[str]:
     """One line per cause, naming the certificate; a hint when only a private CA is missing."""
-    rest = set(issues) - _OWN_LINE - {"wrong_order"}
-    if issues and not rest:
-        return []  # every issue has its own line already
-    lines = [f"chain invalid: {r}" for r in reasons if r.split(":", 1)[0] in rest]
-    if not lines:
-        lines = ["chain invalid: " + (", ".join(sorted(rest)) or "does not verify")]
-    if set(issues) == {"untrusted_root"}:
+    rest = set(issues) - _OWN_FINDING
+    lines = [f"chain invalid: {r}" for r in reasons if r.split(":", 1)[0] in rest and not r.startswith(_LEAF_VALIDITY)]
+    if not lines and rest - {"expired", "not_yet_valid"}:
+        lines = ["chain invalid: " + ", ".join(sorted(rest))]
+    if lines and set(issues) == {"untrusted_root"}:
         lines[-1] += f" ({PRIVATE_CA_HINT})"
     return lines
 
@@ -153,7 +191,9 @@ def result_json(
             "outcome": result.outcome.value,
             "detail": result.detail,
             "status": v.status.name.lower(),
+            "verdict": v.verdict.value,
             "problems": list(v.problems),
+            "findings": [f.as_json() for f in v.findings],
             "certificates": [
                 {
                     "position": i,
@@ -173,7 +213,9 @@ def result_json(
         "outcome": result.outcome.value,
         "detail": result.detail,
         "status": v.status.name.lower(),
+        "verdict": v.verdict.value,
         "problems": list(v.problems),
+        "findings": [f.as_json() for f in v.findings],
         "duration_seconds": round(result.duration, 4),
     }
     if report is not None:
@@ -229,7 +271,7 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
                 f"  [{i}] {c.subject}  serial {c.serial}  expires {_iso(c.not_after)} "
                 f"({days_left(c.not_after, now):.1f} days, tier {tier.value})"
             )
-        lines += [f"  problem:   {p}" for p in v.problems]
+        lines += _finding_lines(v)
         return "\n".join(map(terminal_safe, lines))  # subjects, details: no raw control bytes
     lines = [f"{v.status.name} {job.protocol}://{job.target} {result.location or '(unresolved)'}"]
     if report is None:
@@ -268,8 +310,20 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
         if a is not None and a.errors:
             lines.append(f"  not judged: {', '.join(sorted(a.errors))} (an error on the exporter's side)")
         lines.append(f"  owner:     {report.owner or '(none)'}")
-    lines += [f"  problem:   {p}" for p in v.problems]
+    lines += _finding_lines(v)
     return "\n".join(map(terminal_safe, lines))  # subjects, details: no raw control bytes
+
+
+def _finding_lines(v: Judgement) -> list[str]:
+    """Each finding (worst first); the remedy once per code."""
+    lines: list[str] = []
+    told: set[str] = set()
+    for f in v.findings:
+        lines.append(f"  {'info:' if f.severity is Severity.INFO else 'problem:':<10} {f.text} [{f.code}]")
+        if f.severity is not Severity.INFO and f.code not in told:
+            told.add(f.code)
+            lines.append(f"  {'remedy:':<10} {f.remedy}")
+    return lines
 
 
 def worst(statuses: list[Status]) -> Status:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from exporter import __version__, logs
 from exporter.adhoc import adhoc_target
@@ -22,10 +23,7 @@ from exporter.errors import ConfigError
 from exporter.fetch import Fetcher
 from exporter.netpolicy import FetchPolicy
 from exporter.pipeline import Pipeline, scan_key
-from exporter.probers import PROBERS
-from exporter.probers.tls import TLSSource
-from exporter.results import Result
-from exporter.scan import Scanner, ScanResult
+from exporter.scan import Scanner
 from exporter.shard import Shard, parse_shard
 
 # Paths the exporter serves itself: the telemetry path may not take one of them.
@@ -77,8 +75,16 @@ def _serve_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _CheckParser(argparse.ArgumentParser):
+    """A bad argument is UNKNOWN (3) to a Nagios-style caller, never CRITICAL (argparse's 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(Status.UNKNOWN), f"{self.prog}: error: {message}\n")
+
+
 def _check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _CheckParser(
         prog="tls-exporter check", description="Probe once and report; exit 0 OK, 1 warning, 2 critical, 3 unknown."
     )
     p.add_argument("target", nargs="?", help="host, host:port, [ipv6]:port, or a certificate file path or glob")
@@ -189,34 +195,19 @@ def run_check(argv: Sequence[str]) -> int:
     return asyncio.run(_check(jobs, config, as_json=args.json))
 
 
-async def _scan(scanner: Scanner, job: Job, result: Result, config: Config) -> ScanResult | None:
-    """Check waits for its version scan (a daemon runs it in the background instead)."""
-    if not isinstance(job, Target) or not result.success or result.session is None:
-        return None
-    tls = PROBERS["tls"]
-    assert isinstance(tls, TLSSource)
-    return await scanner.scan_now(
-        scan_key(job, result.location),
-        tls.opener(job, result.location, scanner.hello_timeout, config.profile(job.profile)),
-    )
-
-
 async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
+    # The version scan runs inside each probe's --timeout, before the grade that depends on it.
     scanner = Scanner()
     fetcher = Fetcher(policy=FetchPolicy.of(config.fetch.allow, config.fetch.deny))
-    pipeline = Pipeline(assessor=Assessor(fetcher=fetcher), scanner=None)
+    pipeline = Pipeline(assessor=Assessor(fetcher=fetcher), scanner=scanner, scan_inline=True)
     try:
         results = await asyncio.gather(*(pipeline.probe(job, config) for job in jobs))
         scans = [
-            [
-                await _scan(scanner, job, r, config) if config.profile(job.profile).scan_protocol_versions else None
-                for r in rs
-            ]
+            [scanner.latest(scan_key(job, r.location)) if isinstance(job, Target) else None for r in rs]
             for job, rs in zip(jobs, results, strict=True)
         ]
     finally:
         await pipeline.close()
-        await scanner.close()
     now = time.time()
     statuses = [
         verdict(r, job, config.profile(job.profile), now, scan).status

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from exporter.certs.findings import Finding, Verdict
 from exporter.certs.tiers import days_left, tier_of
 from exporter.check import verdict
 from exporter.config.model import Config, ExpiryTiers, Job, Target
@@ -29,16 +30,6 @@ ScanOf = Callable[[Target, str], ScanResult | None]  # the latest version scan o
 class Kind(StrEnum):
     ADDRESS = "address"
     FILE = "file"
-
-
-class Level(StrEnum):
-    """`check`'s verdict, plus `pending` for a job not probed yet."""
-
-    OK = "ok"
-    WARNING = "warning"
-    CRITICAL = "critical"
-    UNKNOWN = "unknown"
-    PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,8 +71,9 @@ class InventoryEntry:
     owner: str
     profile: str
     labels: tuple[tuple[str, str], ...]
-    verdict: Level
+    verdict: Verdict
     problems: tuple[str, ...]
+    findings: tuple[Finding, ...]
     outcome: str | None  # None: not probed yet
     detail: str
     last_probe: float | None  # unix time the probe started
@@ -111,6 +103,7 @@ class InventoryEntry:
             "labels": dict(self.labels),
             "verdict": self.verdict.value,
             "problems": list(self.problems),
+            "findings": [f.as_json() for f in self.findings],
             "outcome": self.outcome,
             "detail": self.detail,
             "days_left": round(h.days_left, 3) if h else None,
@@ -166,8 +159,9 @@ def _pending(job: Job) -> InventoryEntry:
         owner=job.owner,
         profile=job.profile,
         labels=job.labels,
-        verdict=Level.PENDING,
+        verdict=Verdict.PENDING,
         problems=(),
+        findings=(),
         outcome=None,
         detail="not probed yet",
         last_probe=None,
@@ -201,8 +195,9 @@ def _entry(job: Job, result: Result, config: Config, scan: ScanResult | None, no
         owner=(headline.owner if headline is not None else "") or job.owner,
         profile=job.profile,
         labels=job.labels,
-        verdict=Level(v.status.name.lower()),
+        verdict=v.verdict,
         problems=v.problems,
+        findings=v.findings,
         outcome=result.outcome.value,
         detail=result.detail,
         last_probe=result.started_at or None,

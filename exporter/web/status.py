@@ -14,10 +14,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from exporter import __version__
-from exporter.web.inventory import InventoryEntry, Level, iso
+from exporter.certs.findings import Severity, Verdict
+from exporter.web.inventory import InventoryEntry, iso
 
 # Ascending sort shows the worst first.
-RANK = {Level.CRITICAL: 0, Level.UNKNOWN: 1, Level.WARNING: 2, Level.PENDING: 3, Level.OK: 4}
+RANK = {Verdict.CRITICAL: 0, Verdict.WARNING: 1, Verdict.PENDING: 2, Verdict.OK: 3}
 
 SHOWN_AT_ONCE = 1000  # rows laid out before "Show all": a 10,000-row table takes seconds to lay out
 
@@ -70,8 +71,8 @@ tr.v-pending td:first-child,tr.v-unknown td:first-child{box-shadow:inset 4px 0 v
 .v-warning .badge,.b-warning{background:var(--warn-bg);color:var(--warn)}
 .v-ok .badge,.b-ok{background:var(--ok-bg);color:var(--ok)}
 .v-pending .badge,.v-unknown .badge,.b-pending,.b-unknown{background:var(--grey-bg);color:var(--grey)}
-.v-critical td.days{color:var(--crit);font-weight:600}
-.v-warning td.days{color:var(--warn);font-weight:600}
+td.t-expired,td.t-critical{color:var(--crit);font-weight:600}
+td.t-warning{color:var(--warn);font-weight:600}
 ul.problems{margin:0;padding-left:1.1rem;min-width:14rem}
 @media (max-width:760px){
 body{padding:.75rem}
@@ -168,7 +169,7 @@ def _row(e: InventoryEntry, esc: dict[str, str], hidden: bool) -> str:
     ]
     if h is not None:
         cells += [
-            _cell("Days left", f"{h.days_left:.1f}", cls="num days", key=f"{h.days_left:.4f}"),
+            _cell("Days left", f"{h.days_left:.1f}", cls=f"num days t-{h.tier}", key=f"{h.days_left:.4f}"),
             _cell("Not after", iso(h.not_after)[:10], cls="num", key=f"{h.not_after:.0f}", title=iso(h.not_after)),
             _cell("Tier", h.tier),
         ]
@@ -184,8 +185,11 @@ def _row(e: InventoryEntry, esc: dict[str, str], hidden: bool) -> str:
         )
     else:
         cells.append('<td data-label="Last probe" class="num"></td>')
-    if e.problems:
-        items = "".join(f"<li>{html.escape(p)}</li>" for p in e.problems)
+    shown = [f for f in e.findings if f.severity is not Severity.INFO]
+    if shown:
+        items = "".join(
+            f'<li title="{html.escape(f.remedy)}">{html.escape(f.text)} <code>{f.code}</code></li>' for f in shown
+        )
         cells.append(f'<td data-label="Problems"><ul class="problems">{items}</ul></td>')
     else:
         cells.append('<td data-label="Problems"></td>')
