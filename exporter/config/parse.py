@@ -116,7 +116,7 @@ RESERVED_LABELS = frozenset(
         "target", "address", "protocol", "name", "owner", "position", "outcome", "tier", "check",
         "key_type", "algorithm", "hash", "issue", "role", "subject", "issuer", "serial",
         "fingerprint_sha256", "sans", "version", "cipher", "status", "grade", "instance", "job",
-        "server_owner", "server_name", "key_usage", "extended_key_usage", "step",
+        "server_owner", "server_name", "key_usage", "extended_key_usage", "step", "minimum",
     }
 )  # fmt: skip
 

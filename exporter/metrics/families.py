@@ -123,7 +123,8 @@ def scan_lines(ex: Exposition, labels: Labels, scan: ScanResult, profile: Profil
         return
     for version, accepted in scan.accepted:
         ex.add(n.PROTOCOL_ACCEPTED, {**labels, "version": version}, 1 if accepted else 0)
-    ex.add(n.PROTOCOL_BELOW_MINIMUM, labels, 1 if below_minimum(scan.accepted, profile.min_tls_version) else 0)
+    below = 1 if below_minimum(scan.accepted, profile.min_tls_version) else 0
+    ex.add(n.PROTOCOL_BELOW_MINIMUM, {**labels, "minimum": profile.min_tls_version}, below)
     ex.add(n.PROTOCOL_SCAN_TIMESTAMP, labels, round(scan.at, 3))
 
 

@@ -1,17 +1,19 @@
 """Build a report from Prometheus: the series of the README's metrics reference at the end of the
 period (and at its start, for what changed), joined per certificate (target, address, protocol, position).
 
-The verdict of each certificate follows `tls-exporter check`: critical for an expired or
-critical tier, a hostname mismatch, an invalid chain or a revocation; warning for the warning
-tier, a weak key or signature, an expected-serial mismatch or a legacy protocol; ok otherwise.
+The verdict of each certificate is the exporter's: each problem the series show is a finding of
+the table in ``exporter.certs.findings`` (the one `check`, the inventory and the alerts use), and
+the verdict is the worst severity among them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from exporter.certs.findings import Finding, Verdict, finding, verdict_of
+from exporter.certs.policy import below_minimum
 from exporter.config.notify_model import ReportPeriod
 from exporter.report.model import (
     DAYS_BUCKETS,
@@ -24,7 +26,6 @@ from exporter.report.model import (
     PolicyLine,
     Report,
     TrendSeries,
-    Verdict,
     WeeklyTrend,
 )
 from exporter.report.query import Prometheus, Sample
@@ -32,16 +33,22 @@ from exporter.report.query import Prometheus, Sample
 DAY = 86400.0
 PERIOD_SECONDS = {ReportPeriod.DAY: DAY, ReportPeriod.WEEK: 7 * DAY, ReportPeriod.MONTH: 30 * DAY}
 TREND_STEP = {ReportPeriod.DAY: 3600.0, ReportPeriod.WEEK: 6 * 3600.0, ReportPeriod.MONTH: DAY}
-LEGACY_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1")  # below the default min_tls_version TLSv1.2
 GOOD_GRADES = ("A+", "A", "A-", "B")
 LONGEST = 10
 
-Key = tuple[str, str, str, str]  # target, address, protocol, position
+Key = tuple[str, str, str, str, str]  # target, address, protocol, position, server_name
 
 
-def key_of(labels: Sample | dict[str, str]) -> Key:
+def key_of(labels: Sample | Mapping[str, str]) -> Key:
+    """One row per location: two targets on one address with their own server names are two rows."""
     get = labels.get
-    return (get("target") or "", get("address") or "", get("protocol") or "", get("position") or "")
+    return (
+        get("target") or "",
+        get("address") or "",
+        get("protocol") or "",
+        get("position") or "",
+        get("server_name") or "",
+    )
 
 
 class Snapshot:
@@ -64,13 +71,19 @@ class Snapshot:
         self.expected_mismatch = _keys(q("tls_cert_expected_match == 0", at))
         self.validity_too_long = _keys(q("tls_cert_validity_too_long == 1", at))
         self.grade = {key_of(s): s.get("grade") for s in q("tls_security_grade == 1", at)}
-        below = q("tls_protocol_below_minimum", at)
-        if below:  # the exporter judges by each profile's min_tls_version
-            accepted = _grouped(q("tls_protocol_accepted == 1", at), "version")
-            self.legacy = {k: accepted.get(k, ("below minimum",)) for k in _keys(s for s in below if s.value == 1)}
-        else:  # older exporters: versions below TLS 1.2 accepted
-            versions = "|".join(v.replace(".", "\\\\.") for v in LEGACY_VERSIONS)
-            self.legacy = _grouped(q(f'tls_protocol_accepted{{version=~"{versions}"}} == 1', at), "version")
+        accepted = _grouped(q("tls_protocol_accepted == 1", at), "version")
+        below = q("tls_protocol_below_minimum == 1", at)
+        if not below and not q("tls_protocol_below_minimum", at):  # exporters before it: below TLS 1.2
+            below = [
+                s for s in q("tls_protocol_accepted == 1", at) if s.get("version") in ("SSLv3", "TLSv1.0", "TLSv1.1")
+            ]
+        # Exactly the accepted versions below the profile's minimum (the series' `minimum` label;
+        # exporters before it: below TLS 1.2, the default).
+        self.legacy: dict[Key, tuple[str, ...]] = {}
+        for s in below:
+            k = key_of(s)
+            versions = ((v, True) for v in accepted.get(k, ()))
+            self.legacy[k] = below_minimum(versions, s.get("minimum") or "TLSv1.2")
         failed = q('tls_handshake_outcome{outcome!="certificate_found"} == 1', at)
         failed += q('tls_file_outcome{outcome!="certificate_found"} == 1', at)
         self.failed = {key_of(s): s for s in failed}
@@ -83,45 +96,46 @@ class Snapshot:
         info = self.info.get(k)
         tier = labels.get("tier")
         days = self.days.get(k)
-        problems: list[str] = []
-        critical = warning = False
+        found: list[Finding] = []
+
+        def add(code: str, text: str) -> None:
+            found.append(finding(code, text))
+
+        not_before = self.not_before.get(k)
+        if not_before is not None and not_before > self.at:
+            add("not_yet_valid", "not valid yet")
         if tier == "expired":
-            critical = True
-            problems.append("expired" + (f" {-days:.1f} days ago" if days is not None else ""))
+            add("expired", "expired" + (f" {-days:.1f} days ago" if days is not None else ""))
         elif tier == "critical":
-            critical = True
-            problems.append(f"expires in {days:.1f} days (tier critical)" if days is not None else "tier critical")
+            add(
+                "expiry_critical",
+                f"expires in {days:.1f} days (tier critical)" if days is not None else "tier critical",
+            )
         elif tier == "warning":
-            warning = True
-            problems.append(f"expires in {days:.1f} days (tier warning)" if days is not None else "tier warning")
+            add("expiry_warning", f"expires in {days:.1f} days (tier warning)" if days is not None else "tier warning")
         if k in self.hostname_mismatch:
-            critical = True
-            problems.append("hostname mismatch")
+            add("hostname_mismatch", "hostname mismatch")
         issues = self.chain_issues.get(k, ())
         if k in self.chain_invalid or issues:
-            critical = True
-            problems.append("chain invalid" + (f": {', '.join(issues)}" if issues else ""))
+            add("chain_invalid", "chain invalid" + (f": {', '.join(issues)}" if issues else ""))
         if k in self.key_weak:
-            warning = True
-            problems.append("weak key")
+            add("weak_key", "weak key")
         if k in self.signature_weak:
-            warning = True
-            problems.append("weak signature")
+            add("weak_signature", "weak signature")
         if k in self.expected_mismatch:
-            warning = True
-            problems.append("not the expected certificate")
-        if k in self.legacy:
-            warning = True
-            problems.append(f"legacy protocol accepted: {', '.join(self.legacy[k])}")
+            add("expected_mismatch", "not the expected certificate")
+        if self.legacy.get(k):
+            add("legacy_protocol", f"legacy protocol accepted: {', '.join(self.legacy[k])}")
         if k in self.validity_too_long:
-            warning = True
-            problems.append("validity longer than the policy allows")
-        verdict = Verdict.CRITICAL if critical else Verdict.WARNING if warning else Verdict.OK
+            add("validity_too_long", "validity longer than the policy allows")
+        verdict = verdict_of(found)
+        problems = [f.text for f in found]
         return Certificate(
             target=k[0],
             address=k[1],
             protocol=k[2],
             position=k[3],
+            server_name=k[4],
             name=labels.get("name") or k[0],
             owner=labels.get("owner"),
             subject=info.get("subject") if info else "",
@@ -163,14 +177,24 @@ def build_report(prom: Prometheus, period: ReportPeriod, *, end: float, dashboar
         "critical": verdicts["critical"],
         "failed_endpoints": len(failed),
     }
-    daily_changes = _changes(now, _previous(prom, end - DAY), since=end - DAY)
+    # What Prometheus holds decides what can be compared: never a week-ago figure from 15 minutes of data.
+    first_seen = _first_seen(prom, start, end)
+    held_from = _held_from(prom, min(first_seen.values(), default=None), _seen_step(start, end))
+    notes: list[str] = []
+    if held_from is not None and held_from > start + TREND_STEP[period]:
+        notes.append(
+            f"Prometheus holds {_span(end - held_from)} of history, less than the {period.value} this report "
+            f"covers: comparisons start at {_when(held_from)}, and 'new' means first seen since then."
+        )
+    day_before = max(end - DAY, held_from or end - DAY)
+    daily_changes = _changes(now, Snapshot(prom, day_before), since=end - DAY, first_seen=first_seen)
     daily = DailyStatus(certificates=ordered, failed=tuple(sorted(failed.values(), key=_where)), changes=daily_changes)
     weekly = monthly = None
     if period is not ReportPeriod.DAY:
-        before = Snapshot(prom, start)
+        before = Snapshot(prom, max(start, held_from or start))
         trend = _trend(prom, start, end, TREND_STEP[period])
         if period is ReportPeriod.WEEK:
-            weekly = _weekly(now, before, certs, failed, trend, start)
+            weekly = _weekly(now, before, certs, failed, trend, start, first_seen)
         else:
             monthly = _monthly(certs, failed, trend)
     return Report(
@@ -184,11 +208,41 @@ def build_report(prom: Prometheus, period: ReportPeriod, *, end: float, dashboar
         daily=daily,
         weekly=weekly,
         monthly=monthly,
+        notes=tuple(notes),
     )
 
 
-def _previous(prom: Prometheus, at: float) -> Snapshot:
-    return Snapshot(prom, at)
+def _first_seen(prom: Prometheus, start: float, end: float) -> dict[Key, float]:
+    """When each certificate's series first shows in the period (to the query's step)."""
+    seen: dict[Key, float] = {}
+    for s in prom.range(
+        "tls_cert_info", start, end, _seen_step(start, end)
+    ):  # one series per leaf served: a key's earliest
+        if s.points:
+            k = key_of(s.labels)
+            seen[k] = min(seen.get(k, s.points[0][0]), s.points[0][0])
+    return seen
+
+
+def _seen_step(start: float, end: float) -> float:
+    return max(60.0, (end - start) / 240)
+
+
+def _held_from(prom: Prometheus, coarse: float | None, step: float) -> float | None:
+    """When Prometheus' history of the certificates starts: ``coarse`` (a point of the first-seen
+    query) refined within the step before it."""
+    if coarse is None:
+        return None
+    fine = prom.range("count(tls_cert_info)", coarse - step, coarse, max(1.0, step / 100))
+    return min((s.points[0][0] for s in fine if s.points), default=coarse)
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / DAY:.1f} days" if seconds >= DAY else f"{seconds / 3600:.1f} hours"
+
+
+def _when(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _weekly(
@@ -198,8 +252,9 @@ def _weekly(
     failed: dict[Key, FailedEndpoint],
     trend: tuple[TrendSeries, ...],
     start: float,
+    first_seen: dict[Key, float],
 ) -> WeeklyTrend:
-    changes = _changes(now, before, since=start)
+    changes = _changes(now, before, since=start, first_seen=first_seen)
     tiers_before = {k: s.get("tier") for k, s in before.tier.items()}
     newly = tuple(
         sorted(
@@ -281,23 +336,25 @@ def _monthly(
     )
 
 
-def _changes(now: Snapshot, before: Snapshot, *, since: float) -> tuple[Change, ...]:
-    """Certificates whose leaf changed since ``since``: renewed (same subject) or replaced."""
+def _changes(now: Snapshot, before: Snapshot, *, since: float, first_seen: dict[Key, float]) -> tuple[Change, ...]:
+    """Certificates whose leaf changed since ``since``: renewed (same subject), replaced, or new: first
+    seen by the exporter since then (not its notBefore, which may be long ago or still to come)."""
     out = []
     for k, labels in now.tier.items():
         changed_at = now.last_change.get(k)
         info, old = now.info.get(k), before.info.get(k)
-        new_serial = info.get("serial") if info else ""
-        old_serial = old.get("serial") if old else ""
-        seen_change = changed_at is not None and changed_at >= since
-        if not seen_change and not (old and new_serial and old_serial and new_serial != old_serial):
-            continue
         if old is None and k not in before.tier:
-            kind = "new"
-        elif info and old and info.get("subject") == old.get("subject"):
-            kind = "renewed"
+            seen = first_seen.get(k)
+            if seen is None or seen < since or not before.tier:
+                continue  # there since before the period, or nothing to compare with
+            kind, changed_at = "new", seen
         else:
-            kind = "replaced"
+            new_serial = info.get("serial") if info else ""
+            old_serial = old.get("serial") if old else ""
+            seen_change = changed_at is not None and changed_at >= since
+            if not seen_change and not (old and new_serial and old_serial and new_serial != old_serial):
+                continue
+            kind = "renewed" if info and old and info.get("subject") == old.get("subject") else "replaced"
         out.append(
             Change(
                 kind=kind,

@@ -16,6 +16,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1
 main{max-width:1100px;margin:0 auto;padding:1.5rem}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem;border-bottom:1px solid #d0d7de}
 p.meta{color:#57606a;margin:.2rem 0 1rem}
+p.note{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:.4rem .7rem}
 .cards{display:flex;flex-wrap:wrap;gap:.6rem;margin:1rem 0}
 .card{border:1px solid #d0d7de;border-radius:6px;padding:.5rem .9rem;min-width:8rem}
 .card b{display:block;font-size:1.4rem}
@@ -52,6 +53,7 @@ def render_html(report: Report) -> str:
         f"<h1>{escape(report.title)}</h1>",
         f'<p class="meta">{when(report.start)} to {when(report.end)} &middot; from '
         f"{escape(report.prometheus_url)}{link}</p>",
+        *(f'<p class="note">{escape(note)}</p>' for note in report.notes),
         f'<div class="cards">{cards}</div>',
     ]
     if report.weekly is None and report.monthly is None:

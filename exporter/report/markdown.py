@@ -13,6 +13,7 @@ def render_markdown(report: Report) -> str:
            f"{when(report.end)}.", ""]  # fmt: skip
     if report.dashboard_url:
         out += [f"Dashboard: {report.dashboard_url}", ""]
+    out += [line for note in report.notes for line in (f"> Note: {note}", "")]
     t = report.totals
     out += _table(
         ["certificates", "ok", "warning", "critical", "failed endpoints"],

@@ -4,20 +4,12 @@ and ``jsonfmt``. Times are Unix seconds (UTC)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from exporter.certs.findings import Verdict
 from exporter.config.notify_model import ReportPeriod
 
 TIERS = ("expired", "critical", "warning", "info", "ok")
 DAYS_BUCKETS = ("expired", "0-7 days", "7-30 days", "30-90 days", "90+ days")
-
-
-class Verdict(StrEnum):
-    """As `tls-exporter check` judges a certificate."""
-
-    OK = "ok"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +18,7 @@ class Certificate:
     address: str
     protocol: str
     position: str  # files: which certificate of the file; "" for endpoints
+    server_name: str  # when the target names one that is part of its identity (series label), else ""
     name: str
     owner: str
     subject: str
@@ -42,7 +35,8 @@ class Certificate:
     def where(self) -> str:
         if self.protocol == "file":
             return f"{self.target} #{self.position or 0}"
-        return f"{self.target} ({self.address})" if self.address and self.address != self.target else self.target
+        where = f"{self.target} ({self.address})" if self.address and self.address != self.target else self.target
+        return f"{where} [{self.server_name}]" if self.server_name else where
 
     @property
     def lifetime_days(self) -> float | None:

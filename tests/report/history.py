@@ -43,6 +43,8 @@ class Endpoint:
     owner: str
     cert_at: Callable[[float], Cert | None]  # None: the probe fails (connection refused)
     last_change_at: Callable[[float], float]
+    server_name: str = ""  # a label when part of the target's identity (two names on one address)
+    since: float = 0.0  # no series before this time (first seen by the exporter then)
 
 
 def scenario(end: float) -> list[Endpoint]:
@@ -83,10 +85,25 @@ def tier(days: float) -> str:
     )
 
 
-def openmetrics(end: float) -> str:
-    """Every sample from SPAN before ``end`` to ``end``, family by family (as OpenMetrics wants)."""
-    times = [end - SPAN + i * STEP for i in range(SPAN // STEP + 1)]
-    endpoints = scenario(end)
+def fresh(end: float) -> list[Endpoint]:
+    """Fifteen minutes of history (a new Prometheus): two server names on one address, one of them
+    a certificate first seen ten minutes ago whose notBefore is tomorrow (installed ahead of time),
+    and a server accepting TLSv1.1 besides TLSv1.2 and TLSv1.3."""
+    ca = "CN=Example CA R1,O=Example"
+    a = Cert("CN=a.example.com", ca, "1a", end - 30 * DAY, end + 300 * DAY, legacy=("TLSv1.1",))
+    b = Cert("CN=b.example.com", ca, "1b", end + DAY, end + 366 * DAY)
+    return [
+        Endpoint("192.0.2.20:443", "192.0.2.20:443", "https", "web-team", lambda t: a, lambda t: end - 30 * DAY,
+                 server_name="a.example.com"),
+        Endpoint("192.0.2.20:443", "192.0.2.20:443", "https", "web-team", lambda t: b, lambda t: end + DAY,
+                 server_name="b.example.com", since=end - 600),
+    ]  # fmt: skip
+
+
+def openmetrics(end: float, endpoints: list[Endpoint] | None = None, span: int = SPAN, step: int = STEP) -> str:
+    """Every sample from ``span`` before ``end`` to ``end``, family by family (as OpenMetrics wants)."""
+    times = [end - span + i * step for i in range(span // step + 1)]
+    endpoints = scenario(end) if endpoints is None else endpoints
     families: dict[str, list[str]] = {}
 
     def add(name: str, labels: dict[str, str], t: float, value: float) -> None:
@@ -96,7 +113,9 @@ def openmetrics(end: float) -> str:
     for e in endpoints:
         base = {"job": "tls-exporter", "instance": "127.0.0.1:9632", "target": e.target, "address": e.address,
                 "protocol": e.protocol, "name": e.target, "owner": e.owner}  # fmt: skip
-        for series in _series(e, base, times):
+        if e.server_name:
+            base["server_name"] = e.server_name
+        for series in _series(e, base, [t for t in times if t >= e.since]):
             add(*series)
     out = []
     for name, lines in families.items():
@@ -135,5 +154,6 @@ def _series(
         if days <= 0:
             yield "tls_chain_issue", base | {"issue": "expired"}, t, 1
         yield "tls_security_grade", base | {"grade": cert.grade}, t, 1
-        for version in (*cert.legacy, "TLSv1.2"):
+        for version in (*cert.legacy, "TLSv1.2", "TLSv1.3"):
             yield "tls_protocol_accepted", base | {"version": version}, t, 1
+        yield "tls_protocol_below_minimum", base | {"minimum": "TLSv1.2"}, t, float(bool(cert.legacy))

@@ -5,8 +5,10 @@ into a directory, with a failed delivery retried at the next slot."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ from exporter.config.notify_model import ReportFormat, ReportPeriod, SmtpDeliver
 from exporter.report.schedule import ReportScheduler
 
 from .browser import chromium, inspect
-from .history import DAY, STEP, openmetrics
+from .history import DAY, STEP, fresh, openmetrics
 
 pytestmark = pytest.mark.e2e
 
@@ -37,14 +39,13 @@ class History:
     workdir: Path
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+@contextlib.contextmanager
+def _prometheus(workdir: Path, source_text: str, end: float) -> Iterator[History]:
+    """A real Prometheus serving ``source_text`` (OpenMetrics) as its TSDB."""
     prometheus = require_binary("prometheus", "prometheus")
     promtool = require_binary("promtool", "prometheus")
-    workdir = tmp_path_factory.mktemp("report-history")
-    end = float((int(time.time()) // STEP) * STEP - STEP)
     source = workdir / "history.om"
-    source.write_text(openmetrics(end))
+    source.write_text(source_text)
     tsdb = workdir / "tsdb"
     made = subprocess.run(
         [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(tsdb)],
@@ -68,6 +69,21 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
             proc=proc,
         )
         yield History(url, end, workdir)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    end = float((int(time.time()) // STEP) * STEP - STEP)
+    with _prometheus(tmp_path_factory.mktemp("report-history"), openmetrics(end), end) as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def young(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    """A Prometheus that holds fifteen minutes of history (see history.fresh)."""
+    end = float((int(time.time()) // 60) * 60 - 120)
+    with _prometheus(tmp_path_factory.mktemp("young"), openmetrics(end, fresh(end), span=900, step=60), end) as h:
+        yield h
 
 
 def report(history: History, period: str, fmt: str = "json", *extra: str) -> str:
@@ -118,6 +134,26 @@ def test_daily_status(history: History) -> None:
     assert changes[0]["previous_not_after"] == history.end + 5 * DAY
     assert changes[0]["not_after"] == history.end + 89.5 * DAY
     assert doc["weekly"] is None and doc["monthly"] is None
+
+
+def test_a_young_prometheus_is_said_and_rows_are_locations(young: History) -> None:
+    """Fifteen minutes of history: the week's comparisons say so and start there; a certificate first
+    seen ten minutes ago is new then, not at its notBefore (tomorrow); two server names on one
+    address are two rows; the legacy finding lists exactly the versions below the minimum."""
+    doc = json.loads(report(young, "week"))
+    (note,) = doc["notes"]
+    assert re.search(r"Prometheus holds 0\.[1-3] hours of history, less than the week", note), note
+    certs = {(c["target"], c["server_name"]): c for c in doc["daily"]["certificates"]}
+    assert set(certs) == {("192.0.2.20:443", "a.example.com"), ("192.0.2.20:443", "b.example.com")}
+    a, b = certs["192.0.2.20:443", "a.example.com"], certs["192.0.2.20:443", "b.example.com"]
+    assert (a["verdict"], a["problems"]) == ("warning", ["legacy protocol accepted: TLSv1.1"])
+    assert (b["verdict"], b["problems"]) == ("critical", ["not valid yet"])  # as check and the alert say
+    w = doc["weekly"]
+    assert (w["tiers_before"]["ok"], w["tiers"]["ok"]) == (1, 2)  # compared with 15 minutes ago, not "a week"
+    (new,) = json.loads(report(young, "day"))["daily"]["changes"]
+    assert (new["kind"], new["subject"]) == ("new", "CN=b.example.com")
+    assert young.end - 900 < new["at"] <= young.end  # first seen by the exporter, not notBefore
+    assert "Note: Prometheus holds" in report(young, "day", "markdown")
 
 
 def test_weekly_trend(history: History) -> None:
