@@ -19,6 +19,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 
 from exporter import __version__, memory
 from exporter.assess import Assessor
+from exporter.check import verdict, verdict_section
 from exporter.config import load_config
 from exporter.config.load import MAX_CONFIG_BYTES
 from exporter.config.model import Config, Target
@@ -141,6 +142,17 @@ class Exporter:
 
     def probe_text(self, results: list[Result], target: Target, *, owner: bool = False, name: bool = False) -> str:
         return probe_text(results, target, self.config, scanner=self.scanner, owner=owner, name=name)
+
+    def verdict_text(self, results: list[Result], target: Target) -> str:
+        profile, now = self.config.profile(target.profile), time.time()
+        judged = [
+            (
+                r.location or target.target,
+                verdict(r, target, profile, now, self.scanner.latest(scan_key(target, r.location))),
+            )
+            for r in results
+        ]
+        return verdict_section(judged)
 
     async def alertmanager_snmp(self, request: web.Request) -> web.Response:
         return await self.snmp.handle(request)

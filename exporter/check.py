@@ -326,5 +326,14 @@ def _finding_lines(v: Judgement) -> list[str]:
     return lines
 
 
+def verdict_section(judgements: list[tuple[str, Judgement]]) -> str:
+    """`/probe?debug=true`'s verdict: per location, the verdict and its findings with their remedies."""
+    lines = []
+    for where, v in judgements:
+        lines.append(f"{where}: {v.verdict.value}")
+        lines += [f"  {f.severity.value:<9}{f.text} [{f.code}]\n  {'':<9}remedy: {f.remedy}" for f in v.findings]
+    return "\n".join(lines)
+
+
 def worst(statuses: list[Status]) -> Status:
     return max(statuses, default=Status.UNKNOWN)

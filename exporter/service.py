@@ -48,6 +48,10 @@ class Service(Protocol):
         """/probe's exposition; ``owner``/``name``: the request gave them, so the series carry them."""
         ...
 
+    def verdict_text(self, results: list[Result], target: Target) -> str:
+        """The verdict on each result of an on-demand probe, as `check` makes it (for ?debug=true)."""
+        ...
+
     def inventory(self) -> list[InventoryEntry]:
         """Every address and file with `check`'s verdict and its facts (CPU work: run it in a worker thread)."""
         ...

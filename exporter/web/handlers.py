@@ -99,7 +99,8 @@ class Handlers:
             steps = "\n".join(line for r in results for line in r.log)
             head = (
                 f"Probe of {target.target} ({target.protocol}, server name {target.server_name}, "
-                f"timeout {timeout:g}s)\n\nLogs for the probe:\n{steps}\n\nMetrics that would have been returned:\n"
+                f"timeout {timeout:g}s)\n\nLogs for the probe:\n{steps}\n\n"
+                f"Verdict:\n{self.service.verdict_text(results, target)}\n\nMetrics that would have been returned:\n"
             )
             return web.Response(text=head + text, content_type="text/plain")
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})

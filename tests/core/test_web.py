@@ -71,6 +71,10 @@ async def test_probe_debug_returns_the_step_log(make_client, servers: LoopbackSe
     assert f"connecting to 127.0.0.1:{port}" in text
     assert "TLS handshake" in text and f"serial {pki['good'].serial_hex}" in text
     assert "tls_probe_success 1.0" in text
+    # The verdict as check makes it: the test CA is not in the system store.
+    verdict = text.split("Verdict:\n", 1)[1].split("\n\n", 1)[0]
+    assert verdict.startswith(f"127.0.0.1:{port}: critical\n"), verdict
+    assert "untrusted_root" in verdict and "[chain_invalid]" in verdict and "remedy: Serve the leaf" in verdict
 
 
 @pytest.mark.parametrize(
