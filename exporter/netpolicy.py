@@ -130,9 +130,6 @@ class FetchPolicy:
                 why += " (probe.allow)"
         return why
 
-    def within(self, probe_allow: Sequence[str]) -> FetchPolicy:
-        return FetchPolicy(self.allow, self.deny, Patterns.of(probe_allow))
-
 
 # Set for the duration of one /probe request: its connections and the fetches its certificates
 # name must pass `probe.allow` too. A context variable, so that the scheduled probes running at the

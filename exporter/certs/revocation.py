@@ -171,13 +171,6 @@ def load_crl(data: bytes) -> x509.CertificateRevocationList:
     return x509.load_der_x509_crl(data) if data[:1] == b"\x30" else x509.load_pem_x509_crl(data)
 
 
-def crl_next_update(data: bytes) -> dt.datetime | None:
-    try:
-        return load_crl(data).next_update_utc
-    except ValueError:
-        return None
-
-
 def judge_crl(data: bytes, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime) -> CrlVerdict:
     """Is ``cert`` on the CRL in ``data`` (DER or PEM), signed by ``issuer`` and current at ``at``?"""
     try:

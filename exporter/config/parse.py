@@ -42,6 +42,7 @@ from exporter.config.model import (
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.fileio import read_regular
+from exporter.netpolicy import is_network
 from exporter.protocols import PROTOCOLS
 from exporter.proxyurl import ProxyURL, parse_proxy_url
 from exporter.tls.client import ClientCertificate, client_context
@@ -635,7 +636,7 @@ class _Parser:
                 self.error(where, "expected a string")
             elif not entry.strip():
                 self.error(where, "must not be empty")
-            elif "/" in entry and not _is_network(entry.strip()):
+            elif "/" in entry and not is_network(entry.strip()):
                 self.error(where, f"invalid CIDR range '{entry.strip()}'")
             else:
                 found.append(entry.strip())
@@ -871,14 +872,6 @@ def _utf8(text: str) -> bool:
 def _visible(text: str) -> str:
     """``text`` quoted for an error message, control characters and undecodable bytes escaped."""
     return ascii(text) if not text.isprintable() or not _utf8(text) else f"'{text}'"
-
-
-def _is_network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _canonical_host(host: str) -> str:

@@ -85,9 +85,6 @@ class Exposition:
     def add(self, name: str, labels: Mapping[str, str], value: float) -> None:
         self.lines.setdefault(name, []).append(line(name, label_text(labels), value))
 
-    def add_text(self, name: str, labels: str, value: float) -> None:
-        self.lines.setdefault(name, []).append(line(name, labels, value))
-
     def extend(self, lines: Mapping[str, list[str]]) -> None:
         for name, more in lines.items():
             self.lines.setdefault(name, []).extend(more)

@@ -15,10 +15,6 @@ from collections.abc import Sequence
 from exporter.netpolicy import Patterns, parse_ip
 
 
-def probe_allowed(host: str, patterns: Sequence[str], addresses: Sequence[str] = ()) -> bool:
-    return Patterns.of(patterns).allows(host, addresses) is None
-
-
 async def probe_refusal(host: str, port: int, patterns: Sequence[str], *, timeout: float) -> str | None:
     """None when /probe may reach ``host``, else why not; resolves the name when ranges need it.
 
