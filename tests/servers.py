@@ -124,6 +124,10 @@ class Listener:
         await loop.connect_accepted_socket(lambda: protocol, conn)
         (writer,) = made
         if tls is not None:
+            # The stream is over TLS from its first byte: at the client's EOF the protocol must not ask
+            # to keep the connection half open (asyncio's "returning true from eof_received()" warning;
+            # start_tls sets this only once it returns, after an EOF that came right behind the handshake).
+            protocol._over_ssl = True  # type: ignore[attr-defined]
             await writer.start_tls(tls, ssl_handshake_timeout=self._handshake_timeout)
         return reader, writer
 
