@@ -22,6 +22,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from exporter.deadline import Deadline
 from exporter.intern import Interner
 from exporter.tls import hello
 from exporter.tls.hello import Opener
@@ -58,6 +59,8 @@ class ScanResult:
 class Scanner:
     def __init__(self, *, concurrency: int = 4, hello_timeout: float = 3.0, max_entries: int = 100_000) -> None:
         self.hello_timeout = hello_timeout
+        # One budget for a whole scan (every connection, dialogue and hello of it): one hello's each.
+        self.scan_timeout = hello_timeout * len(hello.VERSIONS)
         self._gate = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._results: OrderedDict[ScanKey, ScanResult] = OrderedDict()
@@ -145,7 +148,9 @@ class Scanner:
 
     async def _scan(self, key: ScanKey, opener: Opener) -> ScanResult:
         self.scans += 1
-        hellos = await hello.scan(opener, key[2] or None, timeout=self.hello_timeout)
+        hellos = await hello.scan(
+            opener, key[2] or None, timeout=self.hello_timeout, deadline=Deadline(self.scan_timeout)
+        )
         return ScanResult(at=time.time(), hellos=hellos)
 
     def _keep(self, key: ScanKey, result: ScanResult) -> ScanResult:

@@ -8,6 +8,7 @@ from certs.posture_kit import OpenSSLServer, ocsp_response, opener
 from pki import PKI
 from servers import LoopbackServers, closed_port
 
+from exporter.deadline import Deadline
 from exporter.tls import hello
 
 
@@ -83,3 +84,13 @@ async def test_alert_close_silence_garbage_and_refusal(servers: LoopbackServers)
     assert http[0].accepted is False and http[0].detail.startswith("not a TLS record")
     refused = await hello.scan(opener(closed_port()), "x", versions=("TLSv1.3",), timeout=5)
     assert refused[0].accepted is None and refused[0].detail.startswith("connect: ConnectionRefusedError")
+
+
+async def test_a_silent_server_costs_one_scan_deadline(servers: LoopbackServers) -> None:
+    """Each hello waits up to its timeout (1 s); the scan's own deadline (2 s) ends it: the first two
+    versions time out, the rest are unknown without a connection, never 5 x 2 timeouts."""
+    port = servers.silent()
+    results = await hello.scan(opener(port), "localhost", timeout=1.0, deadline=Deadline(2.0))
+    assert [r.version for r in results] == list(hello.VERSIONS)
+    assert all(r.accepted is None for r in results)
+    assert [r.detail for r in results[2:]] == ["scan deadline passed"] * 3

@@ -43,7 +43,12 @@ def is_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
 
 
-def _walk_dirs(top: str) -> list[str]:
+def _in_time(until: float | None) -> None:
+    if until is not None and time.monotonic() > until:
+        raise TimeoutError
+
+
+def _walk_dirs(top: str, until: float | None = None) -> list[str]:
     """``top`` and every non-hidden directory below it, following symlinks, each real one once.
 
     What ``**`` ranges over. glob's own ``**`` follows directory symlinks without remembering
@@ -54,6 +59,7 @@ def _walk_dirs(top: str) -> list[str]:
     found: list[str] = []
     stack = [top]
     while stack:
+        _in_time(until)  # a tree of a million directories stops at the probe's deadline
         directory = stack.pop()
         try:
             st = os.stat(directory or os.curdir)
@@ -70,8 +76,9 @@ def _walk_dirs(top: str) -> list[str]:
     return found
 
 
-def _glob(pattern: str) -> set[str]:
-    """glob.glob with a recursive ``**`` path component (see ``_walk_dirs``)."""
+def _glob(pattern: str, until: float | None = None) -> set[str]:
+    """glob.glob with a recursive ``**`` path component (see ``_walk_dirs``); TimeoutError past
+    ``until`` (time.monotonic)."""
     parts = pattern.split(os.sep)
     if "**" not in parts:
         return set(glob.glob(pattern))
@@ -82,17 +89,19 @@ def _glob(pattern: str) -> set[str]:
     bases = sorted(glob.glob(head)) if is_glob(head) else [head]
     found: set[str] = set()
     for base in bases:
-        for directory in _walk_dirs(base):
+        for directory in _walk_dirs(base, until):
+            _in_time(until)
             if rest:
-                found |= _glob(os.path.join(glob.escape(directory), rest))
+                found |= _glob(os.path.join(glob.escape(directory), rest), until)
             else:  # ``**`` last: everything below the base (directories are dropped later)
                 with contextlib.suppress(OSError), os.scandir(directory or os.curdir) as entries:
                     found |= {os.path.join(directory, e.name) for e in entries if not e.name.startswith(".")}
     return found
 
 
-def expand(pattern: str) -> list[str]:
-    """The paths a configured ``path`` stands for (blocking: touches the file system).
+def expand(pattern: str, until: float | None = None) -> list[str]:
+    """The paths a configured ``path`` stands for (blocking: touches the file system); a ``**``
+    walk still going at ``until`` (time.monotonic) raises TimeoutError.
 
     - a glob (any of ``*?[``): its matches, sorted, without directories; ``**`` matches any
       number of directories (none included), like a shell's globstar;
@@ -108,7 +117,7 @@ def expand(pattern: str) -> list[str]:
     An empty list means nothing matched; the caller reports the pattern as ``missing``.
     """
     if is_glob(pattern):
-        return sorted(p for p in _glob(pattern) if not os.path.isdir(p))
+        return sorted(p for p in _glob(pattern, until) if not os.path.isdir(p))
     if os.path.isdir(pattern):
         try:
             with os.scandir(pattern) as entries:
@@ -212,7 +221,11 @@ class FileSource:
         """
         assert isinstance(job, FileTarget)
         now = time.time()
-        paths = await in_file_thread(expand, job.path)
+        try:
+            paths = await in_file_thread(expand, job.path, time.monotonic() + deadline.left())
+        except TimeoutError:
+            detail = f"the pattern was not expanded within the timeout of {deadline.seconds:g}s"
+            return [Observation(location=job.path, outcome=FileOutcome.UNREADABLE, detail=detail, started_at=now)]
         if not paths:
             what = "no file matches the pattern" if is_glob(job.path) else "no certificate file in the directory"
             return [Observation(location=job.path, outcome=FileOutcome.MISSING, detail=what, started_at=now)]

@@ -20,6 +20,8 @@ import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from exporter.deadline import Deadline
+
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 VERSIONS: dict[str, int] = {"SSLv3": 0x0300, "TLSv1.0": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -294,13 +296,22 @@ async def scan(
     *,
     versions: Sequence[str] = tuple(VERSIONS),
     timeout: float = 3.0,
+    deadline: Deadline | None = None,
 ) -> tuple[HelloResult, ...]:
     """One connection and one ClientHello per version, one after the other (some servers serve one
-    connection at a time). The TLS 1.2 hello asks for an OCSP staple."""
+    connection at a time). The TLS 1.2 hello asks for an OCSP staple.
+
+    ``timeout`` bounds each connection and each hello; ``deadline`` the whole scan (default: both
+    for every version), so a server that is slow at every step costs the scan's budget, no more.
+    A version the deadline leaves no time for is unknown (``accepted=None``)."""
+    deadline = deadline or Deadline(2 * timeout * len(versions))
     results: list[HelloResult] = []
     for version in versions:
+        if deadline.expired:
+            results.append(HelloResult(version=version, accepted=None, detail="scan deadline passed"))
+            continue
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(deadline.left(timeout)):
                 reader, writer = await opener()
         except TimeoutError:
             results.append(HelloResult(version=version, accepted=None, detail="connect timeout"))
@@ -309,6 +320,13 @@ async def scan(
             results.append(HelloResult(version=version, accepted=None, detail=f"connect: {type(e).__name__}: {e}"))
             continue
         results.append(
-            await probe(reader, writer, version, server_name, timeout=timeout, status_request=version == "TLSv1.2")
+            await probe(
+                reader,
+                writer,
+                version,
+                server_name,
+                timeout=timeout if deadline.left() >= timeout else max(deadline.left(), 0.001),
+                status_request=version == "TLSv1.2",
+            )
         )
     return tuple(results)

@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 
 from exporter.adhoc import adhoc_target
+from exporter.deadline import Deadline
 from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
 from exporter.netpolicy import PROBE_SCOPE, Patterns
 from exporter.service import Service
@@ -78,7 +79,10 @@ class Handlers:
             timeout = _timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), target.timeout)
         except ValueError as exc:
             return web.Response(status=400, text=f"{exc}\n")
+        # One budget for the request: the allow check's name lookup and the probe share it.
+        deadline = Deadline(timeout)
         refusal = await probe_refusal(target.host, target.port, config.probe.allow, timeout=timeout)
+        timeout = max(deadline.left(), 0.001)
         if refusal is not None:
             return web.Response(status=403, text=f"target not allowed by probe.allow: {refusal}\n")
         if self.probes_in_flight >= self.max_probes:
@@ -99,7 +103,7 @@ class Handlers:
             steps = "\n".join(line for r in results for line in r.log)
             head = (
                 f"Probe of {target.target} ({target.protocol}, server name {target.server_name}, "
-                f"timeout {timeout:g}s)\n\nLogs for the probe:\n{steps}\n\n"
+                f"timeout {deadline.seconds:g}s)\n\nLogs for the probe:\n{steps}\n\n"
                 f"Verdict:\n{self.service.verdict_text(results, target)}\n\nMetrics that would have been returned:\n"
             )
             return web.Response(text=head + text, content_type="text/plain")

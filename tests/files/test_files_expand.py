@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,18 @@ def test_symlink_loops_end_and_each_file_shows_once(tmp_path: Path) -> None:
     # entered once, under its real name rather than through a symlink
     assert _names(expand(str(tmp_path / "certs" / "**" / "*.pem")), tmp_path) == ["certs/deep/a.pem"]
     assert _names(expand(str(tmp_path / "certs" / "alias" / "**" / "*.pem")), tmp_path) == ["certs/alias/a.pem"]
+
+
+def test_a_double_star_walk_stops_at_the_deadline(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    with pytest.raises(TimeoutError):
+        expand(str(tmp_path / "**" / "*.pem"), time.monotonic() - 1)
+    assert len(expand(str(tmp_path / "**" / "*.pem"), time.monotonic() + 60)) == 4  # in time: all
+
+
+async def test_a_walk_past_the_deadline_is_one_unreadable_observation(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    pattern = str(tmp_path / "**" / "*.pem")
+    (obs,) = await FileSource().observe(FileTarget(path=pattern, name="tree", owner=""), Deadline(0.0))
+    assert (obs.location, obs.outcome) == (pattern, FileOutcome.UNREADABLE)
+    assert obs.detail == "the pattern was not expanded within the timeout of 0s"
