@@ -1,4 +1,7 @@
-"""The log as an output: one line per change event, worded for the source it came from."""
+"""The log as an output: one line per change event, worded for the source it came from.
+
+A line about a problem names its finding as every other output does: `code` and `severity` from
+the findings table (``exporter.certs.findings``), so the log, `check` and the alerts agree."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
+from exporter.certs.findings import OUTCOME_CODES, PROBLEMS
 from exporter.changes import VANISHED, Event, EventKind
 from exporter.config.model import FileTarget, Job, Target
 
@@ -14,6 +18,14 @@ log = logging.getLogger("exporter.events")
 
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_TIER_CODES = {"info": "expiry_info", "warning": "expiry_warning", "critical": "expiry_critical", "expired": "expired"}
+
+
+def _finding(fields: dict[str, object], code: str | None) -> None:
+    if code is not None and code in PROBLEMS:
+        fields.update(code=code, severity=PROBLEMS[code].severity.value)
 
 
 def describe(job: Job, event: Event) -> tuple[int, str, dict[str, object]]:
@@ -33,6 +45,7 @@ def describe(job: Job, event: Event) -> tuple[int, str, dict[str, object]]:
             fields["position"] = event.position
         if event.reminder:
             fields["reminder"] = True
+        _finding(fields, _TIER_CODES.get(event.tier or ""))
         level = logging.INFO if event.tier == "info" else logging.WARNING
         date = _iso(cert.not_after)[:10]
         verb = "expired on" if event.tier == "expired" else "will expire on"
@@ -51,14 +64,18 @@ def describe(job: Job, event: Event) -> tuple[int, str, dict[str, object]]:
             fields["detail"] = f"no longer matches {job.path}" if event.detail == VANISHED else event.detail
         if event.kind is EventKind.FOUND:
             return logging.INFO, "certificate file found", fields
+        _finding(fields, OUTCOME_CODES.get(event.outcome or ""))
         if event.kind is EventKind.MISSING:
             return logging.WARNING, "certificate file missing", fields
         return logging.WARNING, f"certificate file {event.outcome.replace('_', ' ')}", fields
     if event.kind is EventKind.MISSING:
         return logging.INFO, "address no longer probed", {**fields, "detail": "no longer resolves to it"}
     if not event.previous_outcome:
-        return logging.WARNING, "probe failed", {**fields, "outcome": event.outcome, "detail": event.detail}
+        fields.update(outcome=event.outcome, detail=event.detail)
+        _finding(fields, OUTCOME_CODES.get(event.outcome or ""))
+        return logging.WARNING, "probe failed", fields
     fields.update({"from": event.previous_outcome, "to": event.outcome, "detail": event.detail})
+    _finding(fields, OUTCOME_CODES.get(event.outcome or ""))
     level = logging.INFO if event.kind is EventKind.FOUND else logging.WARNING
     return level, "probe state changed", fields
 

@@ -71,5 +71,7 @@ async def test_file_series_values_missing_and_renewal(
         # Once for the file that vanished, once for the glob now matching nothing; not again on the next pass.
         missing = [r.fields["target"] for r in caplog.records if r.getMessage() == "certificate file missing"]
         assert sorted(missing) == sorted([path, entry.path])
+        lines = [r.fields for r in caplog.records if r.getMessage() == "certificate file missing"]
+        assert {(f["code"], f["severity"]) for f in lines} == {("file_missing", "warning")}  # as check says
     finally:
         await scheduler.stop()

@@ -386,3 +386,4 @@ def test_the_log_line_of_a_tier(pki: PKI, caplog: pytest.LogCaptureFixture) -> N
         "warning",
         "20.0",
     )
+    assert (fields["code"], fields["severity"]) == ("expiry_warning", "warning")  # as check and the alert
