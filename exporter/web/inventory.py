@@ -19,7 +19,7 @@ from exporter.certs.findings import Finding, Verdict
 from exporter.certs.tiers import days_left, tier_of
 from exporter.check import verdict
 from exporter.config.model import Config, ExpiryTiers, Job, Target
-from exporter.results import CertFacts, Result
+from exporter.results import CertFacts, Result, Step
 from exporter.scan import ScanResult
 from exporter.store import Entry
 
@@ -81,6 +81,7 @@ class InventoryEntry:
     certificates: tuple[Cert, ...]  # a served chain in order, or every certificate of the file
     headline: Cert | None  # the leaf of an address, the first to expire of a file
     grade: str | None = None
+    grading: bool = False  # no grade yet: the version scan it depends on has not run
     score: float | None = None
     chain_valid: bool | None = None
     chain_issues: tuple[str, ...] = ()
@@ -115,6 +116,7 @@ class InventoryEntry:
             "issuer": h.issuer if h else None,
             "fingerprint_sha256": h.fingerprint_sha256 if h else None,
             "grade": self.grade,
+            "grading": self.grading,
             "score": self.score,
             "chain_valid": self.chain_valid,
             "chain_issues": list(self.chain_issues),
@@ -205,6 +207,7 @@ def _entry(job: Job, result: Result, config: Config, scan: ScanResult | None, no
         certificates=certs,
         headline=headline,
         grade=a.grade if a else None,
+        grading=a is not None and a.grade is None and Step.GRADE not in a.errors and profile.scan_protocol_versions,
         score=a.score if a else None,
         chain_valid=a.chain_valid if a else None,
         chain_issues=tuple(sorted(a.chain_issues)) if a else (),

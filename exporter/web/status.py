@@ -176,7 +176,13 @@ def _row(e: InventoryEntry, esc: dict[str, str], hidden: bool) -> str:
     else:
         cells += ['<td data-label="Days left" class="num days"></td>', '<td data-label="Not after"></td>']
         cells.append('<td data-label="Tier"></td>')
-    cells.append(_cell("Grade", e.grade or ""))
+    cells.append(
+        _cell(
+            "Grade",
+            e.grade or ("grading" if e.grading else ""),
+            title="waits for the version scan" if e.grading else "",
+        )
+    )
     if e.last_probe_age is not None and e.last_probe is not None:
         cells.append(
             _cell(

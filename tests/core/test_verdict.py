@@ -27,6 +27,8 @@ from exporter.certs.findings import OUTCOME_CODES, PROBLEMS, Severity, Verdict, 
 from exporter.errors import FileOutcome, Outcome
 from exporter.pipeline import Pipeline, scan_key
 from exporter.scan import Scanner
+from exporter.store import Entry
+from exporter.web.inventory import build_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.timedelta(days=1)
@@ -165,6 +167,8 @@ async def test_no_grade_before_the_version_scan(servers: LoopbackServers, pki: P
         assert first.report is not None and first.report.assessment is not None
         assert first.report.assessment.grade is None
         assert any(line.endswith("grade: none until the version scan has run") for line in first.log)
+        (listed,) = build_inventory([(target, {first.location: Entry(first, ())})], config)
+        assert (listed.grade, listed.grading, listed.as_json()["grading"]) == (None, True, True)
         for _ in range(200):  # the scan the first probe asked for, in the background
             if scanner.latest(scan_key(target, first.location)) is not None:
                 break
@@ -172,6 +176,8 @@ async def test_no_grade_before_the_version_scan(servers: LoopbackServers, pki: P
         (second,) = await daemon.probe(target, config)
         assert second.report is not None and second.report.assessment is not None
         assert second.report.assessment.grade is not None
+        (listed,) = build_inventory([(target, {second.location: Entry(second, ())})], config)
+        assert (listed.grade, listed.grading) == (second.report.assessment.grade, False)
     finally:
         await daemon.close()
     inline = Pipeline(assessor=Assessor(), scanner=Scanner(), scan_inline=True)
