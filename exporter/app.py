@@ -64,7 +64,7 @@ def parse_listen(address: str) -> tuple[str, int]:
 
 
 class Exporter:
-    """The running exporter; the web layer sees it through ``exporter.service.Service``."""
+    """The running exporter; the web layer sees it through ``exporter.web.service.Service``."""
 
     def __init__(
         self,

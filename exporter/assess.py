@@ -33,7 +33,7 @@ from exporter.certs.chain import (
     vouched_by,
 )
 from exporter.certs.facts import key_of, signature_of
-from exporter.certs.grade import GradeInput, grade, normalize_version
+from exporter.certs.grade import GradeInput, grade
 from exporter.certs.judge import facts_from_der
 from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
@@ -43,7 +43,7 @@ from exporter.config.model import Profile, RevocationMode
 from exporter.deadline import Deadline
 from exporter.fetch import Fetcher, FetchError
 from exporter.fileio import in_file_thread
-from exporter.results import Assessment, OcspStatus, Session, Step
+from exporter.results import Assessment, OcspStatus, Session, Step, normalize_version
 from exporter.tls import hello
 
 log = logging.getLogger(__name__)

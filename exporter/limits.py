@@ -52,3 +52,6 @@ def budget(nofile: int) -> FdBudget:
     adhoc = max(8, min(MAX_ADHOC_CONNECTIONS, usable // 4))
     http = max(16, min(MAX_HTTP_CONNECTIONS, usable - probes - adhoc))
     return FdBudget(nofile=nofile, probes=probes, adhoc=adhoc, http=http)
+
+
+MAX_BUNDLE_BYTES = 16 * 1024 * 1024  # the Debian bundle is 0.2 MiB

@@ -141,3 +141,8 @@ class Result:
     @property
     def success(self) -> bool:
         return self.report is not None and self.outcome.value == "certificate_found"
+
+
+def normalize_version(version: str) -> str:
+    """The stdlib says "TLSv1" for TLS 1.0; metrics say "TLSv1.0"."""
+    return {"TLSv1": "TLSv1.0", "SSLv3.0": "SSLv3"}.get(version, version)

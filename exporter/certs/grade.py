@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from exporter.results import normalize_version
+
 GRADES = ("A+", "A", "A-", "B", "C", "D", "E", "F")
 PROTOCOL_SCORE = {"SSLv2": 0, "SSLv3": 80, "TLSv1.0": 90, "TLSv1.1": 95, "TLSv1.2": 100, "TLSv1.3": 100}
 HSTS_LONG = 15552000  # 180 days: SSL Labs' "long max-age"
@@ -61,11 +63,6 @@ class Grade:
     key_exchange_score: float
     cipher_score: float
     reasons: tuple[str, ...]  # every cap, special grade and warning, e.g. "cap B: TLS 1.0 accepted"
-
-
-def normalize_version(version: str) -> str:
-    """The stdlib says "TLSv1" for TLS 1.0; metrics say "TLSv1.0"."""
-    return {"TLSv1": "TLSv1.0", "SSLv3.0": "SSLv3"}.get(version, version)
 
 
 def hsts_max_age(header: str | None) -> int | None:

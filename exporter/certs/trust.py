@@ -16,9 +16,9 @@ from cryptography import x509
 from cryptography.x509.verification import Store
 
 from exporter.fileio import read_regular
+from exporter.limits import MAX_BUNDLE_BYTES
 
 SYSTEM_FALLBACK = "/etc/ssl/certs/ca-certificates.crt"
-MAX_BUNDLE_BYTES = 16 * 1024 * 1024  # the Debian bundle is 0.2 MiB
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
 

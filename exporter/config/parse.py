@@ -22,7 +22,6 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from exporter.certs.trust import MAX_BUNDLE_BYTES
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.model import (
     Config,
@@ -42,6 +41,7 @@ from exporter.config.model import (
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.errors import ConfigError
 from exporter.fileio import read_regular
+from exporter.limits import MAX_BUNDLE_BYTES
 from exporter.netpolicy import is_network
 from exporter.protocols import PROTOCOLS
 from exporter.proxyurl import ProxyURL, parse_proxy_url

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from exporter.config.cron import parse_cron
 from exporter.config.notify_model import (
     Notifications,
     Report,
@@ -23,7 +24,6 @@ from exporter.config.notify_model import (
     SnmpReceiver,
     SnmpVersion,
 )
-from exporter.report.cron import parse_cron
 
 Raw = dict[str, object]
 

@@ -15,10 +15,10 @@ import logging
 import time
 from collections.abc import Callable
 
+from exporter.config.cron import parse_cron
 from exporter.config.notify_model import Report as ReportConfig
 from exporter.report import deliver
 from exporter.report.build import build_report
-from exporter.report.cron import parse_cron
 from exporter.report.query import Prometheus, QueryError
 from exporter.report.render import render
 

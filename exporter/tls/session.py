@@ -10,11 +10,10 @@ import asyncio
 
 from OpenSSL.SSL import Error as SSLError
 
-from exporter.certs.grade import normalize_version
 from exporter.deadline import Deadline
 from exporter.errors import NotTLS, Outcome, ProbeError
 from exporter.proxyurl import ProxyURL
-from exporter.results import Session
+from exporter.results import Session, normalize_version
 from exporter.starttls import NEGOTIATORS
 from exporter.starttls.base import discard_buffered
 from exporter.steplog import StepLog

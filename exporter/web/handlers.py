@@ -12,11 +12,11 @@ from exporter.adhoc import adhoc_target
 from exporter.deadline import Deadline
 from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
 from exporter.netpolicy import PROBE_SCOPE, Patterns
-from exporter.service import Service
 from exporter.textsafe import utf8_safe
 from exporter.web.allow import probe_refusal
 from exporter.web.guard import install
 from exporter.web.sd import sd_handler
+from exporter.web.service import Service
 
 log = logging.getLogger("exporter.web")
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from exporter.report.cron import parse_cron
+from exporter.config.cron import parse_cron
 
 
 def _utc(text: str) -> dt.datetime:
