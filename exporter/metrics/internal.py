@@ -11,12 +11,17 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
 
 from exporter import __version__
 from exporter.errors import Outcome
 from exporter.metrics import names as n
 from exporter.results import Step
+
+# No `_created` series for counters and histograms, as the Go exporters have none: a series per
+# counter child that only says when the process met it (client_python's switch is process-wide).
+disable_created_metrics()
 
 # channel: snmp (traps), email and directory (report deliveries); result: sent or error.
 NOTIFICATION_SERIES = tuple((c, r) for c in ("snmp", "email", "directory") for r in ("sent", "error"))

@@ -98,7 +98,6 @@ HELP: dict[str, str] = {
 # their series). Rules and dashboards may name only these.
 EXPOSED: frozenset[str] = frozenset(
     [name for name in HELP if name not in (PROBES, EXPORTER_PROBE_DURATION, EXPORTER_ERRORS, NOTIFICATIONS)]
-    + [f"{PROBES}_total", f"{PROBES}_created", f"{EXPORTER_ERRORS}_total", f"{EXPORTER_ERRORS}_created"]
-    + [f"{NOTIFICATIONS}_total", f"{NOTIFICATIONS}_created"]
-    + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count", "created")]
+    + [f"{PROBES}_total", f"{EXPORTER_ERRORS}_total", f"{NOTIFICATIONS}_total"]
+    + [f"{EXPORTER_PROBE_DURATION}_{s}" for s in ("bucket", "sum", "count")]
 )

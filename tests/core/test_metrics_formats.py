@@ -120,6 +120,10 @@ async def test_openmetrics_is_negotiated_and_parses(running: tuple[Exporter, Tes
         assert counted["certificate_found"] == 2
         days = {s.labels["target"]: s.value for s in families["tls_cert_days_until_expiry"].samples}
         assert sorted(round(d) for d in days.values())[0] == 20
+        # No `_created` series, in either format (as the Go exporters): counters and histograms alike.
+        assert [s.name for f in families.values() for s in f.samples if s.name.endswith("_created")] == []
+    text = await (await client.get("/metrics", headers={"Accept-Encoding": "identity"})).text()
+    assert "_created" not in text and "tls_exporter_probes_total" in text
 
 
 async def test_minimal_series_profile(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> None:
