@@ -21,7 +21,7 @@ from exporter.results import Step
 
 # No `_created` series for counters and histograms, as the Go exporters have none: a series per
 # counter child that only says when the process met it (client_python's switch is process-wide).
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # (client_python leaves it untyped)
 
 # channel: snmp (traps), email and directory (report deliveries); result: sent or error.
 NOTIFICATION_SERIES = tuple((c, r) for c in ("snmp", "email", "directory") for r in ("sent", "error"))
