@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import NoReturn
 
 from exporter import __version__, logs
@@ -18,11 +19,12 @@ from exporter.adhoc import adhoc_target
 from exporter.assess import Assessor
 from exporter.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
 from exporter.config import load_config, parse_duration
-from exporter.config.model import Config, FileTarget, Job, Target
+from exporter.config.model import Config, FileTarget, Job, Target, Threshold
 from exporter.errors import ConfigError
 from exporter.fetch import Fetcher
 from exporter.netpolicy import FetchPolicy
 from exporter.pipeline import Pipeline, scan_key
+from exporter.protocols import PROTOCOLS
 from exporter.scan import Scanner
 from exporter.shard import Shard, parse_shard
 
@@ -88,15 +90,55 @@ def _check_parser() -> argparse.ArgumentParser:
         prog="tls-exporter check", description="Probe once and report; exit 0 OK, 1 warning, 2 critical, 3 unknown."
     )
     p.add_argument("target", nargs="?", help="host, host:port, [ipv6]:port, or a certificate file path or glob")
-    p.add_argument("--protocol", help="protocol (default https)")
+    p.add_argument(
+        "--protocol",
+        metavar="PROTOCOL",
+        help=f"one of {', '.join(sorted(PROTOCOLS))} (default https)",
+    )
     p.add_argument("--server-name", dest="server_name", help="SNI and name to verify (default: the host)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the text report")
     p.add_argument("--config.file", dest="config_file", help="check every configured target, or take profiles from it")
     p.add_argument("--profile", help="profile of --config.file to judge by")
     p.add_argument("--ca-file", dest="ca_file", help="PEM bundle to trust instead of the system store")
     p.add_argument("--timeout", help="probe timeout: 5s, 1500ms, or seconds (default: the configured timeout)")
+    p.add_argument(
+        "-w", "--warning", type=_days, metavar="DAYS", help="warning when fewer days are left (overrides every profile)"
+    )
+    p.add_argument(
+        "-c",
+        "--critical",
+        type=_days,
+        metavar="DAYS",
+        help="critical when fewer days are left (overrides every profile)",
+    )
     p.add_argument("--log.level", dest="log_level", default="warn", choices=["debug", "info", "warn", "error"])
     return p
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: a number of days (decimals allowed)") from None
+    if not days >= 0 or days == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: a number of days, 0 or more")
+    return days
+
+
+def with_thresholds(config: Config, warning: float | None, critical: float | None) -> Config:
+    """Every profile's warning and critical tiers set to ``warning``/``critical`` days (check_ssl_cert's
+    -w/-c); ValueError when the warning tier would not exceed the critical one."""
+    if warning is None and critical is None:
+        return config
+    profiles = {}
+    for name, profile in config.profiles.items():
+        tiers = profile.expiry_tiers
+        w = Threshold(days=warning) if warning is not None else tiers.warning
+        c = Threshold(days=critical) if critical is not None else tiers.critical
+        if w is not None and c is not None and w.days is not None and c.days is not None and w.days <= c.days:
+            raise ValueError(f"-w/--warning ({w.days:g} days) must exceed -c/--critical ({c.days:g} days)")
+        profiles[name] = dataclasses.replace(profile, expiry_tiers=dataclasses.replace(tiers, warning=w, critical=c))
+    return dataclasses.replace(config, profiles=MappingProxyType(profiles))
 
 
 def _telemetry_path(value: str) -> str:
@@ -161,6 +203,7 @@ def run_check(argv: Sequence[str]) -> int:
     logs.setup(args.log_level)
     try:
         config = load_config(args.config_file) if args.config_file else Config()
+        config = with_thresholds(config, args.warning, args.critical)
         timeout = _timeout(args.timeout) if args.timeout else None
     except ConfigError as exc:
         print("\n".join(exc.errors), file=sys.stderr)

@@ -127,3 +127,26 @@ def test_cli_check_accepts_a_certificate_file(pki: PKI, tmp_path: Path) -> None:
     assert chain.returncode == 2 and "[1] O=tls-exporter tests,CN=Test Intermediate CA" in chain.stdout
     missing = run_cli("check", str(tmp_path / "absent.pem"))
     assert missing.returncode == 1 and "missing" in missing.stdout  # a missing file is a warning, as its alert
+
+
+def test_warning_and_critical_days_override_every_profile(servers: LoopbackServers, pki: PKI) -> None:
+    """check_ssl_cert's -w/-c: days (decimals allowed); -w must exceed -c; 20 days left here."""
+    port = servers.tls(pki["expiring-20d"].server_context())
+    base = ["check", f"127.0.0.1:{port}", "--protocol", "tls", "--server-name", "localhost"]
+    base += ["--ca-file", str(pki.root.cert_path)]
+    relaxed = run_cli(*base, "-w", "10", "-c", "5")
+    assert relaxed.returncode == 0 and relaxed.stdout.rstrip().endswith("| days=20.0;10;5"), relaxed.stdout
+    strict = run_cli(*base, "--warning", "25.5", "--critical", "20.5")
+    assert strict.returncode == 2 and "(critical tier)" in strict.stdout and "days=20.0;25.5;20.5" in strict.stdout
+    warned = run_cli(*base, "-w", "21")  # the profile's critical tier stays 7 days
+    assert warned.returncode == 1 and "days=20.0;21;7" in warned.stdout
+    for wrong in (["-w", "5", "-c", "10"], ["-w", "6"], ["-c", "-1"], ["-w", "soon"]):
+        out = run_cli(*base, *wrong)
+        assert out.returncode == 3, (wrong, out.stdout, out.stderr)
+
+
+def test_protocol_choices_are_listed_and_checked() -> None:
+    helped = run_cli("check", "--help")
+    assert "one of ftp, ftps, https," in " ".join(helped.stdout.split())
+    wrong = run_cli("check", "127.0.0.1:1", "--protocol", "smpt")
+    assert wrong.returncode == 3 and "protocol: unknown protocol 'smpt'" in wrong.stderr  # as /probe says it
