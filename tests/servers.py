@@ -51,6 +51,7 @@ class Listener:
         self._accepted: set[socket.socket] = set()
         self._writers: dict[asyncio.StreamWriter, asyncio.WriteTransport] = {}  # -> the socket's own transport
         self._tasks: set[asyncio.Task[None]] = set()
+        self._accepting: asyncio.Task[None] | None = None
         self._closing = False
         self.port = 0
 
@@ -66,7 +67,7 @@ class Listener:
         sock.setblocking(False)
         self._sock = sock
         self.port = int(sock.getsockname()[1])
-        self._spawn(self._accept(sock))
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(sock))
         return self
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -146,10 +147,12 @@ class Listener:
     async def close(self) -> None:
         """Stop accepting, end every handler, abort every connection and wait for their close."""
         self._closing = True
-        me = asyncio.current_task()
+        if self._accepting is not None:  # no connection accepted from now on
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
         for _ in range(3):
             await asyncio.sleep(0)  # tasks created just now take their first step (nothing is lost)
-        tasks = [t for t in self._tasks if t is not me]
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
