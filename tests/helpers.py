@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config.model import Config, Defaults, Expect, OwnerRule, Profile, Target
+from exporter.app import Exporter
+from exporter.config.model import Config, Defaults, Expect, Job, OwnerRule, Profile, Target
 from exporter.metrics.render import StoreRenderer
 
 
@@ -79,3 +80,15 @@ def states(samples: Samples, name: str, label: str, **labels: str) -> dict[str, 
     return {
         lbls[label]: v for lbls, v in samples.get(name, []) if all(lbls.get(k) == want for k, want in labels.items())
     }
+
+
+async def probe_by_hand(exporter: Exporter, jobs: Iterable[Job] | None = None) -> None:
+    """Stop the exporter's own schedule, then probe ``jobs`` (default: every configured one) once each.
+
+    A test that drives the probes itself must not share them with the schedule: the first pass
+    probes each job at its phase, an instant of its first 30 s taken from the job's key (and so from
+    the test's random port), and a count or a render would now and then see both probes."""
+    assert exporter.scheduler is not None
+    await exporter.scheduler.stop()
+    for job in exporter.scheduler.jobs(exporter.config) if jobs is None else jobs:
+        await exporter.scheduler.run_once(job)

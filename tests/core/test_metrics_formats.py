@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from helpers import make_config, make_target, parse, value
+from helpers import make_config, make_target, parse, probe_by_hand, value
 from pki import PKI
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from servers import LoopbackServers
@@ -44,9 +44,7 @@ async def running(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> AsyncIt
     await exporter.startup()
     assert exporter._warming is not None
     exporter._warming.cancel()  # the tests call warm() themselves: what is compressed when is theirs to say
-    assert exporter.scheduler is not None
-    for target in exporter.config.targets:
-        await exporter.scheduler.run_once(target)
+    await probe_by_hand(exporter)
     client = TestClient(TestServer(make_app(exporter)), auto_decompress=False)
     await client.start_server()
     yield exporter, client
@@ -140,9 +138,7 @@ async def test_minimal_series_profile(tmp_path: Path, servers: LoopbackServers, 
     exporter = Exporter(str(path), listen="127.0.0.1:0")
     await exporter.startup()
     try:
-        assert exporter.scheduler is not None
-        for target in exporter.config.targets:
-            await exporter.scheduler.run_once(target)
+        await probe_by_hand(exporter)
         s = parse(b"".join(exporter.render_metrics()).decode())
         per_name: dict[str, int] = {}
         for samples in s.values():

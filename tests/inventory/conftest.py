@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from helpers import probe_by_hand
 from pki import PKI
 from servers import LoopbackServers, closed_port
 
@@ -73,10 +74,8 @@ async def fleet(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> AsyncIter
     exporter = Exporter(str(path), listen="127.0.0.1:0")
     await exporter.startup()
     assert exporter.scheduler is not None
-    await exporter.scheduler.stop()  # probe by hand below: the pending job stays pending
-    for job in exporter.scheduler.jobs(exporter.config):
-        if job.name != "never-probed":
-            await exporter.scheduler.run_once(job)
+    # The pending job stays pending: it is never probed.
+    await probe_by_hand(exporter, [j for j in exporter.scheduler.jobs(exporter.config) if j.name != "never-probed"])
     client = TestClient(TestServer(make_app(exporter)))
     await client.start_server()
     try:
