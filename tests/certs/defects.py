@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Iterable
 
 from cryptography import x509
@@ -97,3 +98,40 @@ def with_bad_signature(pki: PKI, leaf: Issued) -> Issued:
     der[-1] ^= 0x01
     cert = x509.load_der_x509_certificate(bytes(der))
     return pki._write(leaf.name + "-tampered", cert, leaf.key, leaf.chain[1:])
+
+
+def ca_under_root(
+    pki: PKI, label: str, *, not_after: dt.datetime, extensions: Iterable[x509.ExtensionType] = ()
+) -> Issued:
+    """An intermediate CA issued by the test root, valid until ``not_after`` (in the past: expired),
+    with ``extensions`` added as critical."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)]))
+        .issuer_name(pki.root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - 400 * DAY)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(pki.root.key.public_key()), critical=False)  # type: ignore[arg-type]
+    )
+    for ext in extensions:
+        b = b.add_extension(ext, critical=True)
+    return pki._write(label, b.sign(pki.root.key, hashes.SHA256()), key, [])  # type: ignore[arg-type]
+
+
+def malformed_name_constraints_ca(pki: PKI, label: str) -> Issued:
+    """A CA whose IP name constraint has a mask that is not a prefix (255.0.255.0): its extensions
+    cannot be parsed. Its signature no longer verifies either (the DER was edited after signing)."""
+    nc = x509.NameConstraints(
+        permitted_subtrees=[x509.IPAddress(ipaddress.ip_network("127.0.0.0/24"))], excluded_subtrees=None
+    )
+    ca = ca_under_root(pki, label, not_after=NOW + 900 * DAY, extensions=(nc,))
+    der = ca.cert.public_bytes(Encoding.DER)
+    mask = bytes([0x87, 8, 127, 0, 0, 0, 255, 255, 255, 0])
+    assert der.count(mask) == 1
+    broken = der.replace(mask, bytes([0x87, 8, 127, 0, 0, 0, 255, 0, 255, 0]))
+    return pki._write(label, x509.load_der_x509_certificate(broken), ca.key, [])

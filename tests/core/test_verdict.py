@@ -13,13 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
+from certs.defects import ca_under_root, malformed_name_constraints_ca
 from helpers import make_config, make_target
-from pki import NOW, PKI, Issued
+from pki import NOW, PKI
 from servers import LoopbackServers
 
 from exporter.assess import Assessor
@@ -67,26 +63,6 @@ def test_the_verdict_is_the_worst_severity() -> None:
     assert verdict_of([warning, critical, info]) is Verdict.CRITICAL
 
 
-def _ca(pki: PKI, label: str, *, not_after: dt.datetime, extensions: list[x509.ExtensionType] = ()) -> Issued:  # type: ignore[assignment]
-    key = ec.generate_private_key(ec.SECP256R1())
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)]))
-        .issuer_name(pki.root.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - 400 * DAY)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(pki.root.key.public_key()), critical=False)  # type: ignore[arg-type]
-    )
-    for ext in extensions:
-        b = b.add_extension(ext, critical=True)
-    cert = b.sign(pki.root.key, hashes.SHA256())  # type: ignore[arg-type]
-    return pki._write(label, cert, key, [])
-
-
 def _check(port: int, pki: PKI, *extra: str) -> tuple[int, dict[str, object]]:
     where = [f"127.0.0.1:{port}", "--protocol", "tls", "--server-name", "localhost"]
     out = subprocess.run(
@@ -103,7 +79,7 @@ def _check(port: int, pki: PKI, *extra: str) -> tuple[int, dict[str, object]]:
 
 def test_an_expired_intermediate_is_critical_in_check(servers: LoopbackServers, pki: PKI) -> None:
     """The leaf has 300 days; the intermediate expired yesterday: every client refuses the chain."""
-    ca = _ca(pki, "expired-intermediate", not_after=NOW - DAY)
+    ca = ca_under_root(pki, "expired-intermediate", not_after=NOW - DAY)
     leaf = pki.issue("under-expired-ca", issuer=ca, not_after=NOW + 300 * DAY)
     code, result = _check(servers.tls(leaf.server_context()), pki, "--timeout", "20s")
     assert (code, result["verdict"], result["status"]) == (2, "critical", "critical")
@@ -116,17 +92,7 @@ def test_an_expired_intermediate_is_critical_in_check(servers: LoopbackServers, 
 
 def test_a_malformed_name_constraint_is_a_chain_finding(servers: LoopbackServers, pki: PKI) -> None:
     """An IP name constraint whose mask is not a prefix: the certificate cannot be parsed whole."""
-    import ipaddress
-
-    nc = x509.NameConstraints(
-        permitted_subtrees=[x509.IPAddress(ipaddress.ip_network("127.0.0.0/24"))], excluded_subtrees=None
-    )
-    ca = _ca(pki, "malformed-nc", not_after=NOW + 900 * DAY, extensions=[nc])
-    der = ca.cert.public_bytes(Encoding.DER)
-    good_mask = bytes([0x87, 8, 127, 0, 0, 0, 255, 255, 255, 0])
-    assert der.count(good_mask) == 1
-    broken = x509.load_der_x509_certificate(der.replace(good_mask, bytes([0x87, 8, 127, 0, 0, 0, 255, 0, 255, 0])))
-    ca = pki._write("malformed-nc", broken, ca.key, [])
+    ca = malformed_name_constraints_ca(pki, "malformed-nc")
     leaf = pki.issue("under-malformed-nc", issuer=ca)
     code, result = _check(servers.tls(leaf.server_context()), pki, "--timeout", "20s")
     assert result["assessment_errors"] == []  # judged, not an error on our side

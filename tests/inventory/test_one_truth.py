@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import json
 import ssl
 import subprocess
@@ -18,11 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
+from certs.defects import ca_under_root, malformed_name_constraints_ca
 from pki import NOW, PKI, Issued
 from servers import LoopbackServers, closed_port
 
@@ -58,36 +53,6 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
 }
 
 
-def _ca(pki: PKI, label: str, *, not_after: dt.datetime, extensions: tuple[x509.ExtensionType, ...] = ()) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)]))
-        .issuer_name(pki.root.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - 400 * DAY)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(pki.root.key.public_key()), critical=False)  # type: ignore[arg-type]
-    )
-    for ext in extensions:
-        b = b.add_extension(ext, critical=True)
-    return pki._write(label, b.sign(pki.root.key, hashes.SHA256()), key, [])  # type: ignore[arg-type]
-
-
-def _malformed_ca(pki: PKI) -> Issued:
-    nc = x509.NameConstraints(
-        permitted_subtrees=[x509.IPAddress(ipaddress.ip_network("127.0.0.0/24"))], excluded_subtrees=None
-    )
-    ca = _ca(pki, "truth-malformed-nc", not_after=NOW + 900 * DAY, extensions=(nc,))
-    der = ca.cert.public_bytes(Encoding.DER)
-    mask = bytes([0x87, 8, 127, 0, 0, 0, 255, 255, 255, 0])
-    broken = der.replace(mask, bytes([0x87, 8, 127, 0, 0, 0, 255, 0, 255, 0]))
-    return pki._write("truth-malformed-nc", x509.load_der_x509_certificate(broken), ca.key, [])
-
-
 def _legacy_context(issued: Issued) -> ssl.SSLContext:
     ctx = issued.server_context()  # SECLEVEL=0 ciphers already
     with warnings.catch_warnings():  # TLS 1.0 is deprecated: that is what this server is for
@@ -98,7 +63,7 @@ def _legacy_context(issued: Issued) -> ssl.SSLContext:
 
 def _world(servers: LoopbackServers, pki: PKI, tmp_path: Path) -> str:
     """Every scenario's server or file, and a configuration naming them all (the name is the key)."""
-    expired_ca = _ca(pki, "truth-expired-ca", not_after=NOW - DAY)
+    expired_ca = ca_under_root(pki, "truth-expired-ca", not_after=NOW - DAY)
     served: dict[str, int] = {
         "good": servers.tls(pki["good"].server_context()),
         "info-tier": servers.tls(pki["expiring-60d"].server_context()),
@@ -113,7 +78,11 @@ def _world(servers: LoopbackServers, pki: PKI, tmp_path: Path) -> str:
         "expired-intermediate": servers.tls(
             pki.issue("truth-under-expired-ca", issuer=expired_ca, not_after=NOW + 300 * DAY).server_context()
         ),
-        "malformed-nc": servers.tls(pki.issue("truth-under-malformed", issuer=_malformed_ca(pki)).server_context()),
+        "malformed-nc": servers.tls(
+            pki.issue(
+                "truth-under-malformed", issuer=malformed_name_constraints_ca(pki, "truth-malformed-nc")
+            ).server_context()
+        ),
         "serial-mismatch": servers.tls(pki["good"].server_context()),
         "legacy": servers.tls(_legacy_context(pki["good"])),
         "refused": closed_port(),
