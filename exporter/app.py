@@ -32,7 +32,7 @@ from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.netpolicy import FetchPolicy
 from exporter.notify.lookup import days_left_from_store
 from exporter.notify.webhook import SnmpWebhook
-from exporter.pipeline import Pipeline, scan_key
+from exporter.pipeline import Pipeline
 from exporter.probers import make_probers
 from exporter.probers.tls import TLSSource
 from exporter.report.schedule import ReportScheduler
@@ -148,7 +148,7 @@ class Exporter:
         judged = [
             (
                 r.location or target.target,
-                verdict(r, target, profile, now, self.scanner.latest(scan_key(target, r.location))),
+                verdict(r, target, profile, now, self.scanner.latest_for(target, r.location)),
             )
             for r in results
         ]
@@ -158,9 +158,7 @@ class Exporter:
         return await self.snmp.handle(request)
 
     def inventory(self) -> list[InventoryEntry]:
-        return build_inventory(
-            self.store.snapshot(), self.config, lambda job, location: self.scanner.latest(scan_key(job, location))
-        )
+        return build_inventory(self.store.snapshot(), self.config, self.scanner.latest_for)
 
     def status_page(self) -> str:
         return render_status(self.inventory(), metrics_path=self.telemetry_path)

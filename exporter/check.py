@@ -22,8 +22,7 @@ from exporter.certs.findings import (
 )
 from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
-from exporter.config.model import Job, Profile, Target
-from exporter.errors import FileOutcome
+from exporter.config.model import Job, Profile
 from exporter.results import CertFacts, OcspStatus, Result
 from exporter.scan import ScanResult
 from exporter.textsafe import terminal_safe
@@ -84,12 +83,12 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
     outcome = result.outcome.value
     if report is None or outcome != "certificate_found":
         # No certificate judged, or certificates seen before the probe failed (a client certificate wanted).
-        prefix = "" if isinstance(result.outcome, FileOutcome) else "probe failed: "
+        prefix = "probe failed: " if job.served else ""
         code = OUTCOME_CODES.get(outcome, "handshake_failed")
         out.append(finding(code, f"{prefix}{outcome}: {result.detail}"))
     if report is None:
         return Judgement(verdict=verdict_of(out), findings=ordered(out))
-    served = isinstance(job, Target)
+    served = job.served
     followed = report.chain[:1] if served else report.chain
     for position, cert in enumerate(followed):
         where = "certificate" if served else f"certificate {position} ({cert.subject_cn or cert.subject})"
@@ -111,7 +110,7 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
                 "weak signature hash in the chain" if served else f"{where}: weak signature {cert.signature_algorithm}"
             )
             out.append(finding("weak_signature", text))
-    if isinstance(job, Target):
+    if served:
         leaf = report.leaf
         if report.hostname_match is False:
             out.append(finding("hostname_mismatch", f"certificate does not cover {job.server_name}"))
@@ -176,7 +175,7 @@ def days_of(result: Result, job: Job, now: float) -> float | None:
     report = result.report
     if report is None:
         return None
-    followed = report.chain[:1] if isinstance(job, Target) else report.chain
+    followed = report.chain[:1] if job.served else report.chain
     return min(days_left(c.not_after, now) for c in followed)
 
 
@@ -185,8 +184,9 @@ def result_json(
 ) -> dict[str, Any]:
     v = verdict(result, job, profile, now, scan)
     report = result.report
-    if not isinstance(job, Target):  # a file: every certificate with its position
+    if not job.served:  # stored certificates (a file): every one with its position
         return {
+            "kind": job.kind,
             "path": result.location,
             "outcome": result.outcome.value,
             "detail": result.detail,
@@ -263,8 +263,8 @@ def result_json(
 def render_text(result: Result, job: Job, profile: Profile, now: float, scan: ScanResult | None = None) -> str:
     v = verdict(result, job, profile, now, scan)
     report = result.report
-    if not isinstance(job, Target):
-        lines = [f"{v.status.name} file {result.location}: {result.outcome.value} {result.detail}".rstrip()]
+    if not job.served:
+        lines = [f"{v.status.name} {job.kind} {result.location}: {result.outcome.value} {result.detail}".rstrip()]
         for i, c in enumerate(report.chain if report else ()):
             tier = tier_of(c.not_before, c.not_after, now, profile.expiry_tiers)
             lines.append(

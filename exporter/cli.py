@@ -9,6 +9,7 @@ import json
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -19,11 +20,12 @@ from exporter.adhoc import adhoc_target
 from exporter.assess import Assessor
 from exporter.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
 from exporter.config import load_config, parse_duration
-from exporter.config.model import Config, FileTarget, Job, Target, Threshold
+from exporter.config.model import Config, FileTarget, Job, Threshold
 from exporter.errors import ConfigError
 from exporter.fetch import Fetcher
 from exporter.netpolicy import FetchPolicy
-from exporter.pipeline import Pipeline, scan_key
+from exporter.pipeline import Pipeline
+from exporter.probers import PROBERS
 from exporter.protocols import PROTOCOLS
 from exporter.scan import Scanner
 from exporter.shard import Shard, parse_shard
@@ -232,7 +234,7 @@ def run_check(argv: Sequence[str]) -> int:
             config = dataclasses.replace(config, profiles={**config.profiles, target.profile: profile})
         jobs = [target]
     else:
-        jobs = [*config.targets, *config.files]
+        jobs = [job for source in PROBERS.values() for job in source.jobs(config)]
     if timeout is not None:
         jobs = [dataclasses.replace(job, timeout=timeout) for job in jobs]
     return asyncio.run(_check(jobs, config, as_json=args.json))
@@ -245,10 +247,7 @@ async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
     pipeline = Pipeline(assessor=Assessor(fetcher=fetcher), scanner=scanner, scan_inline=True)
     try:
         results = await asyncio.gather(*(pipeline.probe(job, config) for job in jobs))
-        scans = [
-            [scanner.latest(scan_key(job, r.location)) if isinstance(job, Target) else None for r in rs]
-            for job, rs in zip(jobs, results, strict=True)
-        ]
+        scans = [[scanner.latest_for(job, r.location) for r in rs] for job, rs in zip(jobs, results, strict=True)]
     finally:
         await pipeline.close()
     now = time.time()
@@ -265,7 +264,7 @@ async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
         for job, rs, ss in zip(jobs, results, scans, strict=True):
             profile = config.profile(job.profile)
             rendered = [result_json(r, job, profile, now, scan) for r, scan in zip(rs, ss, strict=True)]
-            if isinstance(job, Target):
+            if job.served:
                 entries.append(
                     {
                         "target": job.target,
@@ -286,10 +285,8 @@ async def _check(jobs: list[Job], config: Config, *, as_json: bool) -> int:
         for job, rs, ss in zip(jobs, results, scans, strict=True):
             for r, scan in zip(rs, ss, strict=True):
                 print(render_text(r, job, config.profile(job.profile), now, scan))
-        addresses = sum(1 for job, rs in zip(jobs, results, strict=True) if isinstance(job, Target) for _ in rs)
-        paths = len(statuses) - addresses
-        counted = [f"{addresses} address(es)"] if addresses or not paths else []
-        counted += [f"{paths} file(s)"] if paths else []
+        kinds = Counter(job.kind for job, rs in zip(jobs, results, strict=True) for _ in rs) or Counter(address=0)
+        counted = [f"{count} {kind}{'(es)' if kind.endswith('s') else '(s)'}" for kind, count in kinds.items()]
         days = [
             (d, config.profile(job.profile))
             for job, rs in zip(jobs, results, strict=True)

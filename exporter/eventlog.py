@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from exporter.certs.findings import OUTCOME_CODES, PROBLEMS
 from exporter.changes import VANISHED, Event, EventKind
-from exporter.config.model import FileTarget, Job, Target
+from exporter.config.model import Job
 
 log = logging.getLogger("exporter.events")
 
@@ -30,18 +30,16 @@ def _finding(fields: dict[str, object], code: str | None) -> None:
 
 def describe(job: Job, event: Event) -> tuple[int, str, dict[str, object]]:
     """(level, message, fields) of the log line for ``event``."""
-    is_file = not isinstance(job, Target)
-    fields: dict[str, object]
-    if isinstance(job, Target):
-        fields = {"target": job.target, **({"address": event.location} if event.location else {})}
-    else:
-        fields = {"target": event.location}
+    stored = not job.served  # certificates at rest: each with its position, no address
+    fields: dict[str, object] = {"target": job.location_target(event.location)}
+    if job.served and event.location:
+        fields["address"] = event.location
     if event.kind is EventKind.TIER_ENTERED:
         cert = event.certificate
         assert cert is not None
         days = (cert.not_after - event.at) / 86400.0
         fields.update(tier=event.tier, days=f"{days:.1f}", serial=cert.serial, subject=cert.subject)
-        if is_file:
+        if stored:
             fields["position"] = event.position
         if event.reminder:
             fields["reminder"] = True
@@ -55,19 +53,19 @@ def describe(job: Job, event: Event) -> tuple[int, str, dict[str, object]]:
         assert cert is not None
         fields.update(change=event.kind.value, serial=cert.serial, previous_serial=event.previous_serial)
         fields.update(not_after=_iso(cert.not_after), subject=cert.subject)
-        if is_file:
+        if stored:
             fields["position"] = event.position
         return logging.INFO, "new certificate detected", fields
-    if isinstance(job, FileTarget):
+    if stored:
         fields["outcome"] = event.outcome
         if event.detail:
-            fields["detail"] = f"no longer matches {job.path}" if event.detail == VANISHED else event.detail
+            fields["detail"] = f"no longer matches {job.target}" if event.detail == VANISHED else event.detail
         if event.kind is EventKind.FOUND:
-            return logging.INFO, "certificate file found", fields
+            return logging.INFO, f"certificate {job.kind} found", fields
         _finding(fields, OUTCOME_CODES.get(event.outcome or ""))
         if event.kind is EventKind.MISSING:
-            return logging.WARNING, "certificate file missing", fields
-        return logging.WARNING, f"certificate file {event.outcome.replace('_', ' ')}", fields
+            return logging.WARNING, f"certificate {job.kind} missing", fields
+        return logging.WARNING, f"certificate {job.kind} {event.outcome.replace('_', ' ')}", fields
     if event.kind is EventKind.MISSING:
         return logging.INFO, "address no longer probed", {**fields, "detail": "no longer resolves to it"}
     if not event.previous_outcome:

@@ -17,20 +17,15 @@ from collections.abc import Mapping
 
 from exporter.assess import Assessor
 from exporter.certs.judge import judge
-from exporter.config.model import Config, Job, Profile, Target
+from exporter.config.model import Config, Job, Profile
 from exporter.deadline import Deadline
 from exporter.fetch import fetch_via
 from exporter.probers import PROBERS, Source
-from exporter.probers.tls import TLSSource
 from exporter.results import Observation, Result
-from exporter.scan import ScanKey, Scanner
+from exporter.scan import Scanner
 from exporter.steplog import StepLog
 
 JUDGE_IN_THREAD = 16  # judging many files' certificates is CPU work: off the event loop
-
-
-def scan_key(job: Target, location: str) -> ScanKey:
-    return (job.protocol, location, job.server_name)
 
 
 class Pipeline:
@@ -61,13 +56,13 @@ class Pipeline:
             results = await asyncio.to_thread(lambda: [judge(o, job, profile, rules) for o in observations])
         else:
             results = [judge(o, job, profile, rules) for o in observations]
-        if isinstance(job, Target):
+        if job.served:
             pairs = zip(observations, results, strict=True)
             results = list(await asyncio.gather(*(self._network(job, profile, o, r, deadline) for o, r in pairs)))
         return results
 
     async def _network(
-        self, job: Target, profile: Profile, obs: Observation, result: Result, deadline: Deadline
+        self, job: Job, profile: Profile, obs: Observation, result: Result, deadline: Deadline
     ) -> Result:
         """Assess a served chain and ask for a version scan when one is due."""
         if result.report is None or result.session is None:
@@ -75,10 +70,10 @@ class Pipeline:
         steps = StepLog()
         scan = None
         scanned = False  # a grade needs the version scan it depends on
-        source = self.probers[job.source]
-        if self.scanner is not None and profile.scan_protocol_versions and isinstance(source, TLSSource):
-            key = scan_key(job, result.location)
-            opener = source.opener(job, result.location, self.scanner.hello_timeout, profile)
+        key, opener = job.scan_key(result.location), None
+        if self.scanner is not None and profile.scan_protocol_versions and key is not None:
+            opener = self.probers[job.source].opener(job, result.location, self.scanner.hello_timeout, profile)
+        if self.scanner is not None and key is not None and opener is not None:
             if self.scan_inline:
                 try:
                     latest = await deadline.run(self.scanner.scan_now(key, opener))
@@ -102,7 +97,7 @@ class Pipeline:
                 a = await self.assessor.assess(
                     certificates=obs.certificates,
                     session=result.session,
-                    server_name=job.server_name,
+                    server_name=job.server_name or "",
                     profile=profile,
                     scan=scan or (),
                     graded=scanned,
@@ -127,4 +122,4 @@ class Pipeline:
             await self.assessor.close()
 
 
-__all__ = ["Pipeline", "scan_key"]
+__all__ = ["Pipeline"]

@@ -22,14 +22,13 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from exporter.config.model import Job, ScanKey
 from exporter.deadline import Deadline
 from exporter.intern import Interner
 from exporter.tls import hello
 from exporter.tls.hello import Opener
 
 log = logging.getLogger(__name__)
-
-ScanKey = tuple[str, str, str]  # (protocol, address, server_name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +78,11 @@ class Scanner:
 
     def latest(self, key: ScanKey) -> ScanResult | None:
         return self._results.get(key)
+
+    def latest_for(self, job: Job, location: str) -> ScanResult | None:
+        """The latest scan of one location of ``job`` (None for a source without scans)."""
+        key = job.scan_key(location)
+        return None if key is None else self._results.get(key)
 
     def due(self, key: ScanKey, interval: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now

@@ -31,7 +31,7 @@ import math
 import time
 from collections.abc import Callable
 
-from exporter.config.model import Config, Job, Profile, Target
+from exporter.config.model import Config, Job, Profile
 from exporter.duequeue import DueQueue
 from exporter.eventlog import log_events
 from exporter.metrics.internal import SelfMetrics
@@ -85,7 +85,7 @@ class Scheduler:
             job
             for source in self.pipeline.probers.values()
             for job in source.jobs(config)
-            if not isinstance(job, Target) or self.shard.owns(job.key)
+            if not job.sharded or self.shard.owns(job.key)
         ]
 
     def due(self, key: str) -> float | None:

@@ -17,7 +17,7 @@ from exporter.certs.facts import cert_facts
 from exporter.certs.identity import expected_checks, hostname_matches
 from exporter.certs.owners import owner_for
 from exporter.certs.strength import key_weak, signature_weak
-from exporter.config.model import Job, OwnerRule, Profile, Target
+from exporter.config.model import Job, OwnerRule, Profile
 from exporter.errors import FileOutcome, Outcome
 from exporter.lru import BytesLRU
 from exporter.results import CertFacts, CertReport, Observation, Result
@@ -63,19 +63,18 @@ def judge(obs: Observation, job: Job, profile: Profile, owner_rules: Sequence[Ow
     except ValueError as exc:
         if obs.outcome.value != "certificate_found":
             return _result(obs, obs.outcome, obs.detail, None)
-        unparsable = FileOutcome.PARSE_ERROR if isinstance(obs.outcome, FileOutcome) else Outcome.NO_CERTIFICATE
-        return _result(obs, unparsable, str(exc), None)
+        return _result(obs, job.unparsable, str(exc), None)
     owners = tuple(owner_for(c, owner_rules, job.owner) for c in chain)
     weak_keys = tuple(key_weak(c, profile) for c in chain)
     weak_signatures = [signature_weak([c], profile) for c in chain]
-    if isinstance(job, Target):
+    if job.served:
         weak_signatures[0] = signature_weak(chain, profile)  # a weak link anywhere weakens what the leaf proves
         report = CertReport(
             chain=chain,
             owners=owners,
             key_weak=weak_keys,
             signature_weak=tuple(weak_signatures),
-            hostname_match=hostname_matches(chain[0], job.server_name),
+            hostname_match=hostname_matches(chain[0], job.server_name) if job.server_name else None,
             expected=expected_checks(chain[0], job.expect),
         )
     else:

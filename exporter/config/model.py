@@ -7,12 +7,13 @@ re-validates a value it reads from these classes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from exporter.config.notify_model import Notifications, Report
+from exporter.errors import FileOutcome, Outcome
 from exporter.netpolicy import DEFAULT_FETCH_DENY
 from exporter.proxyurl import ProxyURL
 
@@ -108,10 +109,20 @@ class Target:
     key: str = field(init=False, repr=False, compare=False)
 
     source: ClassVar[str] = "tls"  # the key of exporter.probers.PROBERS that observes it
+    kind: ClassVar[str] = "address"
+    served: ClassVar[bool] = True
+    unparsable: ClassVar[Outcome | FileOutcome] = Outcome.NO_CERTIFICATE
+    sharded: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         key = f"{self.protocol}://{self.target}"
         object.__setattr__(self, "key", key if self.server_name == self.host else f"{key}#{self.server_name}")
+
+    def location_target(self, location: str) -> str:
+        return self.target
+
+    def scan_key(self, location: str) -> ScanKey | None:
+        return (self.protocol, location, self.server_name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,13 +140,79 @@ class FileTarget:
     key: str = field(init=False, repr=False, compare=False)  # identity across reloads
 
     source: ClassVar[str] = "file"
+    kind: ClassVar[str] = "file"
+    served: ClassVar[bool] = False
+    unparsable: ClassVar[Outcome | FileOutcome] = FileOutcome.PARSE_ERROR
+    sharded: ClassVar[bool] = False  # files are local: every instance watches its own
+    protocol: ClassVar[str] = "file"
+    server_name: ClassVar[str | None] = None
+    expect: ClassVar[Expect | None] = None
+    label_server_name: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"file://{self.path}")
 
+    @property
+    def target(self) -> str:
+        return self.path
 
-# Everything a source observes on a schedule: one entry of `targets:` or of `files:`.
-Job = Target | FileTarget
+    def location_target(self, location: str) -> str:
+        return location  # each file's series carry its own path, not the glob
+
+    def scan_key(self, location: str) -> ScanKey | None:
+        return None
+
+
+ScanKey = tuple[str, str, str]  # (protocol, address, server name): what a version scan is kept under
+
+
+class Job(Protocol):
+    """What a source observes on a schedule (an entry of `targets:`, `files:` ...), as every stage
+    after the source sees it: the source's own class describes its locations, so nothing downstream
+    asks which source it came from. See docs/extending.md."""
+
+    source: ClassVar[str]  # the key of exporter.probers.PROBERS that observes it
+    kind: ClassVar[str]  # what one location is ("address", "file"): the inventory's kind, the log's noun
+    # A live endpoint: the leaf is judged with the chain that was served, and the host name, the
+    # expected certificate, the chain, revocation, the version scan and the grade apply. Otherwise every
+    # certificate stored is judged on its own, with its position.
+    served: ClassVar[bool]
+    sharded: ClassVar[bool]  # split between sharded instances (network), or watched by each (local)
+    unparsable: ClassVar[Outcome | FileOutcome]  # the outcome of certificates seen that do not parse
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # a frozen dataclass: dataclasses.replace works
+
+    @property
+    def key(self) -> str: ...  # identity across reloads
+    @property
+    def name(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def labels(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def interval(self) -> float: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def target(self) -> str: ...  # what the configuration names: an address, a path or glob
+    @property
+    def protocol(self) -> str: ...  # the `protocol` label: the TLS protocol, or the source's name
+    @property
+    def server_name(self) -> str | None: ...  # the name verified, where one is
+    @property
+    def expect(self) -> Expect | None: ...
+    @property
+    def label_server_name(self) -> bool: ...
+
+    def location_target(self, location: str) -> str:
+        """The `target` label of one location's series."""
+        ...
+
+    def scan_key(self, location: str) -> ScanKey | None:
+        """Where the location's version scan is kept; None when it has none."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

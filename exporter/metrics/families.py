@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
-from exporter.config.model import Profile
+from exporter.config.model import Job, Profile
 from exporter.errors import FileOutcome, Outcome
 from exporter.metrics import names as n
 from exporter.metrics.text import Exposition, label_text, line, number
@@ -209,14 +209,16 @@ def stored_static(
 def location_static(
     ex: Exposition,
     labels_for: LabelsFor,
-    owner: str,
+    job: Job,
     result: Result,
     last_change: tuple[float, ...],
     profile: Profile,
     scan: ScanResult | None = None,
 ) -> list[ClockLines]:
-    """The static lines of one location of any source, and its clock lines."""
-    if isinstance(result.outcome, FileOutcome):
+    """The static lines of one location of any source, and its clock lines: a served chain's
+    (leaf, chain, session, scan), or every stored certificate's with its position."""
+    owner = job.owner
+    if not job.served:
         return stored_static(ex, labels_for, owner, result, last_change, profile)
     clocks = served_static(ex, labels_for, owner, result, last_change, profile)
     if scan is not None and result.report is not None:

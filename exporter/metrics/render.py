@@ -22,12 +22,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from exporter.config.model import Config, Job, Profile, SeriesSet, Target
+from exporter.config.model import Config, Job, Profile, SeriesSet
 from exporter.metrics import gzipped
 from exporter.metrics import names as n
 from exporter.metrics.families import ClockLines, location_static
 from exporter.metrics.text import Exposition
-from exporter.pipeline import scan_key
 from exporter.probers import PROBERS, Source
 from exporter.results import Result
 from exporter.scan import Scanner, ScanResult
@@ -210,9 +209,7 @@ class StoreRenderer:
         return group
 
     def _scan(self, job: Job, location: str) -> ScanResult | None:
-        if self._scanner is None or not isinstance(job, Target):
-            return None
-        return self._scanner.latest(scan_key(job, location))
+        return None if self._scanner is None else self._scanner.latest_for(job, location)
 
     def _failed(self, job: Job, location: str, exc: Exception) -> None:
         log.error(
@@ -428,7 +425,7 @@ class StoreRenderer:
                 for hit in hits:
                     for clock in hit.clocks:
                         clock.render(clock_ex, profile, now)
-            if entries and isinstance(job, Target):
+            if entries and job.served:
                 line = self._job_cache.get(job.key)
                 if line is not None and line.job is job and line.entries is entries:
                     job_cache[job.key] = line
@@ -437,7 +434,7 @@ class StoreRenderer:
                 distinct = distinct_certificates(entries)
                 if line is None or line.job is not job or line.distinct != distinct:
                     base = {"target": job.target, "protocol": job.protocol, "name": job.name, "owner": job.owner}
-                    if job.label_server_name:
+                    if job.label_server_name and job.server_name:
                         base["server_name"] = job.server_name
                     own = Exposition()
                     own.add(n.TARGET_DISTINCT_CERTS, {**base, **dict(job.labels)}, distinct)
@@ -486,7 +483,7 @@ def _render_location(
 ) -> tuple[dict[str, bytes], list[ClockLines]]:
     own = Exposition()
     labels_for = partial(_labels, source, job, location)
-    clocks = location_static(own, labels_for, job.owner, entry.result, entry.last_change, profile, scan)
+    clocks = location_static(own, labels_for, job, entry.result, entry.last_change, profile, scan)
     text = {k: "".join(v).encode() for k, v in own.lines.items() if not minimal or k in MINIMAL}
     return text, clocks
 
@@ -516,9 +513,9 @@ def probe_text(
         fixed = {"address": result.location} if many else {}
         if name:
             fixed["name"] = job.name
-        scan = scanner.latest(scan_key(job, result.location)) if scanner and isinstance(job, Target) else None
+        scan = scanner.latest_for(job, result.location) if scanner else None
         labels_for = partial(_probe_labels, fixed, job.owner, owner)
-        for clock in location_static(ex, labels_for, job.owner, result, (), profile, scan):
+        for clock in location_static(ex, labels_for, job, result, (), profile, scan):
             clock.render(ex, profile, now)
         if result.report is not None:
             fingerprints.add(result.report.leaf.fingerprint_sha256)

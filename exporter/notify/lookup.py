@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 
 from exporter.certs.tiers import days_left
-from exporter.config.model import Target
 from exporter.notify.alerts import Alert
 from exporter.store import Store
 
@@ -20,18 +19,15 @@ def days_left_from_store(store: Store, clock: Callable[[], float] = time.time) -
         if not alert.target:
             return None
         for job, entries in store.snapshot():
-            if isinstance(job, Target):
-                if job.target != alert.target or (alert.protocol and job.protocol != alert.protocol):
-                    continue
-                entry = entries.get(alert.address)
-                if entry is not None and entry.result.report is not None:
-                    return days_left(entry.result.report.leaf.not_after, clock())
+            if alert.protocol and job.protocol != alert.protocol:
                 continue
-            entry = entries.get(alert.target)  # a file: its path is the target label
-            if entry is None or entry.result.report is None:
+            # A served chain's location is its address label; a stored certificate's, its path (the target).
+            location = alert.address if job.served else alert.target
+            entry = entries.get(location)
+            if entry is None or entry.result.report is None or job.location_target(location) != alert.target:
                 continue
             chain = entry.result.report.chain
-            position = int(alert.position) if alert.position.isdigit() else 0
+            position = int(alert.position) if alert.position.isdigit() and not job.served else 0
             if position < len(chain):
                 return days_left(chain[position].not_after, clock())
         return None

@@ -16,6 +16,7 @@ from exporter.deadline import Deadline
 from exporter.probers.file import FileSource
 from exporter.probers.tls import TLSSource
 from exporter.results import Observation
+from exporter.tls.hello import Opener
 
 
 class Source(Protocol):
@@ -27,6 +28,10 @@ class Source(Protocol):
     async def observe(self, job: Job, deadline: Deadline, profile: Profile | None = None) -> list[Observation]: ...
 
     def labels(self, job: Job, location: str, owner: str) -> dict[str, str]: ...
+
+    def opener(self, job: Job, location: str, timeout: float, profile: Profile | None = None) -> Opener | None:
+        """Fresh connections to one location for the version scan; None where there is nothing to scan."""
+        ...
 
 
 def make_probers(tls: TLSSource | None = None) -> dict[str, Source]:

@@ -213,6 +213,9 @@ class FileSource:
         labels.update(job.labels)
         return labels
 
+    def opener(self, job: Job, location: str, timeout: float, profile: Profile | None = None) -> None:
+        return None  # a stored certificate has no versions to scan
+
     async def observe(self, job: Job, deadline: Deadline, profile: Profile | None = None) -> list[Observation]:
         """One observation per path, in sorted path order.
 

@@ -156,8 +156,9 @@ class TLSSource:
         finally:
             self.connections.release()
 
-    def opener(self, job: Target, address: str, timeout: float, profile: Profile | None = None) -> Opener:
+    def opener(self, job: Job, address: str, timeout: float, profile: Profile | None = None) -> Opener:
         """Fresh connections to ``address``, ready for a ClientHello (the version scan's)."""
+        assert isinstance(job, Target)
         ip, port = split_address(address)
         starttls = PROTOCOLS[job.protocol].starttls
         proxy = None if profile is None else profile.proxy_url

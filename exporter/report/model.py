@@ -33,8 +33,8 @@ class Certificate:
 
     @property
     def where(self) -> str:
-        if self.protocol == "file":
-            return f"{self.target} #{self.position or 0}"
+        if self.position:  # one of the certificates stored at the target (a file's)
+            return f"{self.target} #{self.position}"
         where = f"{self.target} ({self.address})" if self.address and self.address != self.target else self.target
         return f"{where} [{self.server_name}]" if self.server_name else where
 

@@ -12,24 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from exporter.certs.findings import Finding, Verdict
 from exporter.certs.tiers import days_left, tier_of
 from exporter.check import verdict
-from exporter.config.model import Config, ExpiryTiers, Job, Target
+from exporter.config.model import Config, ExpiryTiers, Job
 from exporter.results import CertFacts, Result, Step
 from exporter.scan import ScanResult
 from exporter.store import Entry
 
 Snapshot = Sequence[tuple[Job, Mapping[str, Entry]]]
-ScanOf = Callable[[Target, str], ScanResult | None]  # the latest version scan of an address
-
-
-class Kind(StrEnum):
-    ADDRESS = "address"
-    FILE = "file"
+ScanOf = Callable[[Job, str], ScanResult | None]  # the latest version scan of a location
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +56,8 @@ class Cert:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InventoryEntry:
-    kind: Kind
+    kind: str  # the source's word for one location: "address", "file" ...
+    served: bool  # a live endpoint (its location is an address), or stored certificates (a path)
     target: str  # the address as configured, or the path/glob of `files:`
     location: str  # the address probed, or the file's path; "" when none (not probed, name not resolved)
     protocol: str  # "file" for files
@@ -92,10 +87,10 @@ class InventoryEntry:
     def as_json(self) -> dict[str, Any]:
         h = self.headline
         return {
-            "kind": self.kind.value,
+            "kind": self.kind,
             "target": self.target,
-            "address": (self.location or None) if self.kind is Kind.ADDRESS else None,
-            "path": (self.location or None) if self.kind is Kind.FILE else None,
+            "address": (self.location or None) if self.served else None,
+            "path": (self.location or None) if not self.served else None,
             "protocol": self.protocol,
             "server_name": self.server_name,
             "name": self.name,
@@ -150,13 +145,13 @@ def _cert(position: int, c: CertFacts, owner: str, tiers: ExpiryTiers, now: floa
 
 
 def _pending(job: Job) -> InventoryEntry:
-    served = isinstance(job, Target)
     return InventoryEntry(
-        kind=Kind.ADDRESS if served else Kind.FILE,
-        target=job.target if isinstance(job, Target) else job.path,
+        kind=job.kind,
+        served=job.served,
+        target=job.target,
         location="",
-        protocol=job.protocol if isinstance(job, Target) else "file",
-        server_name=job.server_name if isinstance(job, Target) else None,
+        protocol=job.protocol,
+        server_name=job.server_name,
         name=job.name,
         owner=job.owner,
         profile=job.profile,
@@ -184,15 +179,16 @@ def _entry(job: Job, result: Result, config: Config, scan: ScanResult | None, no
             _cert(i, c, report.owners[i] if i < len(report.owners) else job.owner, profile.expiry_tiers, now)
             for i, c in enumerate(report.chain)
         )
-        headline = certs[0] if isinstance(job, Target) else min(certs, key=lambda c: c.not_after, default=None)
+        # A served chain is headed by its leaf; stored certificates by the one that expires first.
+        headline = certs[0] if job.served else min(certs, key=lambda c: c.not_after, default=None)
     a = report.assessment if report is not None else None
-    served = isinstance(job, Target)
     return InventoryEntry(
-        kind=Kind.ADDRESS if served else Kind.FILE,
-        target=job.target if isinstance(job, Target) else job.path,
+        kind=job.kind,
+        served=job.served,
+        target=job.target,
         location=result.location,
-        protocol=job.protocol if isinstance(job, Target) else "file",
-        server_name=job.server_name if isinstance(job, Target) else None,
+        protocol=job.protocol,
+        server_name=job.server_name,
         name=job.name,
         owner=(headline.owner if headline is not None else "") or job.owner,
         profile=job.profile,
@@ -230,6 +226,6 @@ def build_inventory(
             continue
         for location in sorted(entries):
             result = entries[location].result
-            scan = scan_of(job, location) if scan_of is not None and isinstance(job, Target) else None
+            scan = scan_of(job, location) if scan_of is not None else None
             out.append(_entry(job, result, config, scan, now))
     return out

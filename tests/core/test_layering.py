@@ -125,3 +125,40 @@ def test_packages_import_each_other_one_way() -> None:
     folded = package_graph(import_graph())
     assert "exporter.config" in folded["exporter.certs"]  # the fold sees real edges
     assert cycles(folded) == []
+
+
+# The classes that tell sources apart: only the sources themselves (and the config that builds
+# their jobs) may ask for them; every later stage reads what the job describes (served, kind ...).
+SOURCE_CLASSES = frozenset({"Target", "FileTarget", "FileOutcome", "TLSSource", "FileSource"})
+SOURCE_HOMES = ("exporter/probers/", "exporter/config/")
+
+
+def _source_branches(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance":
+            names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)} if len(node.args) > 1 else set()
+            if names & SOURCE_CLASSES:
+                found.append(f"line {node.lineno}: isinstance(..., {', '.join(sorted(names & SOURCE_CLASSES))})")
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and o.value == "file" for o in operands):
+                found.append(f"line {node.lineno}: compares with 'file'")
+    return found
+
+
+def test_nothing_after_the_sources_asks_which_source_a_job_came_from() -> None:
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).as_posix()
+        if relative.startswith(SOURCE_HOMES):
+            continue
+        branches = _source_branches(ast.parse(path.read_text()))
+        if branches:
+            offenders[relative] = branches
+    assert offenders == {}
+
+
+def test_the_source_branch_finder_finds_one() -> None:
+    code = "if isinstance(job, Target):\n    pass\nif protocol == 'file':\n    pass\n"
+    assert _source_branches(ast.parse(code)) == ["line 1: isinstance(..., Target)", "line 3: compares with 'file'"]

@@ -21,7 +21,7 @@ from servers import LoopbackServers
 from exporter.assess import Assessor
 from exporter.certs.findings import OUTCOME_CODES, PROBLEMS, Severity, Verdict, finding, render_markdown, verdict_of
 from exporter.errors import FileOutcome, Outcome
-from exporter.pipeline import Pipeline, scan_key
+from exporter.pipeline import Pipeline
 from exporter.scan import Scanner
 from exporter.store import Entry
 from exporter.web.inventory import build_inventory
@@ -136,7 +136,7 @@ async def test_no_grade_before_the_version_scan(servers: LoopbackServers, pki: P
         (listed,) = build_inventory([(target, {first.location: Entry(first, ())})], config)
         assert (listed.grade, listed.grading, listed.as_json()["grading"]) == (None, True, True)
         for _ in range(200):  # the scan the first probe asked for, in the background
-            if scanner.latest(scan_key(target, first.location)) is not None:
+            if scanner.latest_for(target, first.location) is not None:
                 break
             await asyncio.sleep(0.05)
         (second,) = await daemon.probe(target, config)

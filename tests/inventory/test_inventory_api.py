@@ -12,7 +12,6 @@ from pki import PKI
 
 from exporter.check import verdict
 from exporter.config.model import Target
-from exporter.pipeline import scan_key
 from exporter.probers import PROBERS
 from exporter.probers.tls import TLSSource
 
@@ -170,7 +169,7 @@ async def test_the_latest_version_scan_counts_as_in_check(fleet: Fleet) -> None:
     tls = PROBERS["tls"]
     assert isinstance(tls, TLSSource)
     scanner = fleet.exporter.scanner
-    scan = await scanner.scan_now(scan_key(job, location), tls.opener(job, location, scanner.hello_timeout))
+    scan = await scanner.scan_now(job.scan_key(location), tls.opener(job, location, scanner.hello_timeout))
     assert ("TLSv1.0", True) in scan.accepted
     e = (await inventory(fleet))["legacy"]
     v = verdict(locations[location].result, job, fleet.exporter.config.profile(job.profile), time.time(), scan)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from exporter.certs.findings import Verdict, finding
-from exporter.web.inventory import Cert, InventoryEntry, Kind
+from exporter.web.inventory import Cert, InventoryEntry
 from exporter.web.status import render_status
 
 from .browser import Browser, Page
@@ -146,7 +146,8 @@ def entry(
         owner=text if owner is None else owner,
     )
     return InventoryEntry(
-        kind=Kind.ADDRESS,
+        kind="address",
+        served=True,
         target=text,
         location=text,
         protocol="tls",
