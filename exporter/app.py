@@ -24,6 +24,7 @@ from exporter.config import load_config
 from exporter.config.load import MAX_CONFIG_BYTES
 from exporter.config.model import Config, Target
 from exporter.errors import ConfigError
+from exporter.eventlog import log_events
 from exporter.fileio import DaemonThreadPool, in_file_thread, read_regular
 from exporter.limits import budget, raise_nofile
 from exporter.metrics import gzipped
@@ -86,6 +87,7 @@ class Exporter:
         self.metrics = SelfMetrics(self.registry)
         self.metrics.set_shard(self.shard.index, self.shard.count)
         self.store = Store()
+        self.store.subscribe(log_events)  # the event log is an output of the store's changes
         self.scanner = Scanner()
         self.fds = budget(raise_nofile())  # descriptors: probes and the HTTP server each get a share
         self.probers = make_probers(TLSSource(asyncio.Semaphore(self.fds.probes)))
@@ -229,7 +231,7 @@ class Exporter:
                 "fields": {"version": __version__, "listen": self.listen, "shard": str(self.shard), **summary(config)}
             },
         )
-        if not config.targets and not config.files:
+        if not config.targets and not config.files and not any(config.sections.values()):
             log.warning(
                 "no targets configured: only /probe will do anything",
                 extra={"fields": {"config": str(self._path() or "(none)")}},
@@ -296,6 +298,7 @@ def summary(config: Config) -> dict[str, object]:
         "config": config.source or "(none)",
         "targets": len(config.targets),
         "files": len(config.files),
+        **{name: len(jobs) for name, jobs in config.sections.items()},
         "protocols": ",".join(f"{p}:{c}" for p, c in sorted(protocols.items())) or "none",
         "profiles": ",".join(sorted(config.profiles)),
     }

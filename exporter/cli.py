@@ -171,8 +171,9 @@ def config_check(path: str | None, web_config_file: str | None = None) -> int:
         _print_errors(target, exc)
         failed = True
     else:
+        sections = "".join(f"{len(jobs)} {name} entries, " for name, jobs in config.sections.items())
         print(
-            f"{target}: OK ({len(config.targets)} targets, {len(config.files)} file entries, "
+            f"{target}: OK ({len(config.targets)} targets, {len(config.files)} file entries, {sections}"
             f"{len(config.profiles)} profiles)"
         )
     if web_config_file is not None:

@@ -131,6 +131,9 @@ class FetchPolicy:
         return why
 
 
+# The start of the detail of a probe refused by probe.allow (the handler answers it with 403).
+NOT_ALLOWED = "not allowed by probe.allow"
+
 # Set for the duration of one /probe request: its connections and the fetches its certificates
 # name must pass `probe.allow` too. A context variable, so that the scheduled probes running at the
 # same time (other tasks, other contexts) are not restricted, and nothing between the handler and

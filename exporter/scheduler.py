@@ -33,7 +33,6 @@ from collections.abc import Callable
 
 from exporter.config.model import Config, Job, Profile
 from exporter.duequeue import DueQueue
-from exporter.eventlog import log_events
 from exporter.metrics.internal import SelfMetrics
 from exporter.pipeline import Pipeline
 from exporter.shard import Shard
@@ -174,15 +173,12 @@ class Scheduler:
 
     async def run_once(self, job: Job) -> None:
         results = await self.pipeline.probe(job, self.config)
-        if job.source == "tls":
+        if job.served:  # the probe histogram is about connections
             for r in results:
                 self.metrics.observe(r.outcome.value, r.duration)
         source = self.pipeline.source(job)
         profile = self.config.profile(job.profile)
-        events = self.store.record(
-            job, results, every_certificate=source.every_certificate, profile=profile, now=time.time()
-        )
-        log_events(job, events)
+        self.store.record(job, results, every_certificate=source.every_certificate, profile=profile, now=time.time())
 
     async def stop(self) -> None:
         """Stop the loop and cancel the probes in flight; a later ``apply`` starts afresh."""

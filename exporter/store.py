@@ -10,6 +10,7 @@ judged; and equal sessions, assessments and reports are held once (``exporter.in
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,11 @@ from exporter.changes import ChangeTracker, Event
 from exporter.config.model import Job, Profile
 from exporter.intern import Interner
 from exporter.results import Assessment, CertReport, Result, Session
+
+log = logging.getLogger(__name__)
+
+# An output that acts on changes: called with a job and the events of one of its recorded passes.
+Subscriber = Callable[[Job, Sequence[Event]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,15 @@ class Store:
         self._changes = ChangeTracker()
         self._shared = Shared()
         self._held = 0  # entries over all jobs
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber(job, events)`` after every recorded pass that changed something.
+
+        How outputs that act on changes (the event log, a webhook, a trap sender) are wired: to the
+        store, never into the scheduler. A subscriber runs on the recording task: it must not block;
+        an exception in one is logged and never reaches the probe or the other subscribers."""
+        self._subscribers.append(subscriber)
 
     def _results(self) -> Iterator[Result]:
         return (e.result for s in self._jobs.values() for e in s.entries.values())
@@ -132,6 +147,12 @@ class Store:
             }
             self._held += len(state.entries)
             shared.sweep_if_due(self._held, self._results)
+        if events:
+            for subscriber in self._subscribers:
+                try:
+                    subscriber(job, events)
+                except Exception:  # an output's bug must not cost the probe its result
+                    log.exception("event subscriber %r failed", subscriber)
         return events
 
     def snapshot(self) -> list[tuple[Job, Mapping[str, Entry]]]:

@@ -241,6 +241,8 @@ class Config:
     profiles: Mapping[str, Profile] = field(default_factory=lambda: MappingProxyType({"default": Profile()}))
     targets: tuple[Target, ...] = ()
     files: tuple[FileTarget, ...] = ()
+    # The jobs of plug-in sources' sections (exporter.config.sections): section name -> jobs.
+    sections: Mapping[str, tuple[Job, ...]] = field(default_factory=lambda: MappingProxyType({}))
     certificate_owners: tuple[OwnerRule, ...] = ()
     probe: ProbeSettings = ProbeSettings()
     notifications: Notifications = field(default_factory=Notifications)

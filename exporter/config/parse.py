@@ -44,6 +44,7 @@ from exporter.config.reader import (
     normalise_serial,
     split_address,
 )
+from exporter.config.sections import SECTIONS
 from exporter.errors import ConfigError
 from exporter.fileio import read_regular
 from exporter.protocols import PROTOCOLS
@@ -58,6 +59,7 @@ TOP_KEYS = (
     "fetch",
     "notifications",
     "reports",
+    *SECTIONS,
 )
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner", "max_certificates_per_file")
 TARGET_KEYS = (
@@ -121,6 +123,9 @@ class _Parser(ProfileParser):
             profiles=MappingProxyType(self.profiles(top.get("profiles"))),
             targets=self.targets(top.get("targets"), defaults),
             files=self.files(top.get("files"), defaults),
+            sections=MappingProxyType(
+                {name: parse(self, top.get(name), defaults) for name, parse in SECTIONS.items() if name in top}
+            ),
             certificate_owners=self.owner_rules(top.get("certificate_owners")),
             probe=self.probe(top.get("probe")),
             fetch=self.fetch(top.get("fetch")),

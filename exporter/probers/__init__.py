@@ -13,6 +13,7 @@ from typing import Protocol
 
 from exporter.config.model import Config, Job, Profile
 from exporter.deadline import Deadline
+from exporter.probers.bundle import BundleSource
 from exporter.probers.file import FileSource
 from exporter.probers.tls import TLSSource
 from exporter.results import Observation
@@ -36,9 +37,9 @@ class Source(Protocol):
 
 def make_probers(tls: TLSSource | None = None) -> dict[str, Source]:
     """The table of sources; ``tls`` may carry the scheduler's connection cap."""
-    return {"tls": tls or TLSSource(), "file": FileSource()}
+    return {"tls": tls or TLSSource(), "file": FileSource(), "bundle": BundleSource()}
 
 
 PROBERS: dict[str, Source] = make_probers()
 
-__all__ = ["PROBERS", "FileSource", "Source", "TLSSource", "make_probers"]
+__all__ = ["PROBERS", "BundleSource", "FileSource", "Source", "TLSSource", "make_probers"]

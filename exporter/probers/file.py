@@ -170,25 +170,31 @@ def read_file(path: str, target: FileTarget, now: float) -> Observation:
         outcome = FileOutcome.MISSING if missing else FileOutcome.UNREADABLE
         return Observation(location=path, outcome=outcome, detail=_os_reason(exc), started_at=now)
 
-    limit = target.max_certificates
+    password, note = _password(target)
+    return stored_certificates(data, path, target.max_certificates, now, password=password, note=note)
+
+
+def stored_certificates(
+    data: bytes, location: str, limit: int, now: float, *, password: bytes | None = None, note: str = ""
+) -> Observation:
+    """The certificates in a bundle's bytes (PEM, DER, PKCS#7 or PKCS#12), at most ``limit`` of them."""
     # Counted before parsing where it is cheap (PEM): 10,000 certificates are not parsed to be refused.
     if data.count(PEM_BEGIN) > limit:
-        return _too_many(path, data.count(PEM_BEGIN), limit, now)
-    password, note = _password(target)
+        return _too_many(location, data.count(PEM_BEGIN), limit, now)
     try:
         certificates = load_certificates(data, password=password)
         if len(certificates) > limit:
-            return _too_many(path, len(certificates), limit, now)
+            return _too_many(location, len(certificates), limit, now)
         ders = tuple(c.public_bytes(Encoding.DER) for c in certificates)
     except CertificateParseError as exc:
         detail = f"{exc.reason}; {note}" if note and "PKCS#12" in exc.reason else exc.reason
-        return Observation(location=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, started_at=now)
-    return Observation(location=path, outcome=FileOutcome.CERTIFICATE_FOUND, certificates=ders, started_at=now)
+        return Observation(location=location, outcome=FileOutcome.PARSE_ERROR, detail=detail, started_at=now)
+    return Observation(location=location, outcome=FileOutcome.CERTIFICATE_FOUND, certificates=ders, started_at=now)
 
 
-def _too_many(path: str, count: int, limit: int, now: float) -> Observation:
+def _too_many(location: str, count: int, limit: int, now: float) -> Observation:
     detail = f"{count} certificates, over max_certificates_per_file ({limit})"
-    return Observation(location=path, outcome=FileOutcome.PARSE_ERROR, detail=detail, started_at=now)
+    return Observation(location=location, outcome=FileOutcome.PARSE_ERROR, detail=detail, started_at=now)
 
 
 def _read_batch(paths: Sequence[str], target: FileTarget, now: float) -> list[Observation]:

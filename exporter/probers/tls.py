@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from exporter.config.model import Config, Job, Profile, Target
 from exporter.deadline import Deadline
 from exporter.errors import Outcome, ProbeError
-from exporter.netpolicy import PROBE_SCOPE
+from exporter.netpolicy import NOT_ALLOWED, PROBE_SCOPE
 from exporter.protocols import PROTOCOLS
 from exporter.proxyurl import ProxyURL
 from exporter.resolve import resolve
@@ -84,12 +84,12 @@ class TLSSource:
         scope = PROBE_SCOPE.get()
         refusal = scope.allows(job.host, ips) if scope is not None else None
         if refusal is not None:  # /probe: DNS may not send the connection outside probe.allow
-            steps(f"not allowed by probe.allow: {refusal}")
+            steps(f"{NOT_ALLOWED}: {refusal}")
             return [
                 Observation(
                     location="",
                     outcome=Outcome.DNS_ERROR,
-                    detail=f"not allowed by probe.allow: {refusal}",
+                    detail=f"{NOT_ALLOWED}: {refusal}",
                     started_at=started,
                     duration=time.time() - started,
                     log=tuple(steps.lines),

@@ -11,9 +11,8 @@ from aiohttp import web
 from exporter.adhoc import adhoc_target
 from exporter.deadline import Deadline
 from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
-from exporter.netpolicy import PROBE_SCOPE, Patterns
+from exporter.netpolicy import NOT_ALLOWED, PROBE_SCOPE, Patterns
 from exporter.textsafe import utf8_safe
-from exporter.web.allow import probe_refusal
 from exporter.web.guard import install
 from exporter.web.sd import sd_handler
 from exporter.web.service import Service
@@ -79,24 +78,28 @@ class Handlers:
             timeout = _timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), target.timeout)
         except ValueError as exc:
             return web.Response(status=400, text=f"{exc}\n")
-        # One budget for the request: the allow check's name lookup and the probe share it.
         deadline = Deadline(timeout)
-        refusal = await probe_refusal(target.host, target.port, config.probe.allow, timeout=timeout)
-        timeout = max(deadline.left(), 0.001)
+        allowed = Patterns.of(config.probe.allow)
+        # The name (or IP literal) here, before any lookup; the addresses a name resolves to are
+        # checked once, by the source, on the very addresses it would connect to.
+        refusal = allowed.allows(target.host, ())
         if refusal is not None:
-            return web.Response(status=403, text=f"target not allowed by probe.allow: {refusal}\n")
+            return web.Response(status=403, text=f"target {NOT_ALLOWED}: {refusal}\n")
         if self.probes_in_flight >= self.max_probes:
             return web.Response(
                 status=503, text=f"too many /probe requests in flight (limit {self.max_probes}); retry later\n"
             )
         self.probes_in_flight += 1
         # Its connections, and the fetches its certificates name, stay within probe.allow.
-        scope = PROBE_SCOPE.set(Patterns.of(config.probe.allow))
+        scope = PROBE_SCOPE.set(allowed)
         try:
             results = await self.service.probe(target, timeout=timeout)
         finally:
             PROBE_SCOPE.reset(scope)
             self.probes_in_flight -= 1
+        refused = next((r.detail for r in results if r.detail.startswith(NOT_ALLOWED)), None)
+        if refused is not None:  # the name resolved outside probe.allow: nothing was connected to
+            return web.Response(status=403, text=f"target {refused}\n")
         # Rendered fresh from this request's results: nothing goes stale.
         text = self.service.probe_text(results, target, owner="owner" in q, name="name" in q)
         if q.get("debug", "").lower() in ("1", "true", "yes"):

@@ -12,6 +12,7 @@ from pki import PKI
 from prometheus_client import CollectorRegistry
 
 from exporter.config.model import Config, FileTarget, OwnerRule
+from exporter.eventlog import log_events
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer
 from exporter.pipeline import Pipeline
@@ -29,6 +30,7 @@ async def test_file_series_values_missing_and_renewal(
     rule = OwnerRule(field="issuer_cn", pattern="test root*", owner="pki-team")
     config = Config(files=(entry,), certificate_owners=(rule,))
     store = Store()
+    store.subscribe(log_events)  # as the application wires its event log
     scheduler = Scheduler(store, Pipeline(), SelfMetrics(CollectorRegistry()))
     scheduler.apply(config)
     await scheduler.stop()  # probed by hand below: the schedule's own first probe must not race them

@@ -129,7 +129,9 @@ def test_packages_import_each_other_one_way() -> None:
 
 # The classes that tell sources apart: only the sources themselves (and the config that builds
 # their jobs) may ask for them; every later stage reads what the job describes (served, kind ...).
-SOURCE_CLASSES = frozenset({"Target", "FileTarget", "FileOutcome", "TLSSource", "FileSource"})
+SOURCE_CLASSES = frozenset(
+    {"Target", "FileTarget", "BundleURL", "FileOutcome", "TLSSource", "FileSource", "BundleSource"}
+)
 SOURCE_HOMES = ("exporter/probers/", "exporter/config/")
 
 
