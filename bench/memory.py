@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from run import _raise_nofile, endpoint_address  # noqa: E402
 
-from exporter import memory  # noqa: E402
+from exporter.support import memory  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -139,8 +139,8 @@ def distinct_source(pki_dir: Path, n: int, port: int) -> tuple[Any, str]:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     from pki import make_pki
 
-    from exporter.errors import Outcome
     from exporter.results import Observation, Session
+    from exporter.support.errors import Outcome
 
     pki = make_pki(pki_dir)
     inter = pki.intermediate
@@ -165,7 +165,7 @@ def distinct_source(pki_dir: Path, n: int, port: int) -> tuple[Any, str]:
         )
         leaves[f"{endpoint_address(i)}:{port}"] = cert.public_bytes(Encoding.DER)
     inter_der = inter.cert.public_bytes(Encoding.DER)
-    from exporter.probers.tls import TLSSource
+    from exporter.sources.tls import TLSSource
 
     class Distinct(TLSSource):
         async def observe(self, job: Any, deadline: Any, profile: Any = None) -> list[Observation]:
@@ -196,12 +196,12 @@ def distinct_source(pki_dir: Path, n: int, port: int) -> tuple[Any, str]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    from exporter.assess import Assessor
     from exporter.certs import judge as judge_mod
     from exporter.config import load_config
+    from exporter.judge.assess import Assessor
+    from exporter.judge.scan import Scanner
     from exporter.pipeline import Pipeline
-    from exporter.scan import Scanner
-    from exporter.store import Store
+    from exporter.schedule.store import Store
 
     n = args.endpoints
     memory.one_arena()

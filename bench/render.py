@@ -36,14 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from exporter.assess import Assessor  # noqa: E402
 from exporter.config.model import Config, Defaults, Profile, Target  # noqa: E402
+from exporter.judge.assess import Assessor  # noqa: E402
+from exporter.judge.scan import Scanner  # noqa: E402
 from exporter.metrics import gzipped  # noqa: E402
 from exporter.metrics.render import StoreRenderer  # noqa: E402
 from exporter.pipeline import Pipeline, scan_key  # noqa: E402
 from exporter.results import Result  # noqa: E402
-from exporter.scan import Scanner  # noqa: E402
-from exporter.store import Store  # noqa: E402
+from exporter.schedule.store import Store  # noqa: E402
 
 
 def cpu(fn: Callable[[], object]) -> tuple[float, object]:

@@ -13,7 +13,7 @@ Three processes:
 * the real exporter, ``python -m exporter --config.file=F --web.listen-address=127.0.0.1:P``,
   with N ``protocol: tls`` targets at ``interval`` (default 5m: every target is then first
   probed within the scheduler's first-probe window of start, spread evenly: 30 s up to 10,500
-  targets, longer past that, see exporter/scheduler.py);
+  targets, longer past that, see exporter/schedule/scheduler.py);
 * this driver, which waits for /-/ready, waits until every endpoint has been probed once,
   checks that /metrics holds N ``tls_probe_success 1`` samples, then scrapes /metrics
   ``--scrapes`` times and prints the figures.

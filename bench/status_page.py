@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from pki import make_pki  # noqa: E402
 from servers import LoopbackServers  # noqa: E402
 
-from exporter.assess import Assessor  # noqa: E402
 from exporter.config.model import Config, Profile, RevocationMode, Target  # noqa: E402
+from exporter.judge.assess import Assessor  # noqa: E402
 from exporter.pipeline import Pipeline  # noqa: E402
 from exporter.results import Result  # noqa: E402
-from exporter.store import Store  # noqa: E402
+from exporter.schedule.store import Store  # noqa: E402
 from exporter.web.inventory import build_inventory  # noqa: E402
 from exporter.web.status import render_status  # noqa: E402
 

@@ -17,31 +17,32 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
-from exporter import __version__, memory
-from exporter.assess import Assessor
-from exporter.check import verdict, verdict_section
+from exporter import __version__
 from exporter.config import load_config
 from exporter.config.load import MAX_CONFIG_BYTES
 from exporter.config.model import Config, Target
-from exporter.errors import ConfigError
-from exporter.eventlog import log_events
-from exporter.fileio import DaemonThreadPool, in_file_thread, read_regular
-from exporter.limits import budget, raise_nofile
+from exporter.judge.assess import Assessor
+from exporter.judge.scan import Scanner
 from exporter.metrics import gzipped
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
-from exporter.netpolicy import FetchPolicy
 from exporter.notify.lookup import days_left_from_store
 from exporter.notify.webhook import SnmpWebhook
+from exporter.outputs.check import verdict, verdict_section
+from exporter.outputs.eventlog import log_events
 from exporter.pipeline import Pipeline
-from exporter.probers import make_probers
-from exporter.probers.tls import TLSSource
 from exporter.report.schedule import ReportScheduler
 from exporter.results import Result, Step
-from exporter.scan import Scanner
-from exporter.scheduler import Scheduler
-from exporter.shard import Shard
-from exporter.store import Store
+from exporter.schedule.scheduler import Scheduler
+from exporter.schedule.shard import Shard
+from exporter.schedule.store import Store
+from exporter.sources import make_probers
+from exporter.sources.tls import TLSSource
+from exporter.support import memory
+from exporter.support.errors import ConfigError
+from exporter.support.fileio import DaemonThreadPool, in_file_thread, read_regular
+from exporter.support.limits import budget, raise_nofile
+from exporter.support.netpolicy import FetchPolicy
 from exporter.web.handlers import make_app
 from exporter.web.inventory import InventoryEntry, build_inventory
 from exporter.web.server import GuardedRunner
@@ -264,7 +265,7 @@ class Exporter:
 
     async def run(self) -> int:
         host, port = parse_listen(self.listen)
-        memory.one_arena()  # before any thread allocates (see exporter/memory.py)
+        memory.one_arena()  # before any thread allocates (see exporter/support/memory.py)
         # Daemon threads: a DNS lookup or a read that hangs never holds up the exit.
         asyncio.get_running_loop().set_default_executor(DaemonThreadPool(DEFAULT_THREADS, "worker"))
         await self.startup()

@@ -15,20 +15,21 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import NoReturn
 
-from exporter import __version__, logs
-from exporter.adhoc import adhoc_target
-from exporter.assess import Assessor
-from exporter.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
+from exporter import __version__
 from exporter.config import load_config, parse_duration
 from exporter.config.model import Config, FileTarget, Job, Threshold
-from exporter.errors import ConfigError
-from exporter.fetch import Fetcher
-from exporter.netpolicy import FetchPolicy
+from exporter.judge.assess import Assessor
+from exporter.judge.fetch import Fetcher
+from exporter.judge.scan import Scanner
+from exporter.outputs.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
 from exporter.pipeline import Pipeline
-from exporter.probers import PROBERS
-from exporter.protocols import PROTOCOLS
-from exporter.scan import Scanner
-from exporter.shard import Shard, parse_shard
+from exporter.schedule.shard import Shard, parse_shard
+from exporter.sources import PROBERS
+from exporter.sources.adhoc import adhoc_target
+from exporter.support import logs
+from exporter.support.errors import ConfigError
+from exporter.support.netpolicy import FetchPolicy
+from exporter.support.protocols import PROTOCOLS
 
 # Paths the exporter serves itself: the telemetry path may not take one of them.
 RESERVED_PATHS = ("/", "/probe", "/sd", "/-/healthy", "/-/ready", "/-/reload")
@@ -324,8 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(args.log_level, args.log_format)
     # The server stack (aiohttp, the web handlers) is imported only to serve: `check` and
     # `--config.check` start faster without it.
-    from exporter import eventloop
     from exporter.app import Exporter, parse_listen
+    from exporter.support import eventloop
     from exporter.web.webconfig import WebConfig, load_web_config
 
     try:

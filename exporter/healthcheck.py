@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exporter.app import parse_listen
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 from exporter.web.webconfig import load_web_config
 
 TIMEOUT = 5.0

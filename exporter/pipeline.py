@@ -15,17 +15,26 @@ import dataclasses
 import time
 from collections.abc import Mapping
 
-from exporter.assess import Assessor
 from exporter.certs.judge import judge
 from exporter.config.model import Config, Job, Profile
-from exporter.deadline import Deadline
-from exporter.fetch import fetch_via
-from exporter.probers import PROBERS, Source
-from exporter.results import Observation, Result
-from exporter.scan import Scanner
-from exporter.steplog import StepLog
+from exporter.judge.assess import Assessor
+from exporter.judge.fetch import fetch_via
+from exporter.judge.scan import Scanner
+from exporter.results import Assessment, Observation, Result, Step, StepResult, StepStatus
+from exporter.sources import PROBERS, Source
+from exporter.support.deadline import Deadline
+from exporter.support.steplog import StepLog
 
 JUDGE_IN_THREAD = 16  # judging many files' certificates is CPU work: off the event loop
+
+
+def _with_step(a: Assessment, step: Step, status: StepResult) -> Assessment:
+    """``a`` with ``step``'s status in its place: before the grade, which depends on it."""
+    steps = list(a.steps)
+    at = next((i for i, (s, _) in enumerate(steps) if s is Step.GRADE), len(steps))
+    steps.insert(at, (step, status))
+    errors = a.errors | {step} if status.status is StepStatus.ERROR else a.errors
+    return dataclasses.replace(a, steps=tuple(steps), errors=errors)
 
 
 class Pipeline:
@@ -70,6 +79,7 @@ class Pipeline:
         steps = StepLog()
         scan = None
         scanned = False  # a grade needs the version scan it depends on
+        scan_status = StepResult(StepStatus.SKIPPED, "nothing to scan at this location")
         key, opener = job.scan_key(result.location), None
         if self.scanner is not None and profile.scan_protocol_versions and key is not None:
             opener = self.probers[job.source].opener(job, result.location, self.scanner.hello_timeout, profile)
@@ -81,16 +91,21 @@ class Pipeline:
                 except TimeoutError:
                     latest = None
                     steps("version scan: not finished inside the timeout; no grade")
+                    scan_status = StepResult(StepStatus.ERROR, "not finished inside the timeout")
             else:
                 latest = self.scanner.latest(key)
                 if latest is not None:
                     steps(f"version scan of {time.time() - latest.at:.0f}s ago is used")
                 if self.scanner.request(key, opener, profile.scan_interval):
                     steps("version scan started in the background")
+                if latest is None:
+                    scan_status = StepResult(StepStatus.SKIPPED, "the first scan runs in the background")
             if latest is not None:
                 scan, scanned = latest.hellos, True
+                scan_status = StepResult(StepStatus.COMPLETED)
         elif not profile.scan_protocol_versions:
             scanned = True  # the profile grades by the handshake alone
+            scan_status = StepResult(StepStatus.SKIPPED, "the profile does not scan versions")
         report = result.report
         if self.assessor is not None:
             with fetch_via(profile.proxy_url):
@@ -103,7 +118,9 @@ class Pipeline:
                     graded=scanned,
                     deadline=deadline,
                 )
+            a = _with_step(a, Step.PROTOCOL_SCAN, scan_status)
             steps.extend(a.log)
+            steps("steps: " + ", ".join(f"{step} {status}" for step, status in a.steps))
             chain = "not judged" if a.chain_valid is None else ("valid" if a.chain_valid else "invalid")
             steps(
                 f"chain {chain} {', '.join(sorted(a.chain_issues))}; OCSP {a.ocsp_status or 'not judged'}; "

@@ -1,6 +1,6 @@
 """What sources observe and what the judge concludes: immutable values passed one way.
 
-``Observation`` comes out of a source (``exporter.probers``): where, the outcome, the
+``Observation`` comes out of a source (``exporter.sources``): where, the outcome, the
 certificates as DER, and the session facts when there was a TLS session; no judgement.
 ``exporter.certs.judge`` turns it into a ``Result`` carrying a ``CertReport``; the store keeps
 results, and every output (metrics, the status page, ``check``, logs) reads them.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from exporter.errors import FileOutcome, Outcome
+from exporter.support.errors import FileOutcome, Outcome
 
 
 class Step(StrEnum):
@@ -22,6 +22,23 @@ class Step(StrEnum):
     PROTOCOL_SCAN = "protocol_scan"
     GRADE = "grade"
     RENDER = "render"  # a job's series could not be rendered: dropped from that scrape
+
+
+class StepStatus(StrEnum):
+    """How one step of the judgement went (sslyze's scan-command status): each step has its own."""
+
+    COMPLETED = "completed"
+    SKIPPED = "skipped"  # does not apply here, or not yet (the grade before the first version scan)
+    ERROR = "error"  # failed on our side: could not judge; never a finding about the server
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    status: StepStatus
+    reason: str = ""  # why it was skipped or failed
+
+    def __str__(self) -> str:
+        return f"{self.status} ({self.reason})" if self.reason else str(self.status)
 
 
 class OcspStatus(StrEnum):
@@ -97,7 +114,15 @@ class Assessment:
     score: float | None = None
     reasons: tuple[str, ...] = ()  # why the grade is what it is (caps, deductions)
     errors: frozenset[Step] = frozenset()
+    # Every step in the order it ran, with its own status: chain, revocation, protocol_scan, grade.
+    steps: tuple[tuple[Step, StepResult], ...] = ()
     log: tuple[str, ...] = field(default=(), compare=False)
+
+    def step(self, step: Step) -> StepResult | None:
+        return next((r for s, r in self.steps if s is step), None)
+
+    def steps_json(self) -> dict[str, dict[str, str]]:
+        return {str(s): {"status": str(r.status), "reason": r.reason} for s, r in self.steps}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

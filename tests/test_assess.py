@@ -24,12 +24,12 @@ from helpers import make_config, make_target
 from pki import NOW, PKI
 from servers import LoopbackServers
 
-from exporter.assess import Assessor
 from exporter.config.model import Profile
-from exporter.fetch import Fetcher
+from exporter.judge.assess import Assessor
+from exporter.judge.fetch import Fetcher
+from exporter.judge.scan import Scanner
 from exporter.pipeline import Pipeline
 from exporter.results import Assessment, Step
-from exporter.scan import Scanner
 from exporter.tls.hello import Opener
 
 YEAR = "max-age=31536000; includeSubDomains"

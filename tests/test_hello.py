@@ -8,7 +8,7 @@ from certs.posture_kit import OpenSSLServer, ocsp_response, opener
 from pki import PKI
 from servers import LoopbackServers, closed_port
 
-from exporter.deadline import Deadline
+from exporter.support.deadline import Deadline
 from exporter.tls import hello
 
 

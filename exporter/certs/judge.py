@@ -18,9 +18,9 @@ from exporter.certs.identity import expected_checks, hostname_matches
 from exporter.certs.owners import owner_for
 from exporter.certs.strength import key_weak, signature_weak
 from exporter.config.model import Job, OwnerRule, Profile
-from exporter.errors import FileOutcome, Outcome
-from exporter.lru import BytesLRU
 from exporter.results import CertFacts, CertReport, Observation, Result
+from exporter.support.errors import FileOutcome, Outcome
+from exporter.support.lru import BytesLRU
 
 FACTS_CACHE_BYTES = 64 * 1024 * 1024  # facts of certificates; a 10,000-name certificate is ~0.5 MB
 FACTS = BytesLRU[bytes, CertFacts](FACTS_CACHE_BYTES)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from exporter.textsafe import terminal_safe
+from exporter.support.textsafe import terminal_safe
 
 # RFC 4514 short names, as cryptography's rfc4514_string writes them.
 _SHORT = {

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from exporter.lru import BytesLRU
+from exporter.support.lru import BytesLRU
 
 T = TypeVar("T")
 _SHA256 = hashes.SHA256()

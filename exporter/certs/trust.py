@@ -15,8 +15,8 @@ import warnings
 from cryptography import x509
 from cryptography.x509.verification import Store
 
-from exporter.fileio import read_regular
-from exporter.limits import MAX_BUNDLE_BYTES
+from exporter.support.fileio import read_regular
+from exporter.support.limits import MAX_BUNDLE_BYTES
 
 SYSTEM_FALLBACK = "/etc/ssl/certs/ca-certificates.crt"
 _BEGIN = b"-----BEGIN CERTIFICATE-----"

@@ -45,7 +45,7 @@ from cryptography.x509.verification import Store, Subject
 from exporter.certs.chain import ChainVerdict, leaf_subject, name_ok, named, subject_for, verify_trust
 from exporter.certs.facts import sans_of
 from exporter.certs.identity import SanMatcher, ip_of
-from exporter.intern import Interner
+from exporter.support.intern import Interner
 
 MAX_ENTRIES = 32_768  # about one per distinct (chain, server name): 10,000 endpoints fit twice over
 MAX_AGE = dt.timedelta(hours=1)

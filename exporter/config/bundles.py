@@ -2,7 +2,7 @@
 
 A trust bundle a team publishes for its clients, a CA's own download: certificates at rest that
 nobody serves in a handshake. Each entry is one location; every certificate in the bundle is
-judged on its own, with its position, as for a file. The source is ``exporter.probers.bundle``.
+judged on its own, with its position, as for a file. The source is ``exporter.sources.bundle``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from exporter.config.model import Defaults, Expect, ScanKey
 from exporter.config.reader import Reader, _or
-from exporter.errors import FileOutcome, Outcome
+from exporter.support.errors import FileOutcome, Outcome
 
 BUNDLE_KEYS = ("url", "name", "owner", "labels", "interval", "timeout", "profile", "max_certificates")
 

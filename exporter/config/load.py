@@ -16,8 +16,8 @@ import yaml
 
 from exporter.config.model import Config
 from exporter.config.parse import parse_config
-from exporter.errors import ConfigError
-from exporter.fileio import read_regular
+from exporter.support.errors import ConfigError
+from exporter.support.fileio import read_regular
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64  # mappings and lists inside each other

@@ -13,9 +13,9 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
 from exporter.config.notify_model import Notifications, Report
-from exporter.errors import FileOutcome, Outcome
-from exporter.netpolicy import DEFAULT_FETCH_DENY
-from exporter.proxyurl import ProxyURL
+from exporter.support.errors import FileOutcome, Outcome
+from exporter.support.netpolicy import DEFAULT_FETCH_DENY
+from exporter.support.proxyurl import ProxyURL
 
 
 class RevocationMode(StrEnum):
@@ -108,7 +108,7 @@ class Target:
     # Made once here: every scrape reads it for every target.
     key: str = field(init=False, repr=False, compare=False)
 
-    source: ClassVar[str] = "tls"  # the key of exporter.probers.PROBERS that observes it
+    source: ClassVar[str] = "tls"  # the key of exporter.sources.PROBERS that observes it
     kind: ClassVar[str] = "address"
     served: ClassVar[bool] = True
     unparsable: ClassVar[Outcome | FileOutcome] = Outcome.NO_CERTIFICATE
@@ -171,7 +171,7 @@ class Job(Protocol):
     after the source sees it: the source's own class describes its locations, so nothing downstream
     asks which source it came from. See docs/extending.md."""
 
-    source: ClassVar[str]  # the key of exporter.probers.PROBERS that observes it
+    source: ClassVar[str]  # the key of exporter.sources.PROBERS that observes it
     kind: ClassVar[str]  # what one location is ("address", "file"): the inventory's kind, the log's noun
     # A live endpoint: the leaf is judged with the chain that was served, and the host name, the
     # expected certificate, the chain, revocation, the version scan and the grade apply. Otherwise every

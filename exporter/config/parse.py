@@ -45,9 +45,9 @@ from exporter.config.reader import (
     split_address,
 )
 from exporter.config.sections import SECTIONS
-from exporter.errors import ConfigError
-from exporter.fileio import read_regular
-from exporter.protocols import PROTOCOLS
+from exporter.support.errors import ConfigError
+from exporter.support.fileio import read_regular
+from exporter.support.protocols import PROTOCOLS
 
 TOP_KEYS = (
     "defaults",

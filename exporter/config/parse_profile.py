@@ -16,9 +16,9 @@ from exporter.config.model import (
     Threshold,
 )
 from exporter.config.reader import _PEM_CERT, Raw, Reader, _join, _or, _parses
-from exporter.fileio import read_regular
-from exporter.limits import MAX_BUNDLE_BYTES
-from exporter.proxyurl import ProxyURL, parse_proxy_url
+from exporter.support.fileio import read_regular
+from exporter.support.limits import MAX_BUNDLE_BYTES
+from exporter.support.proxyurl import ProxyURL, parse_proxy_url
 from exporter.tls.client import ClientCertificate, client_context
 
 PROFILE_KEYS = (

@@ -13,7 +13,7 @@ from typing import TypeVar
 from cryptography import x509
 
 from exporter.config.durations import format_duration, parse_duration
-from exporter.netpolicy import is_network
+from exporter.support.netpolicy import is_network
 
 # Labels the exporter sets itself (or Prometheus adds): an extra label of that name would clash.
 RESERVED_LABELS = frozenset(

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Job, Profile
-from exporter.errors import FileOutcome, Outcome
+from exporter.judge.scan import ScanResult
 from exporter.metrics import names as n
 from exporter.metrics.text import Exposition, label_text, line, number
 from exporter.results import Assessment, CertFacts, CertReport, Result
-from exporter.scan import ScanResult
+from exporter.support.errors import FileOutcome, Outcome
 
 MAX_SANS_LABEL = 1024
 TIERS = tuple(Tier)

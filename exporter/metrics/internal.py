@@ -15,9 +15,9 @@ from prometheus_client import (
 )
 
 from exporter import __version__
-from exporter.errors import Outcome
 from exporter.metrics import names as n
 from exporter.results import Step
+from exporter.support.errors import Outcome
 
 # No `_created` series for counters and histograms, as the Go exporters have none: a series per
 # counter child that only says when the process met it (client_python's switch is process-wide).

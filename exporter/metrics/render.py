@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from exporter.config.model import Config, Job, Profile, SeriesSet
+from exporter.judge.scan import Scanner, ScanResult
 from exporter.metrics import gzipped
 from exporter.metrics import names as n
 from exporter.metrics.families import ClockLines, location_static
 from exporter.metrics.text import Exposition
-from exporter.probers import PROBERS, Source
 from exporter.results import Result
-from exporter.scan import Scanner, ScanResult
-from exporter.store import Entry, Store, distinct_certificates
+from exporter.schedule.store import Entry, Store, distinct_certificates
+from exporter.sources import PROBERS, Source
 
 log = logging.getLogger(__name__)
 

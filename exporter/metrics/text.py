@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from exporter.metrics import names as n
-from exporter.textsafe import utf8_safe
+from exporter.support.textsafe import utf8_safe
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -88,12 +88,6 @@ class Exposition:
     def extend(self, lines: Mapping[str, list[str]]) -> None:
         for name, more in lines.items():
             self.lines.setdefault(name, []).extend(more)
-
-    def extend_text(self, text: Mapping[str, str]) -> None:
-        """Add pre-joined lines, one string per metric name."""
-        lines = self.lines
-        for name, more in text.items():
-            lines[name].append(more)
 
     def render(self) -> str:
         out: list[str] = []

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from exporter.certs.tiers import days_left
 from exporter.notify.alerts import Alert
-from exporter.store import Store
+from exporter.schedule.store import Store
 
 
 def days_left_from_store(store: Store, clock: Callable[[], float] = time.time) -> Callable[[Alert], float | None]:

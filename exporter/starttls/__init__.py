@@ -1,4 +1,4 @@
-"""STARTTLS negotiators by name: the ``starttls`` keys of ``exporter.protocols.PROTOCOLS``.
+"""STARTTLS negotiators by name: the ``starttls`` keys of ``exporter.support.protocols.PROTOCOLS``.
 
 Adding a protocol is one small module and one line here. A dialogue's module is imported the
 first time it is needed (`check` of an https endpoint imports none of them).

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from exporter.errors import NotTLS, Outcome, ProbeError, StartTLSUnsupported
+from exporter.support.errors import NotTLS, Outcome, ProbeError, StartTLSUnsupported
 
 MAX_LINE = 4096  # bytes of one reply line (SMTP allows 512; generous, still small)
 MAX_LINES = 100  # lines of one multi-line reply

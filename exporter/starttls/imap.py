@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from exporter.errors import NotTLS
 from exporter.starttls.base import read_line, read_lines, refused, send, shown
+from exporter.support.errors import NotTLS
 
 PROTO = "IMAP"
 _GREETING_CAPS = re.compile(r"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.errors import NotTLS, StartTLSUnsupported
 from exporter.starttls.base import read_exactly, send, shown
+from exporter.support.errors import NotTLS, StartTLSUnsupported
 
 PROTO = "LDAP"
 START_TLS_OID = b"1.3.6.1.4.1.1466.20037"

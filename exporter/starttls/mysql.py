@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from exporter.errors import NotTLS, StartTLSUnsupported
 from exporter.starttls.base import read_exactly, send, shown
+from exporter.support.errors import NotTLS, StartTLSUnsupported
 
 PROTO = "MySQL"
 MAX_GREETING = 4096  # a greeting is about 100 bytes; a length above this is not MySQL

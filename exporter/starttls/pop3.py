@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.errors import NotTLS
 from exporter.starttls.base import read_line, read_lines, refused, send, shown
+from exporter.support.errors import NotTLS
 
 PROTO = "POP3"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from exporter.errors import NotTLS, StartTLSUnsupported
 from exporter.starttls.base import read_exactly, send, shown
+from exporter.support.errors import NotTLS, StartTLSUnsupported
 
 PROTO = "PostgreSQL"
 SSL_REQUEST = struct.pack("!II", 8, 80877103)  # length 8, code 1234.5679

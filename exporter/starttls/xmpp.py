@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
-from exporter.errors import NotTLS, StartTLSUnsupported
 from exporter.starttls.base import MAX_REPLY, closed, read_exactly, send, shown
+from exporter.support.errors import NotTLS, StartTLSUnsupported
 
 STREAMS = "{http://etherx.jabber.org/streams}"
 TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"

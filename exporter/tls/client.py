@@ -22,7 +22,7 @@ from functools import lru_cache
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from exporter.deadline import Deadline
+from exporter.support.deadline import Deadline
 
 READ_CHUNK = 65536
 MAX_HANDSHAKE_BYTES = 1024 * 1024  # more than any sane chain: a server that keeps talking is cut off

@@ -14,9 +14,9 @@ import base64
 import ipaddress
 import struct
 
-from exporter.deadline import Deadline
-from exporter.errors import Outcome, ProbeError
-from exporter.proxyurl import ProxyScheme, ProxyURL
+from exporter.support.deadline import Deadline
+from exporter.support.errors import Outcome, ProbeError
+from exporter.support.proxyurl import ProxyScheme, ProxyURL
 
 MAX_HEADER_LINE = 4096  # one line of the proxy's answer to CONNECT
 MAX_HEADER_BYTES = 16 * 1024  # the whole answer head

@@ -10,13 +10,13 @@ import asyncio
 
 from OpenSSL.SSL import Error as SSLError
 
-from exporter.deadline import Deadline
-from exporter.errors import NotTLS, Outcome, ProbeError
-from exporter.proxyurl import ProxyURL
 from exporter.results import Session, normalize_version
 from exporter.starttls import NEGOTIATORS
 from exporter.starttls.base import discard_buffered
-from exporter.steplog import StepLog
+from exporter.support.deadline import Deadline
+from exporter.support.errors import NotTLS, Outcome, ProbeError
+from exporter.support.proxyurl import ProxyURL
+from exporter.support.steplog import StepLog
 from exporter.tls.client import ClientCertificate, TLSClient, TLSFailure
 from exporter.tls.proxy import open_tunnel
 

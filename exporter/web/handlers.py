@@ -8,11 +8,11 @@ import logging
 
 from aiohttp import web
 
-from exporter.adhoc import adhoc_target
-from exporter.deadline import Deadline
 from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
-from exporter.netpolicy import NOT_ALLOWED, PROBE_SCOPE, Patterns
-from exporter.textsafe import utf8_safe
+from exporter.sources.adhoc import adhoc_target
+from exporter.support.deadline import Deadline
+from exporter.support.netpolicy import NOT_ALLOWED, PROBE_SCOPE, Patterns
+from exporter.support.textsafe import utf8_safe
 from exporter.web.guard import install
 from exporter.web.sd import sd_handler
 from exporter.web.service import Service

@@ -16,11 +16,11 @@ from typing import Any
 
 from exporter.certs.findings import Finding, Verdict
 from exporter.certs.tiers import days_left, tier_of
-from exporter.check import verdict
 from exporter.config.model import Config, ExpiryTiers, Job
-from exporter.results import CertFacts, Result, Step
-from exporter.scan import ScanResult
-from exporter.store import Entry
+from exporter.judge.scan import ScanResult
+from exporter.outputs.check import verdict
+from exporter.results import CertFacts, Result, Step, StepResult
+from exporter.schedule.store import Entry
 
 Snapshot = Sequence[tuple[Job, Mapping[str, Entry]]]
 ScanOf = Callable[[Job, str], ScanResult | None]  # the latest version scan of a location
@@ -83,6 +83,7 @@ class InventoryEntry:
     ocsp_status: str | None = None
     hostname_match: bool | None = None
     tls_version: str | None = None
+    steps: tuple[tuple[Step, StepResult], ...] = ()  # each judgement step with its own status
 
     def as_json(self) -> dict[str, Any]:
         h = self.headline
@@ -118,6 +119,7 @@ class InventoryEntry:
             "ocsp_status": self.ocsp_status,
             "hostname_match": self.hostname_match,
             "tls_version": self.tls_version,
+            "steps": {str(step): {"status": str(r.status), "reason": r.reason} for step, r in self.steps},
             "last_probe": iso(self.last_probe) if self.last_probe is not None else None,
             "last_probe_age_seconds": round(self.last_probe_age, 1) if self.last_probe_age is not None else None,
             "certificates": [c.as_json() for c in self.certificates],
@@ -210,6 +212,7 @@ def _entry(job: Job, result: Result, config: Config, scan: ScanResult | None, no
         ocsp_status=a.ocsp_status.value if a and a.ocsp_status else None,
         hostname_match=report.hostname_match if report is not None else None,
         tls_version=result.session.version if result.session else None,
+        steps=a.steps if a else (),
     )
 
 

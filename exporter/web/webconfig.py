@@ -30,8 +30,8 @@ from types import MappingProxyType
 import yaml
 
 from exporter.config.load import MAX_CONFIG_BYTES, _describe, parse_yaml
-from exporter.errors import ConfigError
-from exporter.fileio import read_regular
+from exporter.support.errors import ConfigError
+from exporter.support.fileio import read_regular
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # certificates, keys and CA bundles of the web configuration
 

@@ -18,9 +18,9 @@ from helpers import make_config, make_target
 from pki import NOW, PKI, Issued
 from servers import LoopbackServers
 
-from exporter.assess import Assessor
-from exporter.check import Status, verdict
 from exporter.config.model import Profile
+from exporter.judge.assess import Assessor
+from exporter.outputs.check import Status, verdict
 from exporter.pipeline import Pipeline
 from exporter.results import Result
 

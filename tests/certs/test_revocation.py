@@ -12,7 +12,7 @@ from pki import NOW, PKI
 from servers import LoopbackServers
 
 from exporter.certs.revocation import crl_urls, judge_crl, judge_ocsp, ocsp_request
-from exporter.fetch import Fetcher, FetchError, parse_certificates
+from exporter.judge.fetch import Fetcher, FetchError, parse_certificates
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from exporter.config import load_config
 from exporter.config.parse import FILE_KEYS, TARGET_KEYS
 from exporter.config.parse_notify import REPORT_KEYS, SMTP_KEYS, SNMP_KEYS
 from exporter.config.parse_profile import PROFILE_KEYS
-from exporter.protocols import PROTOCOLS
+from exporter.support.protocols import PROTOCOLS
 
 EXAMPLE = Path(__file__).parent.parent.parent / "config.example.yml"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import load_config
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 
 CONFIGS = Path(__file__).parent.parent / "data" / "configs"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import exporter.adhoc as adhoc
+import exporter.sources.adhoc as adhoc
 from exporter.config import parse_config
 
 CONFIG = parse_config({"profiles": {"lean": {"revocation": "none"}}}, base_dir=Path.cwd())

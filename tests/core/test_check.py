@@ -14,12 +14,12 @@ from helpers import make_config, make_target
 from pki import PKI
 from servers import LoopbackServers, closed_port
 
-from exporter.check import PRIVATE_CA_HINT, Status, verdict
 from exporter.config.model import Profile
-from exporter.errors import Outcome
+from exporter.judge.scan import ScanResult
+from exporter.outputs.check import PRIVATE_CA_HINT, Status, verdict
 from exporter.pipeline import Pipeline
 from exporter.results import Assessment, Result
-from exporter.scan import ScanResult
+from exporter.support.errors import Outcome
 from exporter.tls.hello import HelloResult
 
 

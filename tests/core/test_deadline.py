@@ -22,9 +22,9 @@ from pki import PKI
 from servers import LoopbackServers
 
 from exporter.app import Exporter
-from exporter.assess import Assessor
 from exporter.config.model import Profile
-from exporter.fetch import Fetcher
+from exporter.judge.assess import Assessor
+from exporter.judge.fetch import Fetcher
 from exporter.pipeline import Pipeline
 from exporter.results import Step
 from exporter.web.handlers import make_app

@@ -12,12 +12,12 @@ from pki import PKI
 from prometheus_client import CollectorRegistry
 
 from exporter.config.model import Config, FileTarget, OwnerRule
-from exporter.eventlog import log_events
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer
+from exporter.outputs.eventlog import log_events
 from exporter.pipeline import Pipeline
-from exporter.scheduler import Scheduler
-from exporter.store import Store
+from exporter.schedule.scheduler import Scheduler
+from exporter.schedule.store import Store
 
 
 async def test_file_series_values_missing_and_renewal(

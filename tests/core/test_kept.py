@@ -18,11 +18,11 @@ from pki import PKI
 from exporter.certs import judge as judge_mod
 from exporter.certs.facts import cert_facts
 from exporter.config.model import Profile
-from exporter.errors import Outcome
-from exporter.intern import SLACK, Interner
+from exporter.judge.scan import Scanner, ScanResult
 from exporter.results import Assessment, Observation, OcspStatus, Result, Session, Step
-from exporter.scan import Scanner, ScanResult
-from exporter.store import Store
+from exporter.schedule.store import Store
+from exporter.support.errors import Outcome
+from exporter.support.intern import SLACK, Interner
 from exporter.tls.hello import HelloResult
 
 

@@ -51,7 +51,7 @@ def test_check_of_an_endpoint_does_not_import_the_web_stack(servers: LoopbackSer
     assert doc["code"] == 0, doc["out"]
     assert json.loads(str(doc["out"]))["targets"][0]["results"][0]["chain_valid"] is True
     assert heavy(doc["modules"]) == []
-    assert "exporter.assess" in doc["modules"]  # it did judge the chain
+    assert "exporter.judge.assess" in doc["modules"]  # it did judge the chain
 
 
 def test_config_check_does_not_import_the_web_stack(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.limits import FdBudget, budget
+from exporter.support.limits import FdBudget, budget
 
 
 @pytest.mark.parametrize(

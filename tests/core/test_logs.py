@@ -9,13 +9,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from helpers import make_target
 
 from exporter.certs.judge import facts_from_der
-from exporter.changes import Event, EventKind
-from exporter.eventlog import log_events
-from exporter.logs import JSONFormatter, LogfmtFormatter
+from exporter.outputs.eventlog import log_events
+from exporter.schedule.changes import Event, EventKind
+from exporter.support.logs import JSONFormatter, LogfmtFormatter
 
 
 def record(msg: str, **fields: object) -> logging.LogRecord:
-    r = logging.LogRecord("exporter.scheduler", logging.INFO, __file__, 1, msg, None, None)
+    r = logging.LogRecord("exporter.schedule.scheduler", logging.INFO, __file__, 1, msg, None, None)
     r.fields = fields  # type: ignore[attr-defined]
     r.created = 0.0
     return r
@@ -24,7 +24,7 @@ def record(msg: str, **fields: object) -> logging.LogRecord:
 def test_logfmt_quotes_what_needs_quoting() -> None:
     text = LogfmtFormatter().format(record("new certificate detected", serial="0a1b", subject='CN=a "b"', empty=""))
     assert text == (
-        'ts=1970-01-01T00:00:00.000+00:00 level=info logger=exporter.scheduler msg="new certificate detected" '
+        'ts=1970-01-01T00:00:00.000+00:00 level=info logger=exporter.schedule.scheduler msg="new certificate detected" '
         'serial=0a1b subject="CN=a \\"b\\"" empty=""'
     )
 

@@ -1,4 +1,4 @@
-"""exporter.memory: one malloc arena, measured through glibc's own statistics in a child process."""
+"""exporter.support.memory: one malloc arena, measured through glibc's own statistics in a child process."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import os
 import subprocess
 import sys
 
-from exporter import memory
+from exporter.support import memory
 
 # A child that (maybe) calls one_arena, then lets 8 threads allocate at once, then prints glibc's
 # per-arena statistics (malloc_stats writes "Arena N:" per arena to stderr).
 CHILD = """
 import ctypes, sys, threading
-from exporter import memory
+from exporter.support import memory
 print(memory.one_arena() if sys.argv[1] == "one" else "-", flush=True)
 barrier = threading.Barrier(8)
 def work():

@@ -13,7 +13,7 @@ from servers import LoopbackServers, closed_port
 from exporter.config.model import Config, Expect, ExpiryTiers, OwnerRule, Profile, Target, Threshold
 from exporter.metrics.render import StoreRenderer
 from exporter.pipeline import Pipeline
-from exporter.store import Store
+from exporter.schedule.store import Store
 
 DAY = 86400.0
 

@@ -20,7 +20,7 @@ from exporter.config.model import Profile, RevocationMode
 from exporter.metrics import gzipped, render
 from exporter.metrics.text import wants_openmetrics
 from exporter.pipeline import Pipeline
-from exporter.store import Store
+from exporter.schedule.store import Store
 from exporter.web.handlers import make_app
 
 PROMETHEUS_ACCEPT = (

@@ -11,8 +11,8 @@ from helpers import make_config, make_target
 from pki import PKI
 from servers import LoopbackServers, closed_port
 
-from exporter.errors import Outcome
 from exporter.pipeline import Pipeline
+from exporter.support.errors import Outcome
 
 
 async def probe_one(

@@ -13,15 +13,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from servers import LoopbackServers
 
 from exporter.app import Exporter
-from exporter.assess import Assessor
 from exporter.config import parse_config
 from exporter.config.model import Profile
+from exporter.judge.assess import Assessor
+from exporter.judge.scan import Scanner
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer
 from exporter.pipeline import Pipeline
-from exporter.scan import Scanner
-from exporter.scheduler import Scheduler
-from exporter.store import Store
+from exporter.schedule.scheduler import Scheduler
+from exporter.schedule.store import Store
 from exporter.web.handlers import make_app
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from exporter.scan import Scanner, ScanResult
+from exporter.judge.scan import Scanner, ScanResult
 
 
 async def test_many_due_scans_run_a_few_at_a_time_and_all_complete(monkeypatch: pytest.MonkeyPatch) -> None:

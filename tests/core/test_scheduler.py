@@ -19,11 +19,11 @@ from prometheus_client import CollectorRegistry
 from servers import LoopbackServers
 
 from exporter.config.model import FileTarget, Job, Target
-from exporter.duequeue import DueQueue
+from exporter.judge.scan import Scanner
 from exporter.metrics.internal import SelfMetrics
 from exporter.pipeline import Pipeline
-from exporter.scan import Scanner
-from exporter.scheduler import (
+from exporter.schedule.duequeue import DueQueue
+from exporter.schedule.scheduler import (
     FIRST_PROBE_WINDOW,
     PROBES_PER_SECOND,
     SCAN_HOLD_JOBS,
@@ -31,8 +31,8 @@ from exporter.scheduler import (
     first_probe_window,
     phase,
 )
-from exporter.shard import Shard
-from exporter.store import Store
+from exporter.schedule.shard import Shard
+from exporter.schedule.store import Store
 
 
 class Clock:

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import pytest
 from helpers import make_target
 
-from exporter.changes import Event, EventKind
 from exporter.config.model import Job
-from exporter.errors import Outcome
 from exporter.results import Result
-from exporter.store import Store
+from exporter.schedule.changes import Event, EventKind
+from exporter.schedule.store import Store
+from exporter.support.errors import Outcome
 
 
 def _failed(location: str, outcome: Outcome) -> Result:

@@ -18,12 +18,12 @@ from helpers import make_config, make_target
 from pki import NOW, PKI
 from servers import LoopbackServers
 
-from exporter.assess import Assessor
 from exporter.certs.findings import OUTCOME_CODES, PROBLEMS, Severity, Verdict, finding, render_markdown, verdict_of
-from exporter.errors import FileOutcome, Outcome
+from exporter.judge.assess import Assessor
+from exporter.judge.scan import Scanner
 from exporter.pipeline import Pipeline
-from exporter.scan import Scanner
-from exporter.store import Entry
+from exporter.schedule.store import Entry
+from exporter.support.errors import FileOutcome, Outcome
 from exporter.web.inventory import build_inventory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,12 +13,12 @@ from pki import NOW, PKI
 
 from exporter.certs.facts import cert_facts
 from exporter.certs.judge import judge
-from exporter.changes import ChangeTracker, Event, EventKind
 from exporter.config.model import FileTarget, Profile
-from exporter.deadline import Deadline
-from exporter.errors import FileOutcome
-from exporter.probers.file import FileSource
 from exporter.results import CertReport, Result
+from exporter.schedule.changes import ChangeTracker, Event, EventKind
+from exporter.sources.file import FileSource
+from exporter.support.deadline import Deadline
+from exporter.support.errors import FileOutcome
 
 PATH = "/etc/ssl/appliance/server.pem"
 
@@ -361,7 +361,7 @@ def test_a_tier_is_announced_once_then_reminded_while_warning_or_worse(pki: PKI)
 def test_the_log_line_of_a_tier(pki: PKI, caplog: pytest.LogCaptureFixture) -> None:
     from helpers import make_target
 
-    from exporter.eventlog import log_events
+    from exporter.outputs.eventlog import log_events
 
     caplog.set_level("INFO", logger="exporter.events")
     cert = cert_facts(pki["expiring-20d"].cert)

@@ -11,12 +11,12 @@ from certfiles import pem, write
 from pki import PKI
 
 from exporter.certs.judge import judge
-from exporter.changes import ChangeTracker, EventKind
 from exporter.config.model import FileTarget, Profile
-from exporter.deadline import Deadline
-from exporter.errors import FileOutcome
-from exporter.probers.file import FileSource, expand
 from exporter.results import Result
+from exporter.schedule.changes import ChangeTracker, EventKind
+from exporter.sources.file import FileSource, expand
+from exporter.support.deadline import Deadline
+from exporter.support.errors import FileOutcome
 
 
 def _names(paths: list[str], root: Path) -> list[str]:

@@ -17,11 +17,11 @@ from pki import PKI
 
 from exporter.certs.judge import judge
 from exporter.config.model import FileTarget, OwnerRule, Profile
-from exporter.deadline import Deadline
-from exporter.errors import FileOutcome
-from exporter.probers import file as file_prober
-from exporter.probers.file import MAX_FILE_BYTES, FileSource, expand, read_file
 from exporter.results import CertFacts, Result
+from exporter.sources import file as file_prober
+from exporter.sources.file import MAX_FILE_BYTES, FileSource, expand, read_file
+from exporter.support.deadline import Deadline
+from exporter.support.errors import FileOutcome
 
 NOW = 1_700_000_000.0
 PROFILE = Profile()
@@ -270,7 +270,7 @@ def test_file_at_the_limit_is_read(pki: PKI, tmp_path: Path) -> None:
 _CHILD = r"""
 import json, os, pwd, sys
 from exporter.config.model import FileTarget
-from exporter.probers.file import read_file
+from exporter.sources.file import read_file
 if os.geteuid() == 0:  # drop to nobody after the imports: root reads every file
     nobody = pwd.getpwnam("nobody")
     os.setgroups([])

@@ -8,9 +8,9 @@ import logging
 from certs.posture_kit import RevocationServer, make_crl
 from pki import PKI
 
-from exporter.fetch import Fetcher
-from exporter.logs import RateLimit
-from exporter.lru import BytesLRU
+from exporter.judge.fetch import Fetcher
+from exporter.support.logs import RateLimit
+from exporter.support.lru import BytesLRU
 
 
 def test_bytes_lru_keeps_its_bound_and_evicts_the_least_recently_used() -> None:

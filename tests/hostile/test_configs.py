@@ -14,7 +14,7 @@ from helpers import parse, value
 
 from exporter.config import load_config
 from exporter.config.load import parse_yaml
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 
 BOMB = "\n".join(
     [

@@ -15,9 +15,9 @@ from exporter.certs.judge import judge
 from exporter.certs.trust import TrustError, load_store
 from exporter.config import parse_config
 from exporter.config.model import FileTarget, Profile
-from exporter.deadline import Deadline
-from exporter.errors import ConfigError, FileOutcome
-from exporter.probers.file import FileSource
+from exporter.sources.file import FileSource
+from exporter.support.deadline import Deadline
+from exporter.support.errors import ConfigError, FileOutcome
 from hostile.kit import legacy_subject_der
 
 

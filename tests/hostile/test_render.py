@@ -12,7 +12,7 @@ from helpers import parse, value
 from pki import PKI
 
 from exporter.config import load_config
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 from hostile.kit import settled
 
 FAST = "defaults: {interval: 2s, timeout: 2s}\n"  # first probes within 2 s

@@ -14,9 +14,9 @@ from pki import PKI
 from servers import Listener
 
 from exporter.config import parse_config
-from exporter.errors import ConfigError
-from exporter.fetch import FetchDenied, Fetcher, FetchError
-from exporter.netpolicy import FetchPolicy
+from exporter.judge.fetch import FetchDenied, Fetcher, FetchError
+from exporter.support.errors import ConfigError
+from exporter.support.netpolicy import FetchPolicy
 from hostile.kit import HostileServers, Recorder, context, leaf, settled
 
 

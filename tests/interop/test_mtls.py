@@ -22,11 +22,11 @@ from pki import PKI, Issued
 
 from exporter.config import parse_config
 from exporter.config.model import Profile
-from exporter.errors import ConfigError
 from exporter.metrics.render import StoreRenderer
 from exporter.pipeline import Pipeline
 from exporter.results import Result
-from exporter.store import Store
+from exporter.schedule.store import Store
+from exporter.support.errors import ConfigError
 
 from .realservers import RealServer, start_nginx
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pki import PKI
 
-from exporter.check import verdict
 from exporter.config.model import Target
-from exporter.probers import PROBERS
-from exporter.probers.tls import TLSSource
+from exporter.outputs.check import verdict
+from exporter.sources import PROBERS
+from exporter.sources.tls import TLSSource
 
 from .conftest import Fleet
 

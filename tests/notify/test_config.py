@@ -15,7 +15,7 @@ from exporter.config.notify_model import (
     SnmpPrivProtocol,
     SnmpVersion,
 )
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 
 
 def _parse(text: str) -> object:

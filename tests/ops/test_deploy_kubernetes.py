@@ -21,7 +21,7 @@ import yaml
 from pki import PKI
 
 from exporter.config import load_config
-from exporter.shard import parse_shard
+from exporter.schedule.shard import parse_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from exporter.shard import Shard, bucket, parse_shard
+from exporter.schedule.shard import Shard, bucket, parse_shard
 
 KEYS = [f"https://host-{i}.example.net:443" for i in range(10_000)]
 

@@ -16,7 +16,7 @@ import bcrypt
 import pytest
 from pki import PKI
 
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 from exporter.web.webconfig import ClientAuth, load_web_config
 from ops.webkit import WebPKI, make_web_pki
 

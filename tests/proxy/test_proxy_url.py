@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from exporter.config import parse_config
-from exporter.errors import ConfigError
-from exporter.proxyurl import ProxyScheme, ProxyURL, bypass, env_proxy, parse_proxy_url
+from exporter.support.errors import ConfigError
+from exporter.support.proxyurl import ProxyScheme, ProxyURL, bypass, env_proxy, parse_proxy_url
 
 
 @pytest.mark.parametrize(

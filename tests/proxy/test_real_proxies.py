@@ -32,16 +32,16 @@ from proxy_world import (
 )
 from servers import LoopbackServers, closed_port
 
-from exporter.assess import Assessor
 from exporter.certs.revocation import ocsp_request
 from exporter.config import parse_config
 from exporter.config.model import Config, Target
-from exporter.fetch import Fetcher, FetchError, fetch_via
+from exporter.judge.assess import Assessor
+from exporter.judge.fetch import Fetcher, FetchError, fetch_via
+from exporter.judge.scan import Scanner
 from exporter.pipeline import Pipeline
-from exporter.probers.tls import TLSSource
-from exporter.proxyurl import parse_proxy_url
 from exporter.results import Result
-from exporter.scan import Scanner
+from exporter.sources.tls import TLSSource
+from exporter.support.proxyurl import parse_proxy_url
 
 
 @dataclass

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from servers import LoopbackServers, closed_port
 
-from exporter.deadline import Deadline
-from exporter.proxyfetch import ProxyFetchError, request
-from exporter.proxyurl import parse_proxy_url
+from exporter.judge.proxyfetch import ProxyFetchError, request
+from exporter.support.deadline import Deadline
+from exporter.support.proxyurl import parse_proxy_url
 from exporter.tls.proxy import ProxyError, open_tunnel
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

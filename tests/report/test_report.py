@@ -5,7 +5,6 @@ into a directory, with a failed delivery retried at the next slot."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -14,12 +13,10 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.harness import free_port, http, require_binary, running, wait_for, wait_ready
 from smtp_sink import SmtpSink
 
 from exporter.config.notify_model import Report as ReportConfig
@@ -28,53 +25,15 @@ from exporter.report.schedule import ReportScheduler
 
 from .browser import chromium, inspect
 from .history import DAY, STEP, fresh, openmetrics
+from .tsdb import History, prometheus_serving
 
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class History:
-    url: str
-    end: float  # the last sample, a multiple of STEP
-    workdir: Path
-
-
-@contextlib.contextmanager
-def _prometheus(workdir: Path, source_text: str, end: float) -> Iterator[History]:
-    """A real Prometheus serving ``source_text`` (OpenMetrics) as its TSDB."""
-    prometheus = require_binary("prometheus", "prometheus")
-    promtool = require_binary("promtool", "prometheus")
-    source = workdir / "history.om"
-    source.write_text(source_text)
-    tsdb = workdir / "tsdb"
-    made = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(tsdb)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stdout + made.stderr
-    config = workdir / "prometheus.yml"
-    config.write_text("global: {scrape_interval: 1m}\n")
-    port = free_port()
-    argv = [
-        prometheus, f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
-        "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{port}",
-    ]  # fmt: skip
-    with running("prometheus", argv, workdir) as proc:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc, timeout=120)
-        wait_for(
-            lambda: http(f"{url}/api/v1/query?query=count(tls_probe_success)&time={end}").json()["data"]["result"],
-            timeout=60,
-            what="the history blocks loaded",
-            proc=proc,
-        )
-        yield History(url, end, workdir)
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     end = float((int(time.time()) // STEP) * STEP - STEP)
-    with _prometheus(tmp_path_factory.mktemp("report-history"), openmetrics(end), end) as h:
+    with prometheus_serving(tmp_path_factory.mktemp("report-history"), openmetrics(end), end) as h:
         yield h
 
 
@@ -82,7 +41,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 def young(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     """A Prometheus that holds fifteen minutes of history (see history.fresh)."""
     end = float((int(time.time()) // 60) * 60 - 120)
-    with _prometheus(tmp_path_factory.mktemp("young"), openmetrics(end, fresh(end), span=900, step=60), end) as h:
+    with prometheus_serving(
+        tmp_path_factory.mktemp("young"), openmetrics(end, fresh(end), span=900, step=60), end
+    ) as h:
         yield h
 
 

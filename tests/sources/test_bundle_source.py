@@ -1,14 +1,17 @@
 """The third source, `bundles:` (certificate bundles at HTTPS URLs), written as docs/extending.md
-says: it shows in /metrics, the inventory (JSON and page), `check --config.file` and the event log
-with no output knowing it exists. Real HTTPS on loopback, certificates from the fixture PKI."""
+says: it shows in /metrics, the inventory (JSON and page), `check --config.file`, the event log and
+the reports with no output knowing it exists. Real HTTPS on loopback, certificates from the fixture
+PKI, and a real Prometheus holding what the exporter exposed for the reports."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,12 +19,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from helpers import parse, probe_by_hand, states, value
 from pki import PKI
+from report.tsdb import prometheus_serving
 from servers import LoopbackServers
 
 from exporter.app import Exporter
 from exporter.certs.tiers import days_left
 from exporter.config import parse_config
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 from exporter.web.handlers import make_app
 
 
@@ -138,3 +142,42 @@ def test_bundle_entries_are_validated(tmp_path: Path) -> None:
         "bundles[1]: missing required key 'url'",
         "bundles[2]: unknown key 'colour'",
     ]
+
+
+def _history(exposition: str, end: int, minutes: int = 10) -> str:
+    """The exporter's own OpenMetrics exposition of its certificate series, as if scraped once a
+    minute for ``minutes`` up to ``end``: what `promtool tsdb create-blocks-from` turns into history."""
+    out: list[str] = []
+    keep = False
+    for line in exposition.splitlines():
+        if line.startswith("# TYPE ") or line.startswith("# HELP ") or line.startswith("# UNIT "):
+            name = line.split()[2]
+            keep = name.startswith("tls_") and not name.startswith("tls_exporter_")  # not its own health
+            if keep:
+                out.append(line)
+        elif keep and line and not line.startswith("#"):
+            out.extend(f"{line} {end - 60 * i}" for i in range(minutes, -1, -1))
+    return "\n".join(out) + "\n# EOF\n"
+
+
+async def test_a_bundle_shows_in_the_reports(bundle_world: dict[str, object], tmp_path: Path) -> None:
+    exporter, client, base = bundle_world["exporter"], bundle_world["client"], bundle_world["base"]
+    assert isinstance(exporter, Exporter) and isinstance(client, TestClient)
+    await probe_by_hand(exporter)
+    resp = await client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    end = int(time.time()) // 60 * 60 - 60
+    text = _history(await resp.text(), end)
+    with prometheus_serving(tmp_path, text, float(end), ready="count(tls_file_outcome)") as prom:
+        run = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "exporter", "report", "--period=day", f"--prometheus.url={prom.url}",
+             "--format=json", f"--time={end}"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = {(c["target"], c["position"]): c for c in json.loads(run.stdout)["daily"]["certificates"]}
+    trust = f"{base}/trust.pem"
+    leaf, intermediate = rows[(trust, "0")], rows[(trust, "1")]
+    assert (leaf["protocol"], leaf["verdict"], leaf["tier"]) == ("bundle", "warning", "warning")  # 20 days left
+    assert leaf["days_left"] == pytest.approx(20, abs=0.1)
+    assert (intermediate["verdict"], intermediate["subject"]) == ("ok", "O=tls-exporter tests,CN=Test Intermediate CA")

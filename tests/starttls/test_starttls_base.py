@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import exporter.starttls
-from exporter.errors import NotTLS, Outcome, ProbeError
 from exporter.starttls.base import MAX_LINE, MAX_LINES, Reply, discard_buffered, read_line, read_reply
 from exporter.starttls.ldap import parse, start_tls_request, tlv
 from exporter.starttls.xmpp import stream_header
+from exporter.support.errors import NotTLS, Outcome, ProbeError
 
 
 def fed(data: bytes, *, eof: bool = True) -> asyncio.StreamReader:

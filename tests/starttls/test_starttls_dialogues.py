@@ -27,9 +27,9 @@ from fakes import (
 )
 from pki import PKI
 
-from exporter.errors import NotTLS, Outcome, ProbeError, StartTLSUnsupported
-from exporter.protocols import PROTOCOLS
 from exporter.starttls import NEGOTIATORS, discard_buffered
+from exporter.support.errors import NotTLS, Outcome, ProbeError, StartTLSUnsupported
+from exporter.support.protocols import PROTOCOLS
 
 SERVER_NAME = "localhost"
 

@@ -23,9 +23,9 @@ from exporter.certs.findings import (
 from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Job, Profile
+from exporter.judge.scan import ScanResult
 from exporter.results import CertFacts, OcspStatus, Result
-from exporter.scan import ScanResult
-from exporter.textsafe import terminal_safe
+from exporter.support.textsafe import terminal_safe
 
 
 class Status(IntEnum):
@@ -251,6 +251,7 @@ def result_json(
                 "grade": a.grade if a else None,
                 "score": a.score if a else None,
                 "assessment_errors": sorted(a.errors) if a else [],
+                "steps": a.steps_json() if a else {},
                 "chain": [
                     {"position": i, "subject": c.subject, "serial": c.serial, "not_after": _iso(c.not_after)}
                     for i, c in enumerate(report.chain)

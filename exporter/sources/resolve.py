@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import socket
 
-from exporter.errors import Outcome, ProbeError
+from exporter.support.errors import Outcome, ProbeError
 
 
 def is_ip_literal(host: str) -> bool:

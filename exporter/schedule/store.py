@@ -3,7 +3,7 @@ every output. Recording a pass runs it through the ``ChangeTracker`` and returns
 
 What is kept is what the outputs read (``kept``): not the step logs, which only the probe's own
 caller shows (``/probe?debug=true``, ``check``), nor the OCSP staple, which the assessment has
-judged; and equal sessions, assessments and reports are held once (``exporter.intern``): at
+judged; and equal sessions, assessments and reports are held once (``exporter.support.intern``): at
 10,000 endpoints the logs were 20 MB and the per-endpoint copies of equal reports 10 MB more.
 """
 
@@ -15,10 +15,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from exporter.changes import ChangeTracker, Event
 from exporter.config.model import Job, Profile
-from exporter.intern import Interner
 from exporter.results import Assessment, CertReport, Result, Session
+from exporter.schedule.changes import ChangeTracker, Event
+from exporter.support.intern import Interner
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from exporter.config.bundles import BundleURL
 from exporter.config.model import Config, Job, Profile
-from exporter.deadline import Deadline
-from exporter.errors import FileOutcome
-from exporter.probers.file import MAX_FILE_BYTES, stored_certificates
 from exporter.results import Observation
+from exporter.sources.file import MAX_FILE_BYTES, stored_certificates
+from exporter.support.deadline import Deadline
+from exporter.support.errors import FileOutcome
 
 if TYPE_CHECKING:
     import aiohttp

@@ -10,14 +10,14 @@ import time
 from collections.abc import AsyncIterator
 
 from exporter.config.model import Config, Job, Profile, Target
-from exporter.deadline import Deadline
-from exporter.errors import Outcome, ProbeError
-from exporter.netpolicy import NOT_ALLOWED, PROBE_SCOPE
-from exporter.protocols import PROTOCOLS
-from exporter.proxyurl import ProxyURL
-from exporter.resolve import resolve
 from exporter.results import Observation
-from exporter.steplog import StepLog
+from exporter.sources.resolve import resolve
+from exporter.support.deadline import Deadline
+from exporter.support.errors import Outcome, ProbeError
+from exporter.support.netpolicy import NOT_ALLOWED, PROBE_SCOPE
+from exporter.support.protocols import PROTOCOLS
+from exporter.support.proxyurl import ProxyURL
+from exporter.support.steplog import StepLog
 from exporter.tls.client import ClientCertificate
 from exporter.tls.hello import Opener
 from exporter.tls.session import format_address, handshake, open_for_hello

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Iterable
 
 from exporter.certs.findings import OUTCOME_CODES, PROBLEMS
-from exporter.changes import VANISHED, Event, EventKind
 from exporter.config.model import Job
+from exporter.schedule.changes import VANISHED, Event, EventKind
 
 log = logging.getLogger("exporter.events")
 

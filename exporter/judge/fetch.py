@@ -5,14 +5,14 @@ would need the very trust being judged), a timeout and a size cap on every fetch
 OCSP responses and CRLs until their nextUpdate (at most the caller's ``max_age``, the profile's
 ``revocation_interval``), AIA certificates for ``aia_ttl``. One download per URL at a time
 (single-flight): probes that need the same answer wait for the one request in flight. Every URL
-passes the fetch policy (``exporter.netpolicy``) on its name and on every address it resolves to,
+passes the fetch policy (``exporter.support.netpolicy``) on its name and on every address it resolves to,
 and the connection goes to an address so checked; redirects are never followed. The cache is
 bounded in bytes (least recently used out first). A CRL is
 parsed once per download, in a worker thread (a large CRL takes a while), and cached parsed.
 Failures raise ``FetchError`` and are never cached. Times are unix seconds passed in by the caller.
 
 Proxies: inside ``fetch_via(proxy)`` (the pipeline wraps a profile's assessment in it) requests go
-through that proxy (``exporter.proxyfetch``); without one, the environment's ``HTTP_PROXY`` (else
+through that proxy (``exporter.judge.proxyfetch``); without one, the environment's ``HTTP_PROXY`` (else
 ``HTTPS_PROXY``, else ``ALL_PROXY``) and ``NO_PROXY`` apply, as read when the Fetcher was made.
 """
 
@@ -36,10 +36,10 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 
 from exporter.certs.revocation import load_crl
-from exporter.netpolicy import PROBE_SCOPE, FetchPolicy, parse_ip
-from exporter.proxyfetch import ProxyFetchError
-from exporter.proxyfetch import request as proxied_request
-from exporter.proxyurl import ProxyURL, bypass, env_proxy
+from exporter.judge.proxyfetch import ProxyFetchError
+from exporter.judge.proxyfetch import request as proxied_request
+from exporter.support.netpolicy import PROBE_SCOPE, FetchPolicy, parse_ip
+from exporter.support.proxyurl import ProxyURL, bypass, env_proxy
 
 if TYPE_CHECKING:  # aiohttp is imported on the first fetch: `check` of an endpoint without AIA/OCSP never needs it
     import aiohttp

@@ -30,18 +30,32 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from exporter.config.model import Config, Job, Profile
-from exporter.duequeue import DueQueue
-from exporter.metrics.internal import SelfMetrics
 from exporter.pipeline import Pipeline
-from exporter.shard import Shard
-from exporter.store import Store
+from exporter.schedule.duequeue import DueQueue
+from exporter.schedule.shard import Shard
+from exporter.schedule.store import Store
 
-log = logging.getLogger("exporter.scheduler")
+log = logging.getLogger("exporter.schedule.scheduler")
 FIRST_PROBE_WINDOW = 30.0  # the shortest first-probe window, and the step it grows by
 PROBES_PER_SECOND = 350  # first probes started per second at most when the window must grow
 SCAN_HOLD_JOBS = 1000  # new jobs from which their version scans wait for the end of the first pass
+
+
+class _Gauge(Protocol):
+    def set(self, value: float) -> None: ...
+
+
+class Telemetry(Protocol):
+    """What the scheduler reports about itself (``exporter.metrics.internal.SelfMetrics``): handed
+    in, not imported, so that the schedule does not lean on the outputs that read its store."""
+
+    @property
+    def targets(self) -> _Gauge: ...
+
+    def observe(self, outcome: str, duration: float) -> None: ...
 
 
 def phase(key: str, window: float) -> float:
@@ -61,7 +75,7 @@ class Scheduler:
         self,
         store: Store,
         pipeline: Pipeline,
-        metrics: SelfMetrics,
+        metrics: Telemetry,
         *,
         shard: Shard | None = None,
         clock: Callable[[], float] = time.monotonic,

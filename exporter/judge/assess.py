@@ -1,8 +1,8 @@
 """After a successful handshake: chain validity, revocation and the grade, each a step of its own.
 
-I/O happens here (AIA, OCSP and CRL fetches through ``exporter.fetch``, trust bundles read in a
+I/O happens here (AIA, OCSP and CRL fetches through ``exporter.judge.fetch``, trust bundles read in a
 worker thread); the judgements are the pure functions of ``exporter.certs``. The version scan is
-not here: it runs on its own clock (``exporter.scan``) and its latest result is handed in.
+not here: it runs on its own clock (``exporter.judge.scan``) and its latest result is handed in.
 
 Every step succeeds or fails on its own. A failure on our side (an exception, a fetch that did
 not answer, the probe's deadline running out) puts the step in ``Assessment.errors`` and leaves
@@ -16,8 +16,8 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.x509.verification import Store
@@ -33,17 +33,17 @@ from exporter.certs.chain import (
     vouched_by,
 )
 from exporter.certs.facts import key_of, signature_of
-from exporter.certs.grade import GradeInput, grade
+from exporter.certs.grade import Grade, GradeInput, grade
 from exporter.certs.judge import facts_from_der
 from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
 from exporter.certs.trust import load_trust
 from exporter.certs.verdicts import VerdictCache
 from exporter.config.model import Profile, RevocationMode
-from exporter.deadline import Deadline
-from exporter.fetch import Fetcher, FetchError
-from exporter.fileio import in_file_thread
-from exporter.results import Assessment, OcspStatus, Session, Step, normalize_version
+from exporter.judge.fetch import Fetcher, FetchError
+from exporter.results import Assessment, OcspStatus, Session, Step, StepResult, StepStatus, normalize_version
+from exporter.support.deadline import Deadline
+from exporter.support.fileio import in_file_thread
 from exporter.tls import hello
 
 log = logging.getLogger(__name__)
@@ -86,99 +86,93 @@ class Assessor:
     ) -> Assessment:
         """``graded``: False until the version scan the grade depends on has run (no grade then)."""
         now = time.time() if now is None else now
-        deadline = deadline or Deadline(30.0)
-        steps: list[str] = []
-        errors: set[Step] = set()
-        certs, ders = _parse(certificates, steps)
-        if not certs:
-            steps.append("chain: no parsable certificate")
-            return Assessment(errors=frozenset({Step.CHAIN, Step.REVOCATION, Step.GRADE}), log=tuple(steps))
-        at = dt.datetime.fromtimestamp(now, dt.UTC)
-
-        # 1. chain, completed from AIA when the served chain lacks an issuer
-        chained = await self._step(
-            Step.CHAIN, errors, steps, deadline, self._chain(certs, ders, server_name, profile, at, now, steps)
+        w = _Work(
+            session=session,
+            server_name=server_name,
+            profile=profile,
+            scan=scan,
+            graded=graded,
+            deadline=deadline or Deadline(30.0),
+            at=dt.datetime.fromtimestamp(now, dt.UTC),
+            now=now,
         )
-        verdict, extras = chained if chained is not None else (None, ())
-        issues = set(verdict.issues) if verdict else set()
-
-        # 2. revocation; the staple is the one the probe's own handshake carried (TLS 1.2 or 1.3)
-        staple = session.ocsp_staple
-        path = verdict.path if verdict and verdict.path else ()
-        pairs = _pairs(path) if path else _pairs_served(certs, extras)
-        stapled = _valid_staple(staple, certs[0], pairs, at)
-        ocsp_status: OcspStatus | None = OcspStatus.NOT_CHECKED
-        revoked = False
-        if profile.revocation == RevocationMode.NONE:
-            steps.append("revocation: not checked (profile says none)")
-        else:
-            checked = await self._step(
-                Step.REVOCATION,
-                errors,
-                steps,
-                deadline,
-                self._revocation(certs[0], pairs, staple, profile, at, now, steps),
+        w.certs, w.ders = _parse(certificates, w.log)
+        if not w.certs:
+            w.log.append("chain: no parsable certificate")
+            failed = StepResult(StepStatus.ERROR, "no parsable certificate")
+            return Assessment(
+                errors=frozenset({Step.CHAIN, Step.REVOCATION, Step.GRADE}),
+                steps=tuple((step, failed) for step, _ in self.steps),
+                log=tuple(w.log),
             )
-            ocsp_status, revoked = checked if checked is not None else (None, False)
-        if revoked:
-            issues.add(ChainIssue.REVOKED)
-
-        # 3. grade, from what the other steps found and the version scan (never guessed without it)
-        g = None
-        if not graded:
-            steps.append("grade: none until the version scan has run")
-        else:
-            try:
-                signed = (verdict.path if verdict and verdict.path else ()) or (
-                    certs[0],
-                    *[c for c in certs[1:] if not self_issued(c)],
-                )
-                vouched = vouched_by(verdict.path) if verdict and verdict.path else None
-                g = grade(_grade_input(session, certs[0], ders[0], signed, scan, issues, profile, vouched))
-                steps.append(
-                    f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
-                    + (": " + "; ".join(g.reasons) if g.reasons else "")
-                )
-            except Exception as exc:
-                self._failed(Step.GRADE, errors, steps, exc)
-        chain_valid = None if verdict is None else (verdict.valid and not revoked)
-        reasons = verdict.reasons if verdict is not None else ()
+        for step, run in self.steps:  # in order: each step reads what the earlier ones found
+            w.statuses.append((step, await self._run(step, run, w)))
+        revoked = w.revoked
+        chain_valid = None if w.verdict is None else (w.verdict.valid and not revoked)
+        reasons = w.verdict.reasons if w.verdict is not None else ()
         if revoked:
             reasons = (*reasons, "revoked: a certificate of the chain is revoked (OCSP or CRL)")
+        g = w.grade
         return Assessment(
             chain_valid=chain_valid,
-            chain_issues=frozenset(issues),
+            chain_issues=frozenset(w.issues),
             chain_reasons=reasons,
-            ocsp_status=ocsp_status,
-            ocsp_stapled=stapled,
+            ocsp_status=w.ocsp_status,
+            ocsp_stapled=w.stapled,
             grade=None if g is None else g.grade,
             score=None if g is None else g.score,
             reasons=() if g is None else g.reasons,
-            errors=frozenset(errors),
-            log=tuple(steps),
+            errors=frozenset(step for step, r in w.statuses if r.status is StepStatus.ERROR),
+            steps=tuple(w.statuses),
+            log=tuple(w.log),
         )
 
-    async def _step(self, step: Step, errors: set[Step], steps: list[str], deadline: Deadline, work: Any) -> Any:
-        """Run one step within the deadline; a failure on our side is recorded, never raised."""
+    @property
+    def steps(self) -> tuple[tuple[Step, Callable[[_Work], Awaitable[StepResult]]], ...]:
+        """The steps of an assessment, in the order they run; each returns its own status."""
+        return ((Step.CHAIN, self._chain_step), (Step.REVOCATION, self._revocation_step), (Step.GRADE, _grade_step))
+
+    async def _run(self, step: Step, run: Callable[[_Work], Awaitable[StepResult]], w: _Work) -> StepResult:
+        """Run one step within the deadline; a failure on our side is its status, never raised."""
         try:
-            return await deadline.run(work)
+            return await w.deadline.run(run(w))
         except TimeoutError:
-            self._failed(step, errors, steps, None, f"not finished within the probe's deadline ({deadline.seconds:g}s)")
+            return self._failed(
+                step, w.log, None, f"not finished within the probe's deadline ({w.deadline.seconds:g}s)"
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._failed(step, errors, steps, exc)
-        return None
+            return self._failed(step, w.log, exc)
 
-    def _failed(
-        self, step: Step, errors: set[Step], steps: list[str], exc: BaseException | None, why: str = ""
-    ) -> None:
-        errors.add(step)
+    def _failed(self, step: Step, log_lines: list[str], exc: BaseException | None, why: str = "") -> StepResult:
         reason = why or f"{type(exc).__name__}: {exc}"
-        steps.append(f"{step}: could not be judged: {reason}")
+        log_lines.append(f"{step}: could not be judged: {reason}")
         log.debug("assessment step %s failed: %s", step, reason, exc_info=exc)
         if self._on_error is not None:
             self._on_error(step)
+        return StepResult(StepStatus.ERROR, reason)
+
+    async def _chain_step(self, w: _Work) -> StepResult:
+        """The chain, completed from AIA when the served chain lacks an issuer."""
+        w.verdict, w.extras = await self._chain(w.certs, w.ders, w.server_name, w.profile, w.at, w.now, w.log)
+        w.issues = set(w.verdict.issues)
+        return StepResult(StepStatus.COMPLETED)
+
+    async def _revocation_step(self, w: _Work) -> StepResult:
+        """OCSP or CRL of the path; the staple is the one the probe's own handshake carried."""
+        path = w.verdict.path if w.verdict and w.verdict.path else ()
+        pairs = _pairs(path) if path else _pairs_served(w.certs, w.extras)
+        staple = w.session.ocsp_staple
+        w.stapled = _valid_staple(staple, w.certs[0], pairs, w.at)
+        if w.profile.revocation == RevocationMode.NONE:
+            w.log.append("revocation: not checked (profile says none)")
+            return StepResult(StepStatus.SKIPPED, "the profile says revocation: none")
+        w.ocsp_status = None  # unknown until the step completes
+        w.ocsp_status, w.revoked = await self._revocation(w.certs[0], pairs, staple, w.profile, w.at, w.now, w.log)
+        if w.revoked:
+            w.issues.add(ChainIssue.REVOKED)
+        return StepResult(StepStatus.COMPLETED)
 
     async def _trust(self, trust: str) -> tuple[Store, tuple[x509.Certificate, ...]]:
         """The trust store, read in a worker thread, re-checked for changes now and then."""
@@ -342,6 +336,51 @@ class Assessor:
         if failures:
             raise _FetchFailed(f"no CRL of {name} could be fetched: " + "; ".join(failures))
         return False
+
+
+@dataclass(kw_only=True)
+class _Work:
+    """What the steps of one assessment share: the inputs, and what each step found for the next."""
+
+    session: Session
+    server_name: str
+    profile: Profile
+    scan: Sequence[hello.HelloResult]
+    graded: bool
+    deadline: Deadline
+    at: dt.datetime
+    now: float
+    certs: list[x509.Certificate] = field(default_factory=list)
+    ders: list[bytes] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    statuses: list[tuple[Step, StepResult]] = field(default_factory=list)
+    verdict: ChainVerdict | None = None
+    extras: tuple[x509.Certificate, ...] = ()
+    issues: set[str] = field(default_factory=set)
+    ocsp_status: OcspStatus | None = OcspStatus.NOT_CHECKED
+    revoked: bool = False
+    stapled: bool = False
+    grade: Grade | None = None
+
+
+async def _grade_step(w: _Work) -> StepResult:
+    """The grade, from what the other steps found and the version scan (never guessed without it)."""
+    if not w.graded:
+        w.log.append("grade: none until the version scan has run")
+        return StepResult(StepStatus.SKIPPED, "no version scan yet")
+    verdict = w.verdict
+    signed = (verdict.path if verdict and verdict.path else ()) or (
+        w.certs[0],
+        *[c for c in w.certs[1:] if not self_issued(c)],
+    )
+    vouched = vouched_by(verdict.path) if verdict and verdict.path else None
+    g = grade(_grade_input(w.session, w.certs[0], w.ders[0], signed, w.scan, w.issues, w.profile, vouched))
+    w.grade = g
+    w.log.append(
+        f"grade: {g.grade} (score {g.score:g}, if trusted {g.if_trusted})"
+        + (": " + "; ".join(g.reasons) if g.reasons else "")
+    )
+    return StepResult(StepStatus.COMPLETED)
 
 
 def _parse(chain_der: Sequence[bytes], steps: list[str]) -> tuple[list[x509.Certificate], list[bytes]]:

@@ -1,7 +1,7 @@
 """The file source: expand a configured path or glob, read each file, and observe its certificates.
 
 ``read_file`` is blocking (one file, regular files only, bounded in bytes); ``FileSource.observe``
-runs the reads of a ``files:`` entry on the file I/O pool (``exporter.fileio``), a batch of files
+runs the reads of a ``files:`` entry on the file I/O pool (``exporter.support.fileio``), a batch of files
 per thread task, so a glob over thousands of files neither blocks the event loop nor queues
 thousands of thread tasks at once. Nothing here raises for a
 bad file: every path ends as an ``Observation`` whose outcome says what happened
@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from exporter.certs.load import CertificateParseError, load_certificates
 from exporter.config.model import Config, FileTarget, Job, Profile
-from exporter.deadline import Deadline
-from exporter.errors import FileOutcome
-from exporter.fileio import FileTooLarge, in_file_thread, read_regular
 from exporter.results import Observation
+from exporter.support.deadline import Deadline
+from exporter.support.errors import FileOutcome
+from exporter.support.fileio import FileTooLarge, in_file_thread, read_regular
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a larger file is refused (parse_error), never read
 MAX_PASSWORD_BYTES = 64 * 1024

@@ -8,7 +8,7 @@ from pathlib import Path
 from exporter.config import parse_config
 from exporter.config.model import Config, Target
 from exporter.config.reader import check_server_name
-from exporter.errors import ConfigError
+from exporter.support.errors import ConfigError
 
 _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "server_name"}
 

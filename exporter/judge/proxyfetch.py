@@ -1,4 +1,4 @@
-"""One HTTP/1.1 request through a proxy, for the OCSP, CRL and AIA fetches of ``exporter.fetch``.
+"""One HTTP/1.1 request through a proxy, for the OCSP, CRL and AIA fetches of ``exporter.judge.fetch``.
 
 Why not aiohttp: it cannot speak SOCKS5, and its HTTP proxy support would resolve and connect
 around the fetcher's own resolver. This client is small because these fetches are: one plain
@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 
-from exporter.deadline import Deadline
-from exporter.proxyurl import ProxyScheme, ProxyURL
+from exporter.support.deadline import Deadline
+from exporter.support.proxyurl import ProxyScheme, ProxyURL
 from exporter.tls.proxy import ProxyError, basic_credentials, connect_proxy, open_tunnel, parse_status, read_head
 
 MAX_CHUNK_LINE = 1024

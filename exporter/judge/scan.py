@@ -6,7 +6,7 @@ again only every ``scan_interval``, under a small concurrency budget of its own,
 background. Outputs merge the latest scan when they render (``tls_protocol_accepted``,
 ``tls_protocol_scan_timestamp_seconds``); the probe that asked for it never waits for it.
 
-A kept scan holds its hellos once for every address that answered alike (``exporter.intern``:
+A kept scan holds its hellos once for every address that answered alike (``exporter.support.intern``:
 10,000 addresses of one fleet answer alike, 8 MB of equal hellos held once), without the OCSP
 staple a TLS 1.2 hello may carry (nothing reads it after the scan; 1-4 KB per address).
 """
@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from exporter.config.model import Job, ScanKey
-from exporter.deadline import Deadline
-from exporter.intern import Interner
+from exporter.support.deadline import Deadline
+from exporter.support.intern import Interner
 from exporter.tls import hello
 from exporter.tls.hello import Opener
 

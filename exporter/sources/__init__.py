@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from exporter.config.model import Config, Job, Profile
-from exporter.deadline import Deadline
-from exporter.probers.bundle import BundleSource
-from exporter.probers.file import FileSource
-from exporter.probers.tls import TLSSource
 from exporter.results import Observation
+from exporter.sources.bundle import BundleSource
+from exporter.sources.file import FileSource
+from exporter.sources.tls import TLSSource
+from exporter.support.deadline import Deadline
 from exporter.tls.hello import Opener
 
 
