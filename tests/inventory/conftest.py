@@ -75,9 +75,7 @@ async def fleet(tmp_path: Path, servers: LoopbackServers, pki: PKI) -> AsyncIter
     await exporter.startup()
     assert exporter.scheduler is not None
     # The pending job stays pending: it is never probed.
-    await probe_by_hand(
-        exporter, [j for j in exporter.scheduler.jobs(exporter.config) if j.name != "never-probed"]
-    )
+    await probe_by_hand(exporter, [j for j in exporter.scheduler.jobs(exporter.config) if j.name != "never-probed"])
     client = TestClient(TestServer(make_app(exporter)))
     await client.start_server()
     try:
