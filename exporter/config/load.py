@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from exporter.config.locate import locate
 from exporter.config.model import Config
 from exporter.config.parse import parse_config
 from exporter.support.errors import ConfigError
@@ -212,7 +213,7 @@ def load_config(path: str | Path, *, data: bytes | None = None) -> Config:
     try:
         loaded = parse_yaml(text)  # a SafeLoader subclass: safe_load plus duplicate keys and limits
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError([f"{path}: {_describe(exc)}"]) from exc
+        raise ConfigError([_describe(str(path), exc)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from exc
     except ValueError as exc:
@@ -223,6 +224,8 @@ def load_config(path: str | Path, *, data: bytes | None = None) -> Config:
         raise ConfigError([f"{path}: invalid YAML: too large to load"]) from None
     try:
         config = parse_config(loaded, base_dir=source.parent.absolute())
+    except ConfigError as exc:
+        raise ConfigError(locate(text, exc.errors, str(path))) from None
     except RecursionError:
         raise ConfigError([f"{path}: nested too deeply"]) from None
     except MemoryError:
@@ -230,7 +233,7 @@ def load_config(path: str | Path, *, data: bytes | None = None) -> Config:
     return replace(config, source=str(path))
 
 
-def _describe(exc: yaml.MarkedYAMLError) -> str:
+def _describe(path: str, exc: yaml.MarkedYAMLError) -> str:
     mark = exc.problem_mark or exc.context_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}invalid YAML: {exc.problem or exc.context}"
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+    return f"{where}: invalid YAML: {exc.problem or exc.context}"

@@ -40,6 +40,7 @@ from exporter.config.reader import (
     _or,
     _visible,
     check_server_name,
+    did_you_mean,
     normalise_fingerprint,
     normalise_serial,
     split_address,
@@ -221,7 +222,9 @@ class _Parser(ProfileParser):
         if value is None:
             return None
         if value.lower() not in PROTOCOLS:
-            self.error(_join(path, "protocol"), f"unknown protocol '{value}'")
+            names = sorted(PROTOCOLS)
+            hint = did_you_mean(value, names)
+            self.error(_join(path, "protocol"), f"unknown protocol '{value}'{hint} (one of {', '.join(names)})")
             return None
         return value.lower()
 

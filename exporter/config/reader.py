@@ -3,6 +3,7 @@ path and carries on, so one run of ``--config.check`` lists every error."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import warnings
@@ -34,6 +35,15 @@ _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE----
 ADDRESS_HINT = "use host, host:port, an IPv4 address, ::1 or [::1]:443"
 T = TypeVar("T")
 Raw = dict[str, object]
+
+
+def did_you_mean(given: object, choices: Sequence[str]) -> str:
+    """`` (did you mean 'server_name'?)`` for the closest valid spelling, if one is close."""
+    if not isinstance(given, str):
+        return ""
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(given.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
 def _or(value: T | None, default: T) -> T:
@@ -74,7 +84,7 @@ class Reader:
         result: Raw = {}
         for key, item in value.items():
             if not isinstance(key, str) or key not in keys:
-                self.error(path, f"unknown key '{key}'")
+                self.error(path, f"unknown key '{key}'{did_you_mean(key, keys)}")
             elif item is not None:
                 result[key] = item
         return result
@@ -157,13 +167,15 @@ class Reader:
         for option in options:
             if option.lower() == value.lower():
                 return option
-        self.error(where, f"unknown value '{value}' (one of {', '.join(options)})")
+        self.error(where, f"unknown value '{value}'{did_you_mean(value, options)} (one of {', '.join(options)})")
         return None
 
     def profile_ref(self, m: Raw, key: str, path: str) -> str | None:
         value = self.string(m, key, path)
         if value is not None and value not in self.profile_names:
-            self.error(_join(path, key), f"unknown profile '{value}'")
+            names = sorted(self.profile_names)
+            hint = did_you_mean(value, names)
+            self.error(_join(path, key), f"unknown profile '{value}'{hint} (one of {', '.join(names)})")
             return None
         return value
 

@@ -187,7 +187,7 @@ def load_web_config(path: str | Path) -> WebConfig:
     try:
         data = parse_yaml(text)  # safe_load, refusing duplicate keys, deep nesting and alias bombs
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError([f"{path}: {_describe(exc)}"]) from exc
+        raise ConfigError([_describe(str(path), exc)]) from exc
     except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from exc
     except (RecursionError, MemoryError):

@@ -36,7 +36,7 @@ def _hostile(tmp_path: Path, kind: str) -> tuple[Path, str]:
         )
     if kind == "deep":
         path.write_text(DEEP + "\n")
-        return path, f"{path}: line 1, column 73: invalid YAML: nested deeper than 64 levels"
+        return path, f"{path}:1:73: invalid YAML: nested deeper than 64 levels"
     if kind == "fifo":
         os.mkfifo(path)
         return path, f"{path}: cannot read: configuration file is a FIFO, not a regular file"
@@ -99,7 +99,7 @@ def test_trust_bundle_fifo_or_device_in_the_config_is_an_error(tmp_path: Path, k
     path.write_text(f"profiles: {{strict: {{trust: '{bundle}'}}}}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert err.value.errors == [f"profiles.strict.trust: cannot read '{bundle}': {reason}"]
+    assert err.value.errors == [f"{path}:1:21: profiles.strict.trust: cannot read '{bundle}': {reason}"]
 
 
 def test_client_certificate_fifo_in_the_config_is_an_error(tmp_path: Path) -> None:
@@ -111,7 +111,8 @@ def test_client_certificate_fifo_in_the_config_is_an_error(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert err.value.errors == [
-        f"profiles.mtls.client_cert: cannot read '{cert}': client certificate is a FIFO, not a regular file"
+        f"{path}:1:19: profiles.mtls.client_cert: cannot read '{cert}': "
+        "client certificate is a FIFO, not a regular file"
     ]
 
 

@@ -72,4 +72,4 @@ def test_lone_surrogate_in_a_label_value_is_a_config_error(tmp_path: Path) -> No
     path.write_text('targets: [{address: "127.0.0.1:443", labels: {site: "fra\\udc80"}}]\n')
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert err.value.errors == ["targets[0].labels.site: not valid UTF-8 text: 'fra\\udc80'"]
+    assert err.value.errors == [f"{path}:1:47: targets[0].labels.site: not valid UTF-8 text: 'fra\\udc80'"]

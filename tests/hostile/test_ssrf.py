@@ -144,7 +144,7 @@ def test_fetch_section_is_validated() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"fetch": {"allow": ["*", ""], "deny": ["198.51.100.0/40"], "follow": True}}, base_dir=Path("."))
     assert err.value.errors == [
-        "fetch: unknown key 'follow'",
+        "fetch: unknown key 'follow' (did you mean 'allow'?)",
         "fetch.allow[1]: must not be empty",
         "fetch.deny[0]: invalid CIDR range '198.51.100.0/40'",
     ]

@@ -73,7 +73,7 @@ notifications:
         "notifications.snmp[2]: give both auth_protocol and auth_password_env, or neither",
         "notifications.snmp[2]: give both priv_protocol and priv_password_env, or neither",
         "notifications.snmp[2].auth_protocol: unknown value 'MD5' (one of SHA, SHA-256)",
-        "notifications.snmp[2].priv_protocol: unknown value 'DES' (one of AES)",
+        "notifications.snmp[2].priv_protocol: unknown value 'DES' (did you mean 'AES'?) (one of AES)",
         "notifications.snmp[3]: priv_protocol needs auth_protocol (SNMPv3 has no privacy without authentication)",
         "notifications.snmp[4].engine_id: invalid engine ID '0x1234' (5 to 32 octets in hex)",
         "notifications.snmp[5]: unknown key 'port'",
