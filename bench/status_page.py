@@ -30,10 +30,10 @@ from servers import LoopbackServers  # noqa: E402
 
 from exporter.config.model import Config, Profile, RevocationMode, Target  # noqa: E402
 from exporter.judge.assess import Assessor  # noqa: E402
+from exporter.outputs.inventory import build_inventory  # noqa: E402
 from exporter.pipeline import Pipeline  # noqa: E402
 from exporter.results import Result  # noqa: E402
 from exporter.schedule.store import Store  # noqa: E402
-from exporter.web.inventory import build_inventory  # noqa: E402
 from exporter.web.status import render_status  # noqa: E402
 
 LEAVES = ("good", "expiring-20d", "expired", "wrong-host")

@@ -28,8 +28,10 @@ from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.notify.lookup import days_left_from_store
 from exporter.notify.webhook import SnmpWebhook
-from exporter.outputs.check import verdict, verdict_section
+from exporter.outputs.check import verdict_section
 from exporter.outputs.eventlog import log_events
+from exporter.outputs.inventory import InventoryEntry, build_inventory
+from exporter.outputs.verdict import verdict
 from exporter.pipeline import Pipeline
 from exporter.report.schedule import ReportScheduler
 from exporter.results import Result, Step
@@ -44,7 +46,6 @@ from exporter.support.fileio import DaemonThreadPool, in_file_thread, read_regul
 from exporter.support.limits import budget, raise_nofile
 from exporter.support.netpolicy import FetchPolicy
 from exporter.web.handlers import make_app
-from exporter.web.inventory import InventoryEntry, build_inventory
 from exporter.web.server import GuardedRunner
 from exporter.web.status import render_status
 from exporter.web.webconfig import WebConfig

@@ -21,7 +21,8 @@ from exporter.config.model import Config, FileTarget, Job, Threshold
 from exporter.judge.assess import Assessor
 from exporter.judge.fetch import Fetcher
 from exporter.judge.scan import Scanner
-from exporter.outputs.check import Status, days_of, perfdata, render_text, result_json, verdict, worst
+from exporter.outputs.check import perfdata, render_text, result_json
+from exporter.outputs.verdict import Status, days_of, verdict, worst
 from exporter.pipeline import Pipeline
 from exporter.schedule.shard import Shard, parse_shard
 from exporter.sources import PROBERS

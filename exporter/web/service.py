@@ -11,8 +11,8 @@ from typing import Protocol
 from aiohttp import web
 
 from exporter.config.model import Config, Target
+from exporter.outputs.inventory import InventoryEntry
 from exporter.results import Result
-from exporter.web.inventory import InventoryEntry
 from exporter.web.webconfig import WebConfig
 
 

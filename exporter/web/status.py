@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from exporter import __version__
 from exporter.certs.findings import Severity, Verdict
-from exporter.web.inventory import InventoryEntry, iso
+from exporter.outputs.inventory import InventoryEntry, iso
 
 # Ascending sort shows the worst first.
 RANK = {Verdict.CRITICAL: 0, Verdict.WARNING: 1, Verdict.PENDING: 2, Verdict.OK: 3}

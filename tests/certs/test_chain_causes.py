@@ -20,7 +20,7 @@ from servers import LoopbackServers
 
 from exporter.config.model import Profile
 from exporter.judge.assess import Assessor
-from exporter.outputs.check import Status, verdict
+from exporter.outputs.verdict import Status, verdict
 from exporter.pipeline import Pipeline
 from exporter.results import Result
 

@@ -16,7 +16,7 @@ from servers import LoopbackServers, closed_port
 
 from exporter.config.model import Profile
 from exporter.judge.scan import ScanResult
-from exporter.outputs.check import PRIVATE_CA_HINT, Status, verdict
+from exporter.outputs.verdict import PRIVATE_CA_HINT, Status, verdict
 from exporter.pipeline import Pipeline
 from exporter.results import Assessment, Result
 from exporter.support.errors import Outcome

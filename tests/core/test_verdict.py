@@ -21,10 +21,10 @@ from servers import LoopbackServers
 from exporter.certs.findings import OUTCOME_CODES, PROBLEMS, Severity, Verdict, finding, render_markdown, verdict_of
 from exporter.judge.assess import Assessor
 from exporter.judge.scan import Scanner
+from exporter.outputs.inventory import build_inventory
 from exporter.pipeline import Pipeline
 from exporter.schedule.store import Entry
 from exporter.support.errors import FileOutcome, Outcome
-from exporter.web.inventory import build_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.timedelta(days=1)

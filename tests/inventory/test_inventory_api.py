@@ -11,7 +11,7 @@ import pytest
 from pki import PKI
 
 from exporter.config.model import Target
-from exporter.outputs.check import verdict
+from exporter.outputs.verdict import verdict
 from exporter.sources import PROBERS
 from exporter.sources.tls import TLSSource
 

@@ -118,7 +118,7 @@ def _codes(findings: list[dict[str, Any]]) -> set[str]:
     return {f["code"] for f in findings}
 
 
-def _from_check(config: str) -> dict[str, tuple[str, set[str]]]:
+def _from_check(config: str) -> tuple[dict[str, tuple[str, set[str]]], dict[str, dict[str, Any]]]:
     out = subprocess.run(
         [sys.executable, "-m", "exporter", "check", "--config.file", config, "--json", "--timeout", "20s"],
         capture_output=True,
@@ -127,19 +127,23 @@ def _from_check(config: str) -> dict[str, tuple[str, set[str]]]:
     )
     doc = json.loads(out.stdout)
     assert out.returncode == 2, out.stderr  # the worst of all
-    seen = {}
+    seen, objects = {}, {}
     for target in doc["targets"]:
         (result,) = target["results"]
         seen[target["name"]] = (result["verdict"], _codes(result["findings"]))
+        objects[target["name"]] = result
     for file in doc["files"]:
         name = {"absent.pem": "file-missing", "nyv.pem": "file-not-yet-valid", "good.pem": "file-good"}[
             Path(file["path"]).name
         ]
         seen[name] = (file["verdict"], _codes(file["findings"]))
-    return seen
+        objects[name] = file
+    return seen, objects
 
 
-async def _from_exporter(config: str) -> tuple[dict[str, tuple[str, set[str]]], dict[str, tuple[str, set[str]]]]:
+async def _from_exporter(
+    config: str,
+) -> tuple[dict[str, tuple[str, set[str]]], dict[str, tuple[str, set[str]]], dict[str, dict[str, Any]]]:
     exporter = Exporter(config, listen="127.0.0.1:0")
     await exporter.startup()
     client = TestClient(TestServer(make_app(exporter), host="127.0.0.1"))
@@ -166,7 +170,7 @@ async def _from_exporter(config: str) -> tuple[dict[str, tuple[str, set[str]]], 
             verdict = head.rsplit(": ", 1)[1]
             codes = {line.rsplit("[", 1)[1].rstrip("]") for line in rest if line.rstrip().endswith("]")}
             debug[target.name] = (verdict, codes)
-        return listed, debug
+        return listed, debug, {e["name"]: e for e in inventory}
     finally:
         await client.close()
         await exporter.shutdown()
@@ -177,10 +181,17 @@ async def test_every_output_gives_every_location_the_same_verdict(
     servers: LoopbackServers, pki: PKI, tmp_path: Path
 ) -> None:
     config = _world(servers, pki, tmp_path)
-    checked = await asyncio.to_thread(_from_check, config)
-    listed, debug = await _from_exporter(config)
+    checked, check_objects = await asyncio.to_thread(_from_check, config)
+    listed, debug, entries = await _from_exporter(config)
     assert checked == EXPECTED
     assert listed == EXPECTED
+    # check --json gives each location the inventory's object itself (plus its own status and details):
+    # the same keys, and the same values wherever they do not move with the clock or the next probe.
+    stable = ("kind", "target", "address", "path", "protocol", "server_name", "name", "owner", "labels")
+    stable += ("verdict", "problems", "outcome", "serial", "subject", "not_after", "chain_valid", "hostname_match")
+    for name, entry in entries.items():
+        assert set(entry) <= set(check_objects[name]), (name, set(entry) - set(check_objects[name]))
+        assert {k: check_objects[name][k] for k in stable} == {k: entry[k] for k in stable}, name
     # /probe has no files, and probes the addresses of the configured targets again; an on-demand
     # probe carries no `expect:` (it is not the configured target), so it has no serial to compare.
     on_demand = {name: want for name, want in EXPECTED.items() if not name.startswith("file-")}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from exporter.certs.findings import Verdict, finding
-from exporter.web.inventory import Cert, InventoryEntry
+from exporter.outputs.inventory import Cert, InventoryEntry
 from exporter.web.status import render_status
 
 from .browser import Browser, Page

@@ -16,9 +16,9 @@ from typing import Any
 
 from exporter.certs.findings import Finding, Verdict
 from exporter.certs.tiers import days_left, tier_of
-from exporter.config.model import Config, ExpiryTiers, Job
+from exporter.config.model import Config, ExpiryTiers, Job, Profile
 from exporter.judge.scan import ScanResult
-from exporter.outputs.check import verdict
+from exporter.outputs.verdict import verdict
 from exporter.results import CertFacts, Result, Step, StepResult
 from exporter.schedule.store import Entry
 
@@ -170,8 +170,8 @@ def _pending(job: Job) -> InventoryEntry:
     )
 
 
-def _entry(job: Job, result: Result, config: Config, scan: ScanResult | None, now: float) -> InventoryEntry:
-    profile = config.profile(job.profile)
+def location_entry(job: Job, result: Result, profile: Profile, scan: ScanResult | None, now: float) -> InventoryEntry:
+    """One location as every output shows it: its verdict, its findings and its facts."""
     v = verdict(result, job, profile, now, scan)
     report = result.report
     certs: tuple[Cert, ...] = ()
@@ -230,5 +230,5 @@ def build_inventory(
         for location in sorted(entries):
             result = entries[location].result
             scan = scan_of(job, location) if scan_of is not None else None
-            out.append(_entry(job, result, config, scan, now))
+            out.append(location_entry(job, result, config.profile(job.profile), scan, now))
     return out
