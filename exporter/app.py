@@ -19,8 +19,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 
 from exporter import __version__
 from exporter.config import load_config
+from exporter.config.durations import format_duration
 from exporter.config.load import MAX_CONFIG_BYTES
-from exporter.config.model import Config, Target
+from exporter.config.model import Config, Target, Threshold
 from exporter.judge.assess import Assessor
 from exporter.judge.scan import Scanner
 from exporter.metrics import gzipped
@@ -41,6 +42,7 @@ from exporter.schedule.store import Store
 from exporter.sources import make_probers
 from exporter.sources.tls import TLSSource
 from exporter.support import memory
+from exporter.support.crash import CrashDumps
 from exporter.support.errors import ConfigError
 from exporter.support.fileio import DaemonThreadPool, in_file_thread, read_regular
 from exporter.support.limits import budget, raise_nofile
@@ -78,9 +80,11 @@ class Exporter:
         telemetry_path: str = "/metrics",
         shard: Shard | None = None,
         enable_lifecycle: bool = False,
+        crash: CrashDumps | None = None,
     ) -> None:
         self.config_file = config_file
         self.enable_lifecycle = enable_lifecycle  # POST /-/reload; SIGHUP reloads regardless
+        self.crash = crash  # --log.crash-dir: SIGABRT writes the stack of every thread there
         self.listen = listen
         self.web_config, self.telemetry_path, self.shard = web_config, telemetry_path, shard or Shard()
         self.config = Config()
@@ -215,6 +219,12 @@ class Exporter:
             log.info("configuration reloaded", extra={"fields": summary(config)})
             return True, "configuration reloaded"
 
+    def _aborted(self) -> None:
+        """SIGABRT sent to the exporter: a stop, with the stack of every thread kept first."""
+        if self.crash is not None:
+            self.crash.dump_now("SIGABRT")
+        self.request_stop("SIGABRT")
+
     def request_stop(self, reason: str) -> None:
         log.info("shutting down", extra={"fields": {"reason": reason}})
         self._stop.set()
@@ -230,7 +240,13 @@ class Exporter:
         log.info(
             "tls-exporter started",
             extra={
-                "fields": {"version": __version__, "listen": self.listen, "shard": str(self.shard), **summary(config)}
+                "fields": {
+                    "version": __version__,
+                    "listen": self.listen,
+                    "shard": str(self.shard),
+                    **summary(config),
+                    **settings(config),
+                }
             },
         )
         if not config.targets and not config.files and not any(config.sections.values()):
@@ -282,6 +298,7 @@ class Exporter:
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
             loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
             loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+            loop.add_signal_handler(signal.SIGABRT, self._aborted)
             log.info("listening", extra={"fields": {"address": self.listen}})
             await self._stop.wait()
         finally:
@@ -292,6 +309,26 @@ class Exporter:
                     await asyncio.gather(self.shutdown(), runner.cleanup(), return_exceptions=True)
             log.info("stopped")
         return 0
+
+
+def _days(threshold: Threshold | None) -> str:
+    if threshold is None:
+        return "off"
+    return f"{threshold.days:g}d" if threshold.days is not None else f"{threshold.percent:g}%"
+
+
+def settings(config: Config) -> dict[str, object]:
+    """What the start line says of the alarm settings (the appliance daemon's habit): the default
+    profile's expiry tiers, version scans and log reminders, and where traps go."""
+    p = config.profile(config.defaults.profile)
+    tiers = p.expiry_tiers
+    receivers = config.notifications.snmp
+    return {
+        "tiers": f"info={_days(tiers.info)},warning={_days(tiers.warning)},critical={_days(tiers.critical)}",
+        "scan": format_duration(p.scan_interval) if p.scan_protocol_versions else "off",
+        "reminders": format_duration(p.log_repeat),
+        "traps": ",".join(f"{r.destination}/{r.version}" for r in receivers) or "none",
+    }
 
 
 def summary(config: Config) -> dict[str, object]:

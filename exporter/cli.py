@@ -77,6 +77,26 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
+    p.add_argument(
+        "--log.syslog",
+        dest="log_syslog",
+        metavar="FACILITY",
+        choices=logs.SYSLOG_FACILITIES,
+        help="also log to the local syslog socket with this facility (e.g. local5), ident tls-exporter",
+    )
+    p.add_argument(
+        "--log.syslog-socket",
+        dest="log_syslog_socket",
+        default="/dev/log",
+        metavar="PATH",
+        help="the syslog socket for --log.syslog (default /dev/log)",
+    )
+    p.add_argument(
+        "--log.crash-dir",
+        dest="log_crash_dir",
+        metavar="DIR",
+        help="keep a stack dump of a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) here; the next start logs it",
+    )
     p.add_argument("--version", action="version", version=f"tls-exporter {__version__}")
     return p
 
@@ -323,7 +343,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _serve_parser().parse_args(argv)
     if args.config_check:
         return config_check(args.config_file, args.web_config_file)
-    logs.setup(args.log_level, args.log_format)
+    try:
+        logs.setup(args.log_level, args.log_format, syslog=args.log_syslog, syslog_socket=args.log_syslog_socket)
+    except OSError as exc:
+        print(
+            f"tls-exporter: --log.syslog: cannot reach {args.log_syslog_socket}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 1
+    crash = None
+    if args.log_crash_dir:
+        from exporter.support.crash import CrashDumps
+
+        crash = CrashDumps(args.log_crash_dir)
+        try:
+            crash.arm()
+        except OSError as exc:
+            print(f"tls-exporter: --log.crash-dir: {exc}", file=sys.stderr)
+            return 1
+        crash.report_earlier()
     # The server stack (aiohttp, the web handlers) is imported only to serve: `check` and
     # `--config.check` start faster without it.
     from exporter.app import Exporter, parse_listen
@@ -340,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             telemetry_path=args.telemetry_path,
             shard=args.shard,
             enable_lifecycle=args.enable_lifecycle,
+            crash=crash,
         )
         return eventloop.run(exporter.run())
     except ConfigError as exc:
@@ -351,6 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    finally:
+        if crash is not None:
+            crash.disarm()  # a clean stop: this run's empty dump file goes
 
 
 __all__ = ["main"]

