@@ -211,7 +211,7 @@ def test_config_check_reports_web_config_errors_too(tmp_path: Path) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "targets[0]: unknown key 'protocl'",
+        f"{config}:1:38: targets[0]: unknown key 'protocl' (did you mean 'protocol'?)",
         f"{config}: 1 error(s)",
         f"{web}: tls_server_config.cert_file: cannot read '{tmp_path}/nope.crt': No such file or directory",
         f"{web}: tls_server_config.key_file: cannot read '{tmp_path}/nope.key': No such file or directory",
