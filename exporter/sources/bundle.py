@@ -84,7 +84,8 @@ class BundleSource:
         except TimeoutError:
             return [self._failed(job, FileOutcome.UNREADABLE, f"not fetched within {job.timeout:g}s", started)]
         except aiohttp.ClientConnectorCertificateError as exc:
-            return [self._failed(job, FileOutcome.UNREADABLE, f"TLS: {exc.certificate_error}", started)]
+            why = getattr(exc.certificate_error, "verify_message", None) or str(exc.certificate_error)
+            return [self._failed(job, FileOutcome.UNREADABLE, f"TLS: the publisher's certificate: {why}", started)]
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return [self._failed(job, FileOutcome.UNREADABLE, f"{type(exc).__name__}: {exc}", started)]
         observation = stored_certificates(data, job.url, job.max_certificates, started)

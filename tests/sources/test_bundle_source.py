@@ -181,3 +181,29 @@ async def test_a_bundle_shows_in_the_reports(bundle_world: dict[str, object], tm
     assert (leaf["protocol"], leaf["verdict"], leaf["tier"]) == ("bundle", "warning", "warning")  # 20 days left
     assert leaf["days_left"] == pytest.approx(20, abs=0.1)
     assert (intermediate["verdict"], intermediate["subject"]) == ("ok", "O=tls-exporter tests,CN=Test Intermediate CA")
+
+
+async def test_an_unverified_publisher_or_a_silent_one_is_unreadable(
+    servers: LoopbackServers, pki: PKI, tmp_path: Path
+) -> None:
+    from exporter.config.bundles import BundleURL
+    from exporter.config.model import Profile
+    from exporter.sources.bundle import BundleSource
+    from exporter.support.deadline import Deadline
+
+    port = _publisher(servers, pki, {"/trust.pem": (200, pki.root.cert_path.read_bytes())})
+    job = BundleURL(url=f"https://127.0.0.1:{port}/trust.pem", name="b", owner="", timeout=5.0)
+    # The system store does not know the fixture CA that signed the publisher's certificate.
+    [untrusted] = await BundleSource().observe(job, Deadline(5), Profile())
+    assert (untrusted.outcome.value, untrusted.detail) == (
+        "unreadable",
+        "TLS: the publisher's certificate: unable to get local issuer certificate",
+    )
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)  # accepts, never answers the TLS handshake
+
+    quiet = servers.start(silent)
+    slow = BundleURL(url=f"https://127.0.0.1:{quiet}/trust.pem", name="b", owner="", timeout=0.5)
+    [timed_out] = await BundleSource().observe(slow, Deadline(0.5), Profile(trust=str(pki.root.cert_path)))
+    assert (timed_out.outcome.value, timed_out.detail) == ("unreadable", "not fetched within 0.5s")
