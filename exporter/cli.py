@@ -332,10 +332,40 @@ def _looks_like_file(target: str) -> bool:
     return Path(target).exists() or target.startswith(("/", "./", "../")) or any(c in target for c in "*?[")
 
 
+def run_rules(argv: Sequence[str]) -> int:
+    """`tls-exporter rules`: the bundled alert rules for this deployment, on stdout."""
+    from exporter.outputs.rules import RULES_FILE, bundled, render_rules
+
+    p = argparse.ArgumentParser(
+        prog="tls-exporter rules",
+        description="Print the bundled alert rules (alerting-rules/tls-exporter.rules.yml) for a deployment.",
+    )
+    p.add_argument("--selector", help='the label matchers of the exporter\'s own `up` series (default: job=~".*tls.*")')
+    p.add_argument(
+        "--runbook-url", dest="runbook_url", help="runbook_url becomes URL/<AlertName> (a wiki, a docs site)"
+    )
+    p.add_argument(
+        "--web.external-url",
+        dest="external_url",
+        help="the exporter's URL as users reach it: runbook_url becomes URL/runbooks/<AlertName> (served by it)",
+    )
+    p.add_argument("--format", default="prometheus", choices=["prometheus", "prometheusrule"])
+    args = p.parse_args(argv)
+    base = args.runbook_url or (f"{args.external_url.rstrip('/')}/runbooks" if args.external_url else None)
+    try:
+        sys.stdout.write(render_rules(bundled(RULES_FILE), selector=args.selector, runbook_base=base, fmt=args.format))
+    except ValueError as exc:
+        print(f"tls-exporter rules: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check":
         return run_check(argv[1:])
+    if argv and argv[0] == "rules":
+        return run_rules(argv[1:])
     if argv and argv[0] == "report":
         from exporter.report.cli import run_report  # only this subcommand needs it
 

@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 
 from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
+from exporter.outputs.rules import runbook_html
 from exporter.sources.adhoc import adhoc_target
 from exporter.support.deadline import Deadline
 from exporter.support.netpolicy import NOT_ALLOWED, PROBE_SCOPE, Patterns
@@ -123,6 +124,13 @@ class Handlers:
 
         return web.Response(text=await asyncio.to_thread(render), content_type="application/json")
 
+    async def runbook(self, request: web.Request) -> web.Response:
+        """What an alert means, what it does to users and how to fix it (docs/alerts.md, served here)."""
+        page = runbook_html(request.match_info["alert"])
+        if page is None:
+            return web.Response(status=404, text="no such alert\n")
+        return web.Response(text=page, content_type="text/html")
+
     async def healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="OK\n")
 
@@ -159,6 +167,7 @@ def make_app(service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> we
     app.router.add_get("/probe", h.probe)
     app.router.add_get("/", h.status)
     app.router.add_get("/api/v1/inventory", h.inventory)
+    app.router.add_get("/runbooks/{alert}", h.runbook)
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
