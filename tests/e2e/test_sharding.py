@@ -6,14 +6,18 @@ Also the replicas' own `--shard=I/N` split of the scheduled targets: disjoint, a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
+from helpers import make_target
 from pki import PKI
 from servers import LoopbackServers
+
+from exporter.schedule.shard import bucket
 
 from .harness import (
     exporter_argv,
@@ -29,7 +33,22 @@ from .harness import (
 )
 
 pytestmark = pytest.mark.e2e
-TARGETS = 8
+TARGETS = 8  # at least; more when the ports drawn leave a replica without a share (see _split)
+
+
+def _hashmod(value: str, modulus: int) -> int:
+    """Prometheus' relabel action hashmod: the last 8 bytes of the value's MD5, modulo ``modulus``."""
+    return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus
+
+
+def _split(addresses: list[str]) -> bool:
+    """Both replicas get a share both ways: Prometheus' hashmod of /probe targets, the exporter's
+    --shard buckets of scheduled ones. Ports are random: 8 of them all land in one bucket 1 time
+    in 128 for each of the two hashes, so the fixture adds targets until both have some, rather
+    than fail by chance."""
+    relabel = {_hashmod(a, 2) for a in addresses}
+    scheduled = {bucket(make_target(int(a.rsplit(":", 1)[1]), server_name="localhost").key, 2) for a in addresses}
+    return relabel == scheduled == {0, 1}
 
 
 def prometheus_config(sd_url: str, replicas: list[str]) -> str:
@@ -60,6 +79,8 @@ def fleet(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     with ExitStack() as stack:
         stack.callback(servers.stop)
         addresses = [f"127.0.0.1:{servers.tls(pki['good'].server_context())}" for _ in range(TARGETS)]
+        while not _split(addresses):
+            addresses.append(f"127.0.0.1:{servers.tls(pki['good'].server_context())}")
         config = workdir / "config.yml"
         config.write_text(
             "defaults: {interval: 5s, timeout: 2s}\n"
@@ -138,7 +159,7 @@ def test_each_replica_schedules_its_own_share(fleet: dict[str, object]) -> None:
         samples = parse_metrics(http(f"{url}/metrics").body)
         assert select(samples, "tls_exporter_shard", index=str(index), count="2")[0].value == 1
         counts.append(select(samples, "tls_exporter_targets")[0].value)
-    assert sum(counts) == TARGETS and all(c >= 1 for c in counts)  # a split, and both have some
+    assert sum(counts) == len(addresses) and all(c >= 1 for c in counts)  # a split, and both have some
 
     def shares() -> list[set[str]] | None:
         found = [
