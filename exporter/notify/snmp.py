@@ -8,6 +8,7 @@ a name that does not resolve, an encoding error), and that fails only the traps 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import socket
@@ -60,6 +61,23 @@ def default_engine_id(hostname: str | None = None) -> str:
     return f"{0x80000000 | mib.ENTERPRISE_NUMBER:08x}05{hashlib.sha256(name).hexdigest()[:16]}"
 
 
+async def _flushed(engine: SnmpEngine, timeout: float = SEND_TIMEOUT) -> None:
+    """Wait until every trap sent is on the socket, before the engine closes.
+
+    A trap is "sent" once pysnmp has it; while the UDP endpoint is still being created (its first
+    send), pysnmp queues the datagram and writes it only when the endpoint is made. Closing the
+    engine before that cancels the endpoint and drops the queued traps: seen under load, a v3 trap
+    logged as sent that never reached snmptrapd. So the endpoint is awaited (bounded) first."""
+    dispatcher = engine.transport_dispatcher
+    transports = getattr(dispatcher, "_AbstractTransportDispatcher__transports", {}) if dispatcher else {}
+    for transport in list(transports.values()):
+        opening = getattr(transport, "_lport", None)  # the endpoint being created
+        if isinstance(opening, asyncio.Future) and not opening.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(opening), timeout)
+    await asyncio.sleep(0)  # connection_made has written what was queued
+
+
 def varbinds(content: TrapContent) -> list[tuple[tuple[int, ...], Any]]:
     """The (OID, value) pairs of the trap, in the order of the MIB's OBJECTS clause."""
     a = content.alert
@@ -98,6 +116,12 @@ class SnmpTrapSender:
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         self._environ = environ
+        # One v3 session at a time per engine ID. Each SnmpEngine raises the engine's boots counter
+        # (pysnmp keeps it on disk); two made at once race on it, and a trap carrying the lower
+        # boots that arrives after one with the higher is outside the receiver's time window and
+        # dropped (seen: a v3 trap logged as sent, never at snmptrapd). In turn, boots rise in the
+        # order the traps leave.
+        self._v3_turns: dict[str, asyncio.Lock] = {}
 
     def _env(self, name: str | None, what: str) -> str:
         value = (self._environ if self._environ is not None else os.environ).get(name or "")
@@ -132,6 +156,18 @@ class SnmpTrapSender:
         """Raises SnmpSendError when nothing can be sent to this receiver (secret, name)."""
         auth = self._auth(receiver)
         engine_id = receiver.engine_id or default_engine_id()
+        if receiver.version is SnmpVersion.V3:
+            turn = self._v3_turns.setdefault(engine_id, asyncio.Lock())
+            async with turn, self._engine_session(receiver, auth, engine_id) as send:
+                yield send
+        else:
+            async with self._engine_session(receiver, auth, engine_id) as send:
+                yield send
+
+    @asynccontextmanager
+    async def _engine_session(
+        self, receiver: SnmpReceiver, auth: CommunityData | UsmUserData, engine_id: str
+    ) -> AsyncIterator[SendOne]:
         engine = (
             SnmpEngine(snmpEngineID=OctetString(hexValue=engine_id))
             if receiver.version is SnmpVersion.V3
@@ -157,7 +193,6 @@ class SnmpTrapSender:
                     raise SnmpSendError(str(error))
 
             yield send
-            # Let the dispatcher hand the last datagrams to the socket before it closes.
-            await asyncio.sleep(0)
+            await _flushed(engine)
         finally:
             engine.close_dispatcher()
