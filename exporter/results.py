@@ -121,8 +121,10 @@ class Assessment:
     def step(self, step: Step) -> StepResult | None:
         return next((r for s, r in self.steps if s is step), None)
 
-    def steps_json(self) -> dict[str, dict[str, str]]:
-        return {str(s): {"status": str(r.status), "reason": r.reason} for s, r in self.steps}
+
+def steps_json(steps: tuple[tuple[Step, StepResult], ...]) -> dict[str, dict[str, str]]:
+    """The steps as JSON: ``{"chain": {"status": "completed", "reason": ""}, ...}``."""
+    return {str(s): {"status": str(r.status), "reason": r.reason} for s, r in steps}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

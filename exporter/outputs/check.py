@@ -78,7 +78,6 @@ def result_json(
                 "grade": a.grade if a else None,
                 "score": a.score if a else None,
                 "assessment_errors": sorted(a.errors) if a else [],
-                "steps": a.steps_json() if a else {},
                 "chain": [
                     {"position": i, "subject": c.subject, "serial": c.serial, "not_after": _iso(c.not_after)}
                     for i, c in enumerate(report.chain)

@@ -19,7 +19,7 @@ from exporter.certs.tiers import days_left, tier_of
 from exporter.config.model import Config, ExpiryTiers, Job, Profile
 from exporter.judge.scan import ScanResult
 from exporter.outputs.verdict import verdict
-from exporter.results import CertFacts, Result, Step, StepResult
+from exporter.results import CertFacts, Result, Step, StepResult, steps_json
 from exporter.schedule.store import Entry
 
 Snapshot = Sequence[tuple[Job, Mapping[str, Entry]]]
@@ -119,7 +119,7 @@ class InventoryEntry:
             "ocsp_status": self.ocsp_status,
             "hostname_match": self.hostname_match,
             "tls_version": self.tls_version,
-            "steps": {str(step): {"status": str(r.status), "reason": r.reason} for step, r in self.steps},
+            "steps": steps_json(self.steps),
             "last_probe": iso(self.last_probe) if self.last_probe is not None else None,
             "last_probe_age_seconds": round(self.last_probe_age, 1) if self.last_probe_age is not None else None,
             "certificates": [c.as_json() for c in self.certificates],
