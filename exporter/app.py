@@ -21,7 +21,7 @@ from exporter import __version__
 from exporter.config import load_config
 from exporter.config.durations import format_duration
 from exporter.config.load import MAX_CONFIG_BYTES
-from exporter.config.model import Config, Target, Threshold
+from exporter.config.model import Config, Job, Target, Threshold
 from exporter.judge.assess import Assessor
 from exporter.judge.scan import Scanner
 from exporter.metrics import gzipped
@@ -32,6 +32,7 @@ from exporter.notify.webhook import SnmpWebhook
 from exporter.outputs.check import verdict_section
 from exporter.outputs.eventlog import log_events
 from exporter.outputs.inventory import InventoryEntry, build_inventory
+from exporter.outputs.query import InventoryQuery
 from exporter.outputs.verdict import verdict
 from exporter.pipeline import Pipeline
 from exporter.report.schedule import ReportScheduler
@@ -49,6 +50,7 @@ from exporter.support.limits import budget, raise_nofile
 from exporter.support.netpolicy import FetchPolicy
 from exporter.web.handlers import make_app
 from exporter.web.server import GuardedRunner
+from exporter.web.service import ReloadFailure
 from exporter.web.status import render_status
 from exporter.web.webconfig import WebConfig
 
@@ -122,6 +124,8 @@ class Exporter:
             days_left=days_left_from_store(self.store),
         )
         self._checksum: str | None = None
+        self._loaded_at: float | None = None
+        self.reload_failure: ReloadFailure | None = None  # shown on the page until a reload succeeds
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
 
@@ -166,10 +170,22 @@ class Exporter:
         return await self.snmp.handle(request)
 
     def inventory(self) -> list[InventoryEntry]:
-        return build_inventory(self.store.snapshot(), self.config, self.scanner.latest_for)
+        return build_inventory(self.store.snapshot(), self.config, self.scanner.latest_for, due_of=self._due)
 
-    def status_page(self) -> str:
-        return render_status(self.inventory(), metrics_path=self.telemetry_path)
+    def _due(self, job: Job) -> float | None:
+        """When the job's next probe is due, in unix time (the scheduler keeps monotonic time): now
+        while it runs; None when it is not scheduled (probing stopped)."""
+        if self.scheduler is None:
+            return None
+        due = self.scheduler.due(job.key)
+        if due is None:
+            return time.time() if self.scheduler.is_running(job.key) else None
+        return time.time() + max(0.0, due - time.monotonic())
+
+    def status_page(self, query: InventoryQuery) -> str:
+        return render_status(
+            self.inventory(), query=query, metrics_path=self.telemetry_path, reload_failure=self.reload_failure
+        )
 
     def _path(self) -> Path | None:
         if self.config_file:
@@ -195,7 +211,9 @@ class Exporter:
         if self.scheduler is not None:
             self.scheduler.apply(config)
         self.metrics.reload_ok.set(1)
-        self.metrics.reload_timestamp.set(time.time())
+        self._loaded_at = time.time()
+        self.metrics.reload_timestamp.set(self._loaded_at)
+        self.reload_failure = None
 
     async def reload(self) -> tuple[bool, str]:
         """Load the file again; a bad file is rejected, logged, and the running config stays."""
@@ -206,6 +224,7 @@ class Exporter:
                 if not isinstance(exc, ConfigError):  # load_config turns these into ConfigError; belt and braces
                     exc = ConfigError([f"{self._path()}: {type(exc).__name__}"])
                 self.metrics.reload_ok.set(0)
+                self.reload_failure = ReloadFailure(time.time(), tuple(exc.errors), self._loaded_at)
                 log.error(
                     "configuration reload failed; keeping the running configuration",
                     extra={"fields": {"file": str(self._path()), "errors": "; ".join(exc.errors)}},
@@ -213,6 +232,7 @@ class Exporter:
                 return False, "reload failed:\n" + "\n".join(exc.errors)
             if checksum is not None and checksum == self._checksum:
                 self.metrics.reload_ok.set(1)
+                self.reload_failure = None
                 log.info("configuration unchanged", extra={"fields": {"file": str(self._path())}})
                 return True, "configuration unchanged"
             self.apply(config, checksum)

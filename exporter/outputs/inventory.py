@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.certs.findings import Finding, Verdict
@@ -24,6 +24,7 @@ from exporter.schedule.store import Entry
 
 Snapshot = Sequence[tuple[Job, Mapping[str, Entry]]]
 ScanOf = Callable[[Job, str], ScanResult | None]  # the latest version scan of a location
+DueOf = Callable[[Job], float | None]  # when the job's next probe is due (unix time); None: running now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +85,7 @@ class InventoryEntry:
     hostname_match: bool | None = None
     tls_version: str | None = None
     steps: tuple[tuple[Step, StepResult], ...] = ()  # each judgement step with its own status
+    next_probe: float | None = None  # unix time the next (for `pending`: the first) probe is due
 
     def as_json(self) -> dict[str, Any]:
         h = self.headline
@@ -122,6 +124,7 @@ class InventoryEntry:
             "steps": steps_json(self.steps),
             "last_probe": iso(self.last_probe) if self.last_probe is not None else None,
             "last_probe_age_seconds": round(self.last_probe_age, 1) if self.last_probe_age is not None else None,
+            "next_probe": iso(self.next_probe) if self.next_probe is not None else None,
             "certificates": [c.as_json() for c in self.certificates],
         }
 
@@ -217,18 +220,24 @@ def location_entry(job: Job, result: Result, profile: Profile, scan: ScanResult 
 
 
 def build_inventory(
-    snapshot: Snapshot, config: Config, scan_of: ScanOf | None = None, now: float | None = None
+    snapshot: Snapshot,
+    config: Config,
+    scan_of: ScanOf | None = None,
+    now: float | None = None,
+    due_of: DueOf | None = None,
 ) -> list[InventoryEntry]:
     """Every location of every job in configuration order (locations sorted); a job without
     results yet is one `pending` entry."""
     now = time.time() if now is None else now
     out: list[InventoryEntry] = []
     for job, entries in snapshot:
+        due = due_of(job) if due_of is not None else None
         if not entries:
-            out.append(_pending(job))
+            out.append(replace(_pending(job), next_probe=due))
             continue
         for location in sorted(entries):
             result = entries[location].result
             scan = scan_of(job, location) if scan_of is not None else None
-            out.append(location_entry(job, result, config.profile(job.profile), scan, now))
+            entry = location_entry(job, result, config.profile(job.profile), scan, now)
+            out.append(replace(entry, next_probe=due) if due is not None else entry)
     return out

@@ -108,6 +108,10 @@ class Scheduler:
     def running(self) -> set[str]:
         return set(self._running)
 
+    def is_running(self, key: str) -> bool:
+        """The job's probe is in flight now."""
+        return key in self._running
+
     def apply(self, config: Config) -> None:
         """Queue, keep or drop jobs to match ``config``."""
         self.config = config

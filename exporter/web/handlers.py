@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 
 from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
+from exporter.outputs.query import InventoryQuery
 from exporter.outputs.rules import runbook_html
 from exporter.sources.adhoc import adhoc_target
 from exporter.support.deadline import Deadline
@@ -114,13 +115,23 @@ class Handlers:
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def status(self, request: web.Request) -> web.Response:
-        page = await asyncio.to_thread(self.service.status_page)
+        try:
+            query = InventoryQuery.parse(request.query)
+        except ValueError as exc:
+            return web.Response(status=400, text=f"{exc}\n")
+        page = await asyncio.to_thread(self.service.status_page, query)
         # A file name's undecodable bytes must not turn the page into a 500.
         return web.Response(text=utf8_safe(page), content_type="text/html")
 
     async def inventory(self, request: web.Request) -> web.Response:
+        """The inventory as JSON, filtered as the page filters (?owner=&verdict=&protocol=&q=&discovery=)."""
+        try:
+            query = InventoryQuery.parse(request.query)
+        except ValueError as exc:
+            return web.Response(status=400, text=f"{exc}\n")
+
         def render() -> str:
-            return json.dumps([e.as_json() for e in self.service.inventory()], separators=(",", ":"))
+            return json.dumps([e.as_json() for e in query.select(self.service.inventory())], separators=(",", ":"))
 
         return web.Response(text=await asyncio.to_thread(render), content_type="application/json")
 

@@ -6,14 +6,25 @@ web handlers and the application never import each other.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
 
 from exporter.config.model import Config, Target
 from exporter.outputs.inventory import InventoryEntry
+from exporter.outputs.query import InventoryQuery
 from exporter.results import Result
 from exporter.web.webconfig import WebConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadFailure:
+    """The last reload was refused: when, and why (the running configuration is older)."""
+
+    at: float  # unix time
+    errors: tuple[str, ...]
+    loaded_at: float | None  # when the running configuration was loaded
 
 
 class Service(Protocol):
@@ -56,8 +67,13 @@ class Service(Protocol):
         """Every address and file with `check`'s verdict and its facts (CPU work: run it in a worker thread)."""
         ...
 
-    def status_page(self) -> str:
-        """The `/` page (CPU work: callers run it in a worker thread)."""
+    def status_page(self, query: InventoryQuery) -> str:
+        """The `/` page with the entries ``query`` selects (CPU work: callers run it in a worker thread)."""
+        ...
+
+    @property
+    def reload_failure(self) -> ReloadFailure | None:
+        """The last reload failed (None once one succeeds): the page shows it."""
         ...
 
     async def reload(self) -> tuple[bool, str]: ...
