@@ -366,6 +366,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(argv[1:])
     if argv and argv[0] == "rules":
         return run_rules(argv[1:])
+    if argv and argv[0] == "demo":
+        from exporter.demo import run_demo  # only this subcommand needs it
+
+        return run_demo(argv[1:])
     if argv and argv[0] == "report":
         from exporter.report.cli import run_report  # only this subcommand needs it
 
