@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
+from e2e.harness import free_port, running, wait_ready
 
 from .artefacts import ALERTMANAGER, alert_rules, load_yaml, require_tool
 
@@ -154,3 +156,23 @@ def test_receivers_are_loopback_webhooks_and_email() -> None:
     # One notification per certificate: grouped by target and address, not by alert name.
     assert {"owner", "target", "address"} <= set(config["route"]["group_by"])
     assert "alertname" not in config["route"]["group_by"]
+
+
+def test_the_real_alertmanager_starts_on_the_example_without_a_warning(tmp_path: Path) -> None:
+    """Debian's Alertmanager on the example as shipped (only its own addresses and storage made
+    local): it becomes ready and logs no warning (a repeat_interval over its data retention did)."""
+    binary = require_tool("prometheus-alertmanager")
+    port = free_port()
+    argv = [
+        binary,
+        f"--config.file={ALERTMANAGER}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip port: one instance
+    ]
+    with running("alertmanager", argv, tmp_path) as proc:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        log = proc.stdout() + proc.stderr()
+    assert "Completed loading of configuration file" in log, log
+    warnings = [line for line in log.splitlines() if re.search(r"level=(warn|error)", line, re.IGNORECASE)]
+    assert warnings == [], "\n".join(warnings)
