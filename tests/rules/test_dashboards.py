@@ -281,3 +281,25 @@ def test_tables_drop_the_metric_name_before_merging(dash: dict[str, object]) -> 
             first = p["transformations"][0]
             assert ids.index("merge") == 1 and first["id"] == "organize", p["id"]
             assert first["options"]["excludeByName"] == {"__name__": True}, p["id"]
+
+
+def test_overview_rows_open_the_target_dashboard() -> None:
+    """A target in the overview's table links to the per-target dashboard with every variable of
+    that dashboard set: the data source, job and owner as chosen, the time range, and the row's
+    target percent-encoded (a file path or `[::1]:443` survives the URL)."""
+    overview = next(d for p, d in DASHBOARDS if p.name == "tls-overview.json")
+    detail = next(d for p, d in DASHBOARDS if p.name == "tls-target.json")
+    table = next(p for p in panels(overview["panels"]) if p.get("title") == "Every certificate")
+    organize = [t for t in table["transformations"] if t["id"] == "organize"][-1]["options"]
+    assert organize["renameByName"]["target"] == "Target"
+    [override] = [o for o in table["fieldConfig"]["overrides"] if o["matcher"] == {"id": "byName", "options": "Target"}]
+    [link] = next(p["value"] for p in override["properties"] if p["id"] == "links")
+    path, _, query = link["url"].partition("?")
+    assert path == f"/d/{detail['uid']}/tls-exporter-target"
+    params = query.split("&")
+    assert "${__url_time_range}" in params and "var-target=${__value.raw:percentencode}" in params
+    names = [v["name"] for v in detail["templating"]["list"]]
+    passed = {p[2:].removesuffix(":queryparam}") for p in params if p.endswith(":queryparam}")}
+    assert passed | {"target"} == set(names), (passed, names)
+    # Each variable passed through exists in the overview too (so ${name:queryparam} has a value).
+    assert passed <= {v["name"] for v in overview["templating"]["list"]}
