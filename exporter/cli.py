@@ -18,6 +18,7 @@ from typing import NoReturn
 from exporter import __version__
 from exporter.config import load_config, parse_duration
 from exporter.config.model import Config, FileTarget, Job, Threshold
+from exporter.config.parse_profile import VALIDATION_POLICIES
 from exporter.judge.assess import Assessor
 from exporter.judge.fetch import Fetcher
 from exporter.judge.scan import Scanner
@@ -124,6 +125,13 @@ def _check_parser() -> argparse.ArgumentParser:
     p.add_argument("--config.file", dest="config_file", help="check every configured target, or take profiles from it")
     p.add_argument("--profile", help="profile of --config.file to judge by")
     p.add_argument("--ca-file", dest="ca_file", help="PEM bundle to trust instead of the system store")
+    p.add_argument(
+        "--validation-policy",
+        dest="validation_policy",
+        choices=VALIDATION_POLICIES,
+        help="judge chains by the CA/Browser Forum rules (webpki) or RFC 5280 alone (rfc5280); default: webpki "
+        "with the system store, rfc5280 with --ca-file or a trust: bundle (overrides every profile)",
+    )
     p.add_argument("--timeout", help="probe timeout: 5s, 1500ms, or seconds (default: the configured timeout)")
     p.add_argument(
         "-w", "--warning", type=_days, metavar="DAYS", help="warning when fewer days are left (overrides every profile)"
@@ -229,6 +237,12 @@ def run_check(argv: Sequence[str]) -> int:
     try:
         config = load_config(args.config_file) if args.config_file else Config()
         config = with_thresholds(config, args.warning, args.critical)
+        if args.validation_policy:
+            profiles = {
+                name: dataclasses.replace(p, validation_policy=args.validation_policy)
+                for name, p in config.profiles.items()
+            }
+            config = dataclasses.replace(config, profiles=profiles)
         timeout = _timeout(args.timeout) if args.timeout else None
     except ConfigError as exc:
         print("\n".join(exc.errors), file=sys.stderr)

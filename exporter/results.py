@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from exporter.support.errors import FileOutcome, Outcome
 
@@ -98,6 +99,24 @@ class CertFacts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PathInfo:
+    """The path the verifier built from the leaf to a trust anchor (``tls_chain_path_info``)."""
+
+    root: str  # the anchor's commonName, else its RFC 4514 subject
+    length: int  # certificates on the path, the anchor included
+    cross_signed: bool  # it goes through a cross-signed certificate (see ``chain.cross_signed``)
+    subjects: tuple[str, ...]  # leaf first, anchor last
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "length": self.length,
+            "cross_signed": self.cross_signed,
+            "certificates": list(self.subjects),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Assessment:
     """Chain, revocation and grade of a served chain; each step stands on its own.
 
@@ -108,6 +127,7 @@ class Assessment:
     chain_valid: bool | None = None
     chain_issues: frozenset[str] = frozenset()
     chain_reasons: tuple[str, ...] = ()  # one line per issue: the cause, the certificate (position, subject), why
+    path: PathInfo | None = None  # the path to a trust anchor, when one was built
     ocsp_status: OcspStatus | None = None
     ocsp_stapled: bool = False
     grade: str | None = None

@@ -20,7 +20,7 @@ When none holds and the walk ends at an issuer neither served nor trusted, the c
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -143,7 +143,8 @@ def _key_usage_of_leaf(leaf: x509.Certificate) -> str:
     eku = _ext(leaf, x509.ExtendedKeyUsage)
     if isinstance(eku, x509.ExtendedKeyUsage):
         usages = set(eku)
-        if ExtendedKeyUsageOID.SERVER_AUTH not in usages and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in usages:
+        # anyExtendedKeyUsage alone does not do: a server verifier requires serverAuth itself.
+        if ExtendedKeyUsageOID.SERVER_AUTH not in usages:
             names = ", ".join(sorted(getattr(u, "_name", u.dotted_string) for u in usages)) or "none"
             return f"extendedKeyUsage does not allow TLS server authentication ({names})"
     ku = _ext(leaf, x509.KeyUsage)
@@ -189,13 +190,19 @@ def _name_constraints(issuer: x509.Certificate, leaf: x509.Certificate) -> str:
     return ""
 
 
+# (path, the served chain, whether the path ends at an anchor) -> what a policy refuses (pathrules)
+PathRules = Callable[[Sequence[x509.Certificate], Sequence[x509.Certificate], bool], Sequence[Finding]]
+
+
 def diagnose(
     chain: Sequence[x509.Certificate],
     *,
     extra: Sequence[x509.Certificate] = (),
     anchors: Sequence[x509.Certificate] = (),
+    rules: PathRules | None = None,
 ) -> Diagnosis:
-    """The findings of a strict client on ``chain`` (as served, leaf first); see the module docstring."""
+    """The findings of a strict client on ``chain`` (as served, leaf first); see the module
+    docstring. ``rules``: a policy's further rules, applied to the path walked."""
     leaf = chain[0]
     path, reaches_anchor, unknown = _walk(leaf, [*chain[1:], *extra], anchors)
     findings: list[Finding] = []
@@ -241,4 +248,6 @@ def diagnose(
             constrained = _name_constraints(cert, leaf)
             if constrained:
                 add("name_constraints", cert, constrained)
+    if rules is not None:
+        findings.extend(f for f in rules(path, chain, reaches_anchor) if f not in findings)
     return Diagnosis(findings=tuple(findings), reaches_anchor=reaches_anchor, unknown_issuer=unknown)

@@ -37,10 +37,11 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from exporter.certs.causes import diagnose
+from exporter.certs.causes import Finding, diagnose
 from exporter.certs.facts import sans_of
 from exporter.certs.identity import SanMatcher
 from exporter.certs.pairmemo import PairMemo
+from exporter.certs.pathrules import Policy, path_findings
 
 
 class ChainIssue(StrEnum):
@@ -59,10 +60,40 @@ class ChainIssue(StrEnum):
     KEY_USAGE = "key_usage"
     BASIC_CONSTRAINTS = "basic_constraints"
     NAME_CONSTRAINTS = "name_constraints"
+    # What RFC 5280 or the CA/Browser Forum forbid beyond the library (``pathrules``):
+    COMMON_NAME = "common_name"  # a leaf's commonName that copies no SAN value
+    KEY_IDENTIFIER = "key_identifier"  # a missing or malformed authority/subject key identifier
+    KEY_SIZE = "key_size"  # an RSA key under 2048 bits, or a modulus not a multiple of 8 bits
+    PUBLIC_SUFFIX = "public_suffix"  # a wildcard over a public suffix (*.co.uk)
+    SERIAL_NUMBER = "serial_number"  # zero or negative
+    CRITICALITY = "criticality"  # an extension marked critical that must not be, or the reverse
     OTHER = "other"  # refused for a reason none of the above names; the verifier's words go to the debug log
 
 
 ISSUES = tuple(issue.value for issue in ChainIssue)
+RULE_ISSUES = (
+    ChainIssue.COMMON_NAME,
+    ChainIssue.KEY_IDENTIFIER,
+    ChainIssue.KEY_SIZE,
+    ChainIssue.PUBLIC_SUFFIX,
+    ChainIssue.SERIAL_NUMBER,
+    ChainIssue.CRITICALITY,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The policy a path is held to (``pathrules``), and whether the store's roots are curated
+    (the system store: its roots are taken as their curator ships them)."""
+
+    policy: str = Policy.RFC5280
+    curated: bool = False
+
+    def findings(
+        self, path: Sequence[x509.Certificate], served: Sequence[x509.Certificate], anchored: bool = True
+    ) -> tuple[Finding, ...]:
+        return path_findings(path, served, self.policy, anchored=anchored, curated=self.curated)
+
 
 _TIME_ERROR = "not valid at validation time"
 _ONE_SECOND = dt.timedelta(seconds=1)
@@ -77,6 +108,7 @@ class ChainVerdict:
     detail: str  # the verifier's message, or "" when valid
     completable: bool  # an issuer is missing and the last served certificate names where to fetch it (AIA)
     reasons: tuple[str, ...] = ()  # one line per issue in plain words: the cause, the certificate, why
+    cross_signed: bool = False  # ``path`` goes through a cross-signed certificate (``cross_signed``)
 
 
 _ISSUED = PairMemo[bool]()  # a private-CA chain's signatures were checked again on every probe
@@ -243,17 +275,23 @@ def verify_chain(
     *,
     extra: Sequence[x509.Certificate] = (),
     anchors: Sequence[x509.Certificate] = (),
+    policy: str = Policy.RFC5280,
+    curated: bool = False,
 ) -> ChainVerdict:
     """Judge ``chain`` (as served, leaf first) for ``server_name`` at ``at`` (tz-aware).
 
     ``extra``: intermediates fetched from AIA. A chain that verifies only with them is
     ``incomplete`` and not valid (``tls_chain_valid`` judges what was served). ``anchors``: the
     certificates of ``store``, so that a refusal can be told apart from an unknown root.
+    ``policy``: ``webpki`` or ``rfc5280``, the rules of ``pathrules`` on top of the library's;
+    ``curated``: the store is the system's, whose roots are taken as shipped (no root-profile rules).
     """
+    rules = Rules(policy, curated)
     if not chain:
-        return verify_trust(chain, store, None, at, extra=extra, anchors=anchors)
+        return verify_trust(chain, store, None, at, extra=extra, anchors=anchors, rules=rules)
     subject, ok = trust_subject(chain[0], server_name)
-    return named(verify_trust(chain, store, subject, at, extra=extra, anchors=anchors), chain, server_name, ok)
+    verdict = verify_trust(chain, store, subject, at, extra=extra, anchors=anchors, rules=rules)
+    return named(verdict, chain, server_name, ok)
 
 
 def verify_trust(
@@ -264,11 +302,13 @@ def verify_trust(
     *,
     extra: Sequence[x509.Certificate] = (),
     anchors: Sequence[x509.Certificate] = (),
+    rules: Rules | None = None,
 ) -> ChainVerdict:
     """Everything ``verify_chain`` judges but the host name (path, signatures, validity, trust),
     with the verifier given ``subject`` (one the leaf covers: ``trust_subject``). ``named`` adds
     the name's verdict; the name does not change the rest, so this part can be shared by names."""
-    return _explained(_judge(chain, store, subject, at, extra, anchors), chain, at, extra, anchors)
+    rules = rules or Rules()
+    return _explained(_judge(chain, store, subject, at, extra, anchors, rules), chain, at, extra, anchors, rules)
 
 
 def named(trust: ChainVerdict, chain: Sequence[x509.Certificate], server_name: str, ok: bool) -> ChainVerdict:
@@ -294,6 +334,7 @@ def _judge(
     at: dt.datetime,
     extra: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
+    rules: Rules,
 ) -> ChainVerdict:
     if not chain:
         return ChainVerdict(
@@ -317,7 +358,11 @@ def _judge(
     if wrong_order(chain, vouched):
         issues.add(ChainIssue.WRONG_ORDER)
     if path:
-        return _verdict(chain, issues, path, detail="", trusted=True, vouched=vouched)
+        # The library built a path: hold it to the policy's rules it does not enforce itself.
+        refused = rules.findings(path, chain)
+        issues |= {ChainIssue(f.cause) for f in refused}
+        v = _verdict(chain, issues, path, detail="", trusted=True, vouched=vouched)
+        return replace(v, cross_signed=cross_signed(path, [*chain, *anchors]))
 
     first_detail = detail
     if _TIME_ERROR in detail:
@@ -348,7 +393,7 @@ def _judge(
             issues.add(ChainIssue.INCOMPLETE)
             return _verdict(chain, issues, path, detail=first_detail, trusted=False)
     # Refused: name the cause rather than calling every refusal an unknown root.
-    diagnosis = diagnose(chain, extra=extra, anchors=anchors)
+    diagnosis = diagnose(chain, extra=extra, anchors=anchors, rules=rules.findings)
     causes = {ChainIssue(f.cause) for f in diagnosis.findings}
     if causes:
         issues |= causes
@@ -365,6 +410,7 @@ def _explained(
     at: dt.datetime,
     extra: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
+    rules: Rules,
 ) -> ChainVerdict:
     """The verdict with one plain-words line per issue: the cause, the certificate, why."""
     if not v.issues:
@@ -399,13 +445,17 @@ def _explained(
             ChainIssue.BASIC_CONSTRAINTS,
             ChainIssue.NAME_CONSTRAINTS,
             ChainIssue.UNTRUSTED_ROOT,
+            *RULE_ISSUES,
         }
         if v.issues & structural:
-            diagnosis = diagnose(chain, extra=extra, anchors=anchors)
-            lines.extend(str(f) for f in diagnosis.findings)
-            if ChainIssue.UNTRUSTED_ROOT in v.issues:
-                ends = diagnosis.unknown_issuer or chain[-1].issuer.rfc4514_string()
-                lines.append(f"untrusted_root: the chain ends at {ends}, which the trust store does not hold")
+            if v.path:  # a path the library accepted: the rules it broke, on that very path
+                found: Sequence[Finding] = rules.findings(v.path, chain)
+            else:
+                found = diagnose(chain, extra=extra, anchors=anchors, rules=rules.findings).findings
+            lines.extend(str(f) for f in found)
+        if ChainIssue.UNTRUSTED_ROOT in v.issues:
+            ends = diagnose(chain, extra=extra, anchors=anchors).unknown_issuer or chain[-1].issuer.rfc4514_string()
+            lines.append(f"untrusted_root: the chain ends at {ends}, which the trust store does not hold")
         if ChainIssue.OTHER in v.issues:
             lines.append(f"other: the verifier refused the chain: {v.detail}")
     return ChainVerdict(
@@ -416,6 +466,7 @@ def _explained(
         detail=v.detail,
         completable=v.completable,
         reasons=tuple(lines),
+        cross_signed=v.cross_signed,
     )
 
 
@@ -438,6 +489,26 @@ def _verdict(
         detail=detail if not valid else "",
         completable=completable,
     )
+
+
+def cross_signed(path: Sequence[x509.Certificate], known: Sequence[x509.Certificate]) -> bool:
+    """``path`` holds a certificate whose subject and key are those of a self-signed certificate
+    of ``known`` (served or trusted) but that another CA issued: a root cross-signed by an older
+    one, the way a new CA reaches clients that only trust the old root."""
+    for cert in path:
+        if cert.subject == cert.issuer:
+            continue
+        for other in known:
+            if other.subject == cert.subject and other.issuer == other.subject and _same_key(cert, other):
+                return True
+    return False
+
+
+def _same_key(a: x509.Certificate, b: x509.Certificate) -> bool:
+    try:
+        return a.public_key() == b.public_key()
+    except (ValueError, TypeError):  # a key type cryptography cannot load
+        return False
 
 
 def issuer_of(cert: x509.Certificate, candidates: Sequence[x509.Certificate]) -> x509.Certificate | None:

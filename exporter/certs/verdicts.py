@@ -42,13 +42,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Store, Subject
 
-from exporter.certs.chain import ChainVerdict, leaf_subject, name_ok, named, subject_for, verify_trust
+from exporter.certs.chain import ChainVerdict, Rules, leaf_subject, name_ok, named, subject_for, verify_trust
 from exporter.certs.facts import sans_of
 from exporter.certs.identity import SanMatcher, ip_of
 from exporter.support.intern import Interner
 
 MAX_ENTRIES = 32_768  # about one per distinct (chain, server name): 10,000 endpoints fit twice over
 MAX_AGE = dt.timedelta(hours=1)
+RFC5280 = Rules()  # the default policy: RFC 5280 alone, as for a `trust:` bundle
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +158,8 @@ def horizon(
 class VerdictCache:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[bytes, str, int], _Entry] = OrderedDict()
-        self._trust: OrderedDict[tuple[bytes, int, object], _Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[bytes, str, int, Rules], _Entry] = OrderedDict()
+        self._trust: OrderedDict[tuple[bytes, int, object, Rules], _Entry] = OrderedDict()
         self._leaves: OrderedDict[bytes, _Leaf] = OrderedDict()  # by chain digest
         self._verdicts = Interner[ChainVerdict]()  # path-less verdicts, held once
         self.hits = self.misses = 0  # verdicts for a (chain, name, store)
@@ -177,16 +178,18 @@ class VerdictCache:
         extra: Sequence[x509.Certificate] = (),
         anchors: Sequence[x509.Certificate] = (),
         ders: Sequence[bytes] | None = None,
+        rules: Rules = RFC5280,
     ) -> ChainVerdict:
-        """``verify_chain(certs, store, server_name, at, extra=extra, anchors=anchors)``, from memory
-        when it still holds (``anchors`` are the store's certificates: the same store, the same anchors).
+        """``verify_chain(certs, store, server_name, at, extra=extra, anchors=anchors)`` under
+        ``rules`` (the validation policy), from memory when it still holds (``anchors`` are the
+        store's certificates: the same store, the same anchors).
 
         ``ders``: the DER bytes of ``certs`` as received, so the key needs no re-encoding.
         """
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.UTC)
         digest = _digest(certs, extra, ders)
-        key = (digest, server_name, id(store))
+        key = (digest, server_name, id(store), rules)
         given = [*certs, *extra]
         hit = self._entries.get(key)
         if hit is not None and hit.store is store and hit.start <= at < hit.end:
@@ -195,7 +198,7 @@ class VerdictCache:
             return hit.restore(given)
         self.misses += 1
         if not certs:
-            verdict = verify_trust(certs, store, None, at, extra=extra, anchors=anchors)  # "no certificate"
+            verdict = verify_trust(certs, store, None, at, extra=extra, anchors=anchors, rules=rules)  # no certificate
             _put(self._entries, key, self._entry(store, *horizon(verdict, extra, at), verdict, given), self.max_entries)
             return verdict
         leaf = self._leaves.get(digest)
@@ -203,7 +206,7 @@ class VerdictCache:
             leaf = _leaf(certs[0])
             _put(self._leaves, digest, leaf, self.max_entries)
         trust_key, subject, ok = _trust_key(leaf, server_name)
-        tkey = (digest, id(store), trust_key)
+        tkey = (digest, id(store), trust_key, rules)
         cached = self._trust.get(tkey)
         if cached is not None and cached.store is store and cached.start <= at < cached.end:
             self._trust.move_to_end(tkey)
@@ -211,7 +214,7 @@ class VerdictCache:
             trust = cached
         else:
             self.trust_misses += 1
-            verdict = verify_trust(certs, store, subject, at, extra=extra, anchors=anchors)
+            verdict = verify_trust(certs, store, subject, at, extra=extra, anchors=anchors, rules=rules)
             trust = self._entry(store, *horizon(verdict, given, at), verdict, given)
             _put(self._trust, tkey, trust, self.max_entries)
         # the name's verdict holds as long as the part it was made from, and has its path

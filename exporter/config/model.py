@@ -51,6 +51,9 @@ class Profile:
     name: str = "default"
     expiry_tiers: ExpiryTiers = ExpiryTiers()
     trust: str = "system"  # "system" or the path of a PEM CA bundle
+    # "webpki" (the CA/Browser Forum rules a browser applies) or "rfc5280"; None: webpki with the
+    # system store, rfc5280 with a `trust:` bundle (see ``policy``).
+    validation_policy: str | None = None
     min_key_bits: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({"rsa": 2048, "ec": 256, "dsa": 2048})
     )
@@ -67,6 +70,13 @@ class Profile:
     client_cert: str | None = None  # PEM certificate (chain) presented to servers that ask for one (mTLS)
     client_key: str | None = None  # its PEM private key
     series: SeriesSet = SeriesSet.DEFAULT
+
+    @property
+    def policy(self) -> str:
+        """The path-validation policy chains are judged under."""
+        if self.validation_policy is not None:
+            return self.validation_policy
+        return "webpki" if self.trust == "system" else "rfc5280"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,7 @@ from exporter.tls.client import ClientCertificate, client_context
 PROFILE_KEYS = (
     "expiry_tiers",
     "trust",
+    "validation_policy",
     "min_key_bits",
     "weak_signature_hashes",
     "min_tls_version",
@@ -43,6 +44,7 @@ KEY_TYPES = ("rsa", "ec", "dsa")
 HASHES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
 TLS_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 REVOCATION_MODES = ("ocsp", "crl", "none")
+VALIDATION_POLICIES = ("webpki", "rfc5280")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
 SECONDS_PER_DAY = 86400.0
 
@@ -73,6 +75,7 @@ class ProfileParser(Reader):
         # Evaluated in key order so that errors come out in that order too.
         tiers = self.tiers(m["expiry_tiers"], _join(path, "expiry_tiers")) if "expiry_tiers" in m else None
         trust = self.trust(m, path)
+        validation_policy = self.choice(m, "validation_policy", path, VALIDATION_POLICIES)
         min_key_bits = self.min_key_bits(m, path, base)
         weak_hashes = self.choices(m, "weak_signature_hashes", path, HASHES)
         min_tls_version = self.choice(m, "min_tls_version", path, TLS_VERSIONS)
@@ -89,6 +92,7 @@ class ProfileParser(Reader):
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
             trust=_or(trust, base.trust),
+            validation_policy=validation_policy,
             min_key_bits=_or(min_key_bits, base.min_key_bits),
             weak_signature_hashes=_or(weak_hashes, base.weak_signature_hashes),
             min_tls_version=_or(min_tls_version, base.min_tls_version),

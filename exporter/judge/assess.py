@@ -20,11 +20,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import Store
 
 from exporter.certs.chain import (
     ChainIssue,
     ChainVerdict,
+    Rules,
     Vouched,
     ca_issuer_urls,
     issuer_of,
@@ -41,7 +43,7 @@ from exporter.certs.trust import load_trust
 from exporter.certs.verdicts import VerdictCache
 from exporter.config.model import Profile, RevocationMode
 from exporter.judge.fetch import Fetcher, FetchError
-from exporter.results import Assessment, OcspStatus, Session, Step, StepResult, StepStatus, normalize_version
+from exporter.results import Assessment, OcspStatus, PathInfo, Session, Step, StepResult, StepStatus, normalize_version
 from exporter.support.deadline import Deadline
 from exporter.support.fileio import in_file_thread
 from exporter.tls import hello
@@ -117,6 +119,7 @@ class Assessor:
             chain_valid=chain_valid,
             chain_issues=frozenset(w.issues),
             chain_reasons=reasons,
+            path=path_info(w.verdict) if w.verdict is not None else None,
             ocsp_status=w.ocsp_status,
             ocsp_stapled=w.stapled,
             grade=None if g is None else g.grade,
@@ -195,12 +198,15 @@ class Assessor:
         steps: list[str],
     ) -> tuple[ChainVerdict, tuple[x509.Certificate, ...]]:
         store, anchors = await self._trust(profile.trust)  # TrustError: the chain cannot be judged
-        verdict = self.verdicts.verify(certs, store, server_name, at, anchors=anchors, ders=ders)
+        rules = Rules(profile.policy, curated=profile.trust == "system")
+        verdict = self.verdicts.verify(certs, store, server_name, at, anchors=anchors, ders=ders, rules=rules)
         extras: tuple[x509.Certificate, ...] = ()
         if verdict.completable:
             extras = await self._complete(certs[-1], now, steps)
             if extras:
-                verdict = self.verdicts.verify(certs, store, server_name, at, extra=extras, anchors=anchors, ders=ders)
+                verdict = self.verdicts.verify(
+                    certs, store, server_name, at, extra=extras, anchors=anchors, ders=ders, rules=rules
+                )
         _log_chain(verdict, steps)
         return verdict, extras
 
@@ -397,6 +403,21 @@ def _parse(chain_der: Sequence[bytes], steps: list[str]) -> tuple[list[x509.Cert
                 return [], []
             steps.append(f"chain: certificate {i} does not parse and is ignored: {e}")
     return out, ders
+
+
+def path_info(verdict: ChainVerdict) -> PathInfo | None:
+    """The path the verifier built to a trust anchor, if it built one."""
+    if not verdict.path:
+        return None
+    anchor = verdict.path[-1]
+    cns = anchor.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    root = str(cns[0].value) if cns else anchor.subject.rfc4514_string()
+    return PathInfo(
+        root=root,
+        length=len(verdict.path),
+        cross_signed=verdict.cross_signed,
+        subjects=tuple(c.subject.rfc4514_string() for c in verdict.path),
+    )
 
 
 def _log_chain(v: ChainVerdict, steps: list[str]) -> None:

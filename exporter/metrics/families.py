@@ -107,6 +107,9 @@ def _assessment(ex: Exposition, labels: Labels, a: Assessment) -> None:
         ex.add(n.CHAIN_VALID, labels, 1 if a.chain_valid else 0)
         for issue in sorted(a.chain_issues):
             ex.add(n.CHAIN_ISSUE, {**labels, "issue": issue}, 1)
+    if a.path is not None:
+        path = {"root": a.path.root, "length": str(a.path.length), "cross_signed": str(a.path.cross_signed).lower()}
+        ex.add(n.CHAIN_PATH_INFO, {**labels, **path}, 1)
     if a.ocsp_status is not None:
         ex.add(n.OCSP_STATUS, {**labels, "status": a.ocsp_status.value}, 1)
         ex.add(n.OCSP_STAPLED, labels, 1 if a.ocsp_stapled else 0)

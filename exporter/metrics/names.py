@@ -26,6 +26,7 @@ CERT_SIGNATURE_INFO = "tls_cert_signature_info"
 CERT_SIGNATURE_WEAK = "tls_cert_signature_weak"
 CHAIN_VALID = "tls_chain_valid"
 CHAIN_ISSUE = "tls_chain_issue"
+CHAIN_PATH_INFO = "tls_chain_path_info"
 CHAIN_CERT_NOT_AFTER = "tls_chain_cert_not_after_timestamp_seconds"
 CHAIN_DAYS_LEFT = "tls_chain_days_until_expiry"
 CONNECTION_INFO = "tls_connection_info"
@@ -69,6 +70,7 @@ HELP: dict[str, str] = {
     CERT_SIGNATURE_WEAK: "1 when a weak hash signs the leaf or an intermediate.",
     CHAIN_VALID: "1 when the served chain verifies to the profile's trust for server_name now.",
     CHAIN_ISSUE: "1 for each chain issue that holds.",
+    CHAIN_PATH_INFO: "1 for the path built to a trust anchor: its root, its length, whether it is cross-signed.",
     CHAIN_CERT_NOT_AFTER: "NotAfter of every certificate served, by position in the chain.",
     CHAIN_DAYS_LEFT: "Days left of the earliest-expiring certificate served.",
     CONNECTION_INFO: "Protocol version and cipher the handshake negotiated.",

@@ -125,6 +125,9 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
             lines.append(
                 f"  chain:     {'valid' if a.chain_valid else 'INVALID'} {', '.join(sorted(a.chain_issues))}".rstrip()
             )
+        if a is not None and a.path is not None:
+            via = " via a cross-signed certificate" if a.path.cross_signed else ""
+            lines.append(f"  path:      {a.path.length} certificates to {a.path.root}{via}")
         for i, c in enumerate(report.chain):
             role = "leaf" if i == 0 else ("root" if c.self_signed and c.is_ca else "intermediate")
             lines.append(f"    [{i}] {role}: {c.subject}  expires {_iso(c.not_after)}")

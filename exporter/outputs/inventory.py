@@ -19,7 +19,7 @@ from exporter.certs.tiers import days_left, tier_of
 from exporter.config.model import Config, ExpiryTiers, Job, Profile
 from exporter.judge.scan import ScanResult
 from exporter.outputs.verdict import verdict
-from exporter.results import CertFacts, Result, Step, StepResult, steps_json
+from exporter.results import CertFacts, PathInfo, Result, Step, StepResult, steps_json
 from exporter.schedule.store import Entry
 
 Snapshot = Sequence[tuple[Job, Mapping[str, Entry]]]
@@ -81,6 +81,7 @@ class InventoryEntry:
     score: float | None = None
     chain_valid: bool | None = None
     chain_issues: tuple[str, ...] = ()
+    chain_path: PathInfo | None = None  # the path to a trust anchor the verifier built
     ocsp_status: str | None = None
     hostname_match: bool | None = None
     tls_version: str | None = None
@@ -118,6 +119,7 @@ class InventoryEntry:
             "score": self.score,
             "chain_valid": self.chain_valid,
             "chain_issues": list(self.chain_issues),
+            "chain_path": self.chain_path.as_json() if self.chain_path is not None else None,
             "ocsp_status": self.ocsp_status,
             "hostname_match": self.hostname_match,
             "tls_version": self.tls_version,
@@ -212,6 +214,7 @@ def location_entry(job: Job, result: Result, profile: Profile, scan: ScanResult 
         score=a.score if a else None,
         chain_valid=a.chain_valid if a else None,
         chain_issues=tuple(sorted(a.chain_issues)) if a else (),
+        chain_path=a.path if a else None,
         ocsp_status=a.ocsp_status.value if a and a.ocsp_status else None,
         hostname_match=report.hostname_match if report is not None else None,
         tls_version=result.session.version if result.session else None,

@@ -386,7 +386,7 @@ def _trend(prom: Prometheus, start: float, end: float, step: float) -> tuple[Tre
 def _days_histogram(days: Iterable[float]) -> dict[str, int]:
     counts = dict.fromkeys(DAYS_BUCKETS, 0)
     for d in days:
-        bucket = 0 if d <= 0 else 1 if d < 7 else 2 if d < 30 else 3 if d < 90 else 4
+        bucket = 0 if d < 0 else 1 if d < 7 else 2 if d < 30 else 3 if d < 90 else 4
         counts[DAYS_BUCKETS[bucket]] += 1
     return counts
 

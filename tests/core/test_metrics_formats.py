@@ -146,7 +146,7 @@ async def test_minimal_series_profile(tmp_path: Path, servers: LoopbackServers, 
                 if "name" in labels:
                     per_name[labels["name"]] = per_name.get(labels["name"], 0) + 1
         assert per_name["small"] == 14
-        assert per_name["full"] == 38  # without a version scan (its profile turns it off)
+        assert per_name["full"] == 39  # without a version scan (its profile turns it off); with tls_chain_path_info
         small = {f for f, samples in s.items() if any(lbl.get("name") == "small" for lbl, _ in samples)}
         assert small == {
             "tls_probe_success",
