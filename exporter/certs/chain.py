@@ -65,6 +65,7 @@ class ChainIssue(StrEnum):
     KEY_IDENTIFIER = "key_identifier"  # a missing or malformed authority/subject key identifier
     KEY_SIZE = "key_size"  # an RSA key under 2048 bits, or a modulus not a multiple of 8 bits
     PUBLIC_SUFFIX = "public_suffix"  # a wildcard over a public suffix (*.co.uk)
+    NAME_SYNTAX = "name_syntax"  # a SAN dNSName that is not a host name (foo_bar.example.com)
     SERIAL_NUMBER = "serial_number"  # zero or negative
     CRITICALITY = "criticality"  # an extension marked critical that must not be, or the reverse
     OTHER = "other"  # refused for a reason none of the above names; the verifier's words go to the debug log
@@ -76,6 +77,7 @@ RULE_ISSUES = (
     ChainIssue.KEY_IDENTIFIER,
     ChainIssue.KEY_SIZE,
     ChainIssue.PUBLIC_SUFFIX,
+    ChainIssue.NAME_SYNTAX,
     ChainIssue.SERIAL_NUMBER,
     ChainIssue.CRITICALITY,
 )

@@ -15,6 +15,7 @@ position in the served chain, or None for a trust anchor that was not served) an
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -168,6 +169,25 @@ def _common_name(p: Place) -> Iterator[tuple[str, str]]:
     yield "common_name", f"commonName {cn!r} is not a copy of a subjectAltName value (BR 7.1.4.3)"
 
 
+_LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _san_syntax(p: Place) -> Iterator[tuple[str, str]]:
+    # RFC 5280 4.2.1.6: a dNSName in the preferred name syntax (letters, digits, hyphens; a wildcard
+    # only as the whole leftmost label); the Baseline Requirements forbid underscores since 2019.
+    if not p.leaf:
+        return
+    ext = _extension(p.cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    if ext is None or not isinstance(ext.value, x509.SubjectAlternativeName):
+        return
+    for name in ext.value.get_values_for_type(x509.DNSName):
+        labels = name.removesuffix(".").split(".")
+        if labels and labels[0] == "*":
+            labels = labels[1:]
+        if not labels or not all(_LDH_LABEL.fullmatch(label) for label in labels):
+            yield "name_syntax", f"the subjectAltName {name!r} is not a host name (RFC 5280 4.2.1.6)"
+
+
 @cache
 def _public_suffixes() -> PublicSuffixList:
     from publicsuffixlist import PublicSuffixList  # its list loads on first use only
@@ -190,6 +210,7 @@ def _public_suffix_wildcard(p: Place) -> Iterator[tuple[str, str]]:
 # (rule, the policies it holds under), in the order their findings are listed.
 RULES: tuple[tuple[Rule, frozenset[Policy]], ...] = (
     (_serial, BOTH),
+    (_san_syntax, BOTH),
     (_key_identifiers, BOTH),
     (_critical_constraints(ExtensionOID.POLICY_CONSTRAINTS, "policyConstraints", "4.2.1.11"), BOTH),
     (_critical_constraints(ExtensionOID.NAME_CONSTRAINTS, "nameConstraints", "4.2.1.10"), RFC5280),

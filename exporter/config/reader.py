@@ -26,7 +26,9 @@ RESERVED_LABELS = frozenset(
     }
 )  # fmt: skip
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# Letters, digits, hyphens, and the underscore: not in RFC 1123's host names, but in real ones
+# (internal names, `_acme`-style service names), and a certificate for one is judged, not refused.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _PORT = re.compile(r"[0-9]{1,5}")
 _HEX = re.compile(r"[0-9a-f]+")
 # An IPv6 zone (scope id) as an interface name or number: nothing that could end a header line.
@@ -253,7 +255,7 @@ def check_server_name(name: str) -> None:
 
 
 def check_host(host: str) -> None:
-    """A host name (labels of letters, digits, hyphens; trailing dot allowed) or IPv4 literal."""
+    """A host name (labels of letters, digits, hyphens, underscores; trailing dot allowed) or IPv4 literal."""
     if not host:
         raise ValueError("missing host name")
     try:

@@ -203,6 +203,16 @@ def test_a_wildcard_over_a_public_suffix_is_refused_under_webpki(wildcard: str) 
     assert judge([leaf(r, cn=None, sans=[x509.DNSName("*.example.co.uk")])], r, "webpki", name="a.example.co.uk").valid
 
 
+def test_a_san_that_is_no_host_name_is_refused_under_both() -> None:
+    """An underscore is not in the preferred name syntax: the name is judged (not refused as an
+    argument) and the chain is refused, naming the SAN."""
+    r = root()
+    chain = [leaf(r, cn=None, sans=[x509.DNSName("foo_bar.example.com")])]
+    for policy in ("webpki", "rfc5280"):
+        v = judge(chain, r, policy, name="foo_bar.example.com")
+        assert_refused(v, "name_syntax", "certificate 0", "'foo_bar.example.com' is not a host name")
+
+
 def test_key_identifiers_are_required_under_both() -> None:
     r = root()
     no_aki = [leaf(r, aki=False)]

@@ -72,7 +72,7 @@ EXPECTED: dict[str, list[str]] = {
         "<FILE>:12:5: files[4]: unknown key 'timeout'",
     ],
     "invalid-host.yml": [
-        "<FILE>:2:5: targets[0].address: invalid host name 'shop_example.com'",
+        "<FILE>:2:5: targets[0].address: invalid host name 'shop!example.com'",
         "<FILE>:3:5: targets[1].address: invalid IPv4 address '192.0.2.300'",
         "<FILE>:4:5: targets[2].address: invalid host name '-bad.example.com'",
         "<FILE>:5:5: targets[3].address: invalid host name 'shop.example.com 443'",

@@ -12,8 +12,9 @@ import exporter.sources.adhoc as adhoc
 from exporter.config import parse_config
 
 CONFIG = parse_config({"profiles": {"lean": {"revocation": "none"}}}, base_dir=Path.cwd())
-NAMES = ["a.example.test", "B.Example.Test.", "192.0.2.7", "2001:db8::1", "localhost"]
-BAD = ["a_b.example.test", "2001:db8::1%eth0", "a..b", "é.test", "-a.test"]
+# An underscore is judged, not refused: a certificate for foo_bar.example.com gets its verdict.
+NAMES = ["a.example.test", "B.Example.Test.", "192.0.2.7", "2001:db8::1", "localhost", "a_b.example.test"]
+BAD = ["2001:db8::1%eth0", "a..b", "é.test", "-a.test"]
 
 
 def _target(server_name: str | None, address: str = "198.51.100.1:8443") -> object:
