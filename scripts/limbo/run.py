@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
     p.add_argument("--write-expected", action="store_true", help=f"write {EXPECTED_FILE.relative_to(ROOT)}")
+    p.add_argument(
+        "--at-now", action="store_true", help="ignore limbo's validation_time: judge at the current time, as check does"
+    )
     p.add_argument("-j", "--jobs", type=int, default=32, help="cases judged at once (default 32)")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")  # cryptography's deprecation warnings on limbo's odd certificates
@@ -62,10 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not cases:
         print("no case matches", file=sys.stderr)
         return 2
-    if args.write_expected and args.filter:
-        p.error("--write-expected records every case: no -k")
+    if args.write_expected and (args.filter or args.at_now):
+        p.error("--write-expected records every case at limbo's validation times: no -k, no --at-now")
     t0 = time.monotonic()
-    results = asyncio.run(run_cases(cases, concurrency=args.jobs))
+    results = asyncio.run(run_cases(cases, concurrency=args.jobs, at_now=args.at_now))
     took = time.monotonic() - t0
 
     if args.json:
@@ -75,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_expected(results)
         print(f"wrote {EXPECTED_FILE.relative_to(ROOT)}", file=sys.stderr)
     recorded = _recorded()
-    print(f"x509-limbo {limbo_commit()[:12]}: {len(results)} cases in {took:.1f}s\n")
+    when = " (judged at the current time, limbo's validation_time ignored)" if args.at_now else ""
+    print(f"x509-limbo {limbo_commit()[:12]}: {len(results)} cases in {took:.1f}s{when}\n")
     print(markdown_table(results) if args.markdown else text_table(results))
     shown = VERDICTS if args.all else ("false_accept", "false_reject", "no_verdict", "unservable")
     for verdict in shown:

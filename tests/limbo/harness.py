@@ -218,8 +218,9 @@ def _classify(expected: str, accepted: bool | None) -> Verdict:
 class Harness:
     """One pipeline (as ``check`` builds it) for many cases; use ``async with``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, at_now: bool = False) -> None:
         self.workdir = workdir
+        self.at_now = at_now  # ignore limbo's validation_time: judge at the current time, as `check` does
         self.config = Config()
         self.pipeline = Pipeline(
             assessor=_AtAssessor(
@@ -241,14 +242,15 @@ class Harness:
         d = self.workdir / case.id.replace("::", "__")
         d.mkdir(parents=True, exist_ok=True)
         try:
-            server_ctx = _server_context(case, d)
+            server_ctx = server_context(case, d)
         except (ssl.SSLError, ValueError, OSError) as e:
             return dataclasses.replace(
                 base, verdict="unservable", reasons=(f"OpenSSL refuses the leaf key or certificate: {e}",)
             )
         trust = d / "trusted.pem"
         trust.write_text("".join(case.trusted_certs))
-        at = case.validation_time.timestamp() if case.validation_time is not None else None
+        when = None if self.at_now else case.validation_time
+        at = None if when is None else when.timestamp()
         async with _serve(server_ctx) as server:
             token = _JUDGED_AT.set(at)
             try:
@@ -259,11 +261,9 @@ class Harness:
                 )
             finally:
                 _JUDGED_AT.reset(token)
-        return dataclasses.replace(
-            result, at=_iso(case.validation_time), notes=_notes(case), seconds=time.monotonic() - t0
-        )
+        return dataclasses.replace(result, at=iso_time(when), notes=_notes(case), seconds=time.monotonic() - t0)
 
-    async def _judge(self, case: Case, server: _Server, trust: Path, at: float | None) -> CaseResult:
+    async def _judge(self, case: Case, server: Server, trust: Path, at: float | None) -> CaseResult:
         base = _start(case)
         try:
             target = adhoc_target(
@@ -329,23 +329,27 @@ def _start(case: Case) -> CaseResult:
     return CaseResult(id=case.id, namespace=case.namespace, expected=case.expected_result, verdict="no_verdict")
 
 
-def _iso(when: dt.datetime | None) -> str:
-    return "now" if when is None else when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso_time(when: dt.datetime | None) -> str:
+    """``CaseResult.at``: the moment judged, in UTC (milliseconds when limbo gives them), or "now"."""
+    if when is None:
+        return "now"
+    when = when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{when.microsecond // 1000:03d}Z" if when.microsecond else "Z")
 
 
-def _server_context(case: Case, d: Path) -> ssl.SSLContext:
+def server_context(case: Case, d: Path) -> ssl.SSLContext:
     """The peer certificate and the untrusted intermediates, served with the leaf key."""
     chain, key = d / "chain.pem", d / "key.pem"
     chain.write_text(case.peer_certificate + "".join(case.untrusted_intermediates))
     key.write_text(case.leaf_key)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # no legacy_protocol finding from the harness's own server
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     ctx.load_cert_chain(chain, key)
     return ctx
 
 
-class _Server:
+class Server:
     """A blocking TLS server on 127.0.0.1 in threads of its own, one connection at a time.
 
     Not asyncio's: in memory-BIO mode CPython takes an error OpenSSL leaves queued while
@@ -390,8 +394,8 @@ class _Server:
 
 
 @contextlib.asynccontextmanager
-async def _serve(ctx: ssl.SSLContext) -> AsyncIterator[_Server]:
-    server = _Server(ctx)
+async def _serve(ctx: ssl.SSLContext) -> AsyncIterator[Server]:
+    server = Server(ctx)
     try:
         yield server
     finally:
@@ -402,12 +406,13 @@ async def run_cases(
     cases: Sequence[Case],
     *,
     concurrency: int = 32,
+    at_now: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> list[CaseResult]:
     """Every case, ``concurrency`` at a time, in one event loop; results in the order of ``cases``."""
     slots = asyncio.Semaphore(concurrency)
     with tempfile.TemporaryDirectory(prefix="limbo-") as tmp:
-        async with Harness(Path(tmp)) as harness:
+        async with Harness(Path(tmp), at_now=at_now) as harness:
 
             async def one(case: Case) -> CaseResult:
                 async with slots:
@@ -419,8 +424,8 @@ async def run_cases(
             return list(await asyncio.gather(*(one(c) for c in cases)))
 
 
-def run_all(cases: Sequence[Case], *, concurrency: int = 32) -> list[CaseResult]:
-    return asyncio.run(run_cases(cases, concurrency=concurrency))
+def run_all(cases: Sequence[Case], *, concurrency: int = 32, at_now: bool = False) -> list[CaseResult]:
+    return asyncio.run(run_cases(cases, concurrency=concurrency, at_now=at_now))
 
 
 def figures(results: Sequence[CaseResult]) -> dict[str, dict[str, int]]:
