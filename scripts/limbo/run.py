@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(1, str(ROOT))
 
-from limbo.harness import VERDICTS, CaseResult, figures, limbo_commit, load_cases, run_cases  # noqa: E402
+from limbo.harness import CASES, VERDICTS, CaseResult, figures, limbo_commit, load_cases, run_cases  # noqa: E402
 
 EXPECTED_FILE = ROOT / "tests" / "limbo" / "expected.py"
 HEADINGS = {
@@ -57,16 +57,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--at-now", action="store_true", help="ignore limbo's validation_time: judge at the current time, as check does"
     )
+    p.add_argument("--cases", type=Path, default=CASES, help="the cases file (default: %(default)s)")
     p.add_argument("-j", "--jobs", type=int, default=32, help="cases judged at once (default 32)")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")  # cryptography's deprecation warnings on limbo's odd certificates
 
-    cases = [c for c in load_cases() if not args.filter or any(f in c.id for f in args.filter)]
+    cases = [c for c in load_cases(args.cases) if not args.filter or any(f in c.id for f in args.filter)]
     if not cases:
         print("no case matches", file=sys.stderr)
         return 2
-    if args.write_expected and (args.filter or args.at_now):
-        p.error("--write-expected records every case at limbo's validation times: no -k, no --at-now")
+    if args.write_expected and (args.filter or args.at_now or args.cases != CASES):
+        p.error("--write-expected records every case of the committed file at limbo's times: no -k, --at-now, --cases")
     t0 = time.monotonic()
     results = asyncio.run(run_cases(cases, concurrency=args.jobs, at_now=args.at_now))
     took = time.monotonic() - t0
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {EXPECTED_FILE.relative_to(ROOT)}", file=sys.stderr)
     recorded = _recorded()
     when = " (judged at the current time, limbo's validation_time ignored)" if args.at_now else ""
-    print(f"x509-limbo {limbo_commit()[:12]}: {len(results)} cases in {took:.1f}s{when}\n")
+    print(f"x509-limbo {limbo_commit(args.cases)[:12]}: {len(results)} cases in {took:.1f}s{when}\n")
     print(markdown_table(results) if args.markdown else text_table(results))
     shown = VERDICTS if args.all else ("false_accept", "false_reject", "no_verdict", "unservable")
     for verdict in shown:
