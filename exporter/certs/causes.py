@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from exporter.certs.facts import sans_of, signature_of
@@ -34,6 +34,7 @@ from exporter.certs.revocation import verify_signature
 
 WEAK_HASHES = frozenset({"md5", "sha1"})
 MAX_PATH = 10
+MAX_NAME_CHECKS = 4096  # names x subtrees compared at most (pyca's verifier stops at a similar limit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +54,7 @@ class Diagnosis:
     findings: tuple[Finding, ...]
     reaches_anchor: bool  # the walk by name ended at a trust anchor
     unknown_issuer: str  # the issuer name the walk could not find ("" when it did not stop there)
+    path: tuple[x509.Certificate, ...] = ()  # the walk: leaf, its issuer, ...
 
 
 def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
@@ -125,7 +127,8 @@ def _walk(
     path = [leaf]
     while len(path) < MAX_PATH:
         current = path[-1]
-        if current.issuer == current.subject and len(path) > 1:
+        # A root ends the walk; a self-issued CA under another key (a re-keyed CA) does not.
+        if current.issuer == current.subject and len(path) > 1 and signed_by(current, current) is not False:
             return path, any(current == a for a in anchors), ""
         candidates = [
             c for c in (*pool, *anchors) if c.subject == current.issuer and c not in path and _key_ids_match(current, c)
@@ -173,6 +176,10 @@ def _name_constraints(issuer: x509.Certificate, leaf: x509.Certificate) -> str:
     if not isinstance(nc, x509.NameConstraints):
         return ""
     names = sans_of(leaf)
+    subtrees = len(nc.excluded_subtrees or ()) + len(nc.permitted_subtrees or ())
+    if len(names) * subtrees > MAX_NAME_CHECKS:
+        # A hostile chain must not cost a probe's worth of CPU here; clients refuse it as well.
+        return f"{len(names)} names against {subtrees} name constraints: more checks than clients make"
     for n in names:
         is_ip = ip_of(n) is not None
         for excluded in nc.excluded_subtrees or ():
@@ -224,6 +231,11 @@ def diagnose(
             digest = signature_of(cert)[1]
             if digest in WEAK_HASHES:
                 add("weak_signature", cert, f"signed with {digest.upper()}, which clients no longer accept")
+        if not is_leaf:
+            try:
+                cert.public_key()
+            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+                add("bad_signature", cert, f"its public key cannot be read ({exc}): nothing it signed verifies")
         broken = _malformed(cert)
         if broken is not None:  # its extensions cannot be read: that is the finding, not their absence
             add(broken[0], cert, broken[1])
@@ -250,4 +262,4 @@ def diagnose(
                 add("name_constraints", cert, constrained)
     if rules is not None:
         findings.extend(f for f in rules(path, chain, reaches_anchor) if f not in findings)
-    return Diagnosis(findings=tuple(findings), reaches_anchor=reaches_anchor, unknown_issuer=unknown)
+    return Diagnosis(findings=tuple(findings), reaches_anchor=reaches_anchor, unknown_issuer=unknown, path=tuple(path))

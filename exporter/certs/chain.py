@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import (
+    Criticality,
     ExtensionPolicy,
     PolicyBuilder,
     Store,
@@ -65,9 +66,12 @@ class ChainIssue(StrEnum):
     KEY_IDENTIFIER = "key_identifier"  # a missing or malformed authority/subject key identifier
     KEY_SIZE = "key_size"  # an RSA key under 2048 bits, or a modulus not a multiple of 8 bits
     PUBLIC_SUFFIX = "public_suffix"  # a wildcard over a public suffix (*.co.uk)
-    NAME_SYNTAX = "name_syntax"  # a SAN dNSName that is not a host name (foo_bar.example.com)
+    NAME_SYNTAX = "name_syntax"  # a malformed name: a SAN that is no host name (foo_bar.example.com), an empty issuer
     SERIAL_NUMBER = "serial_number"  # zero or negative
     CRITICALITY = "criticality"  # an extension marked critical that must not be, or the reverse
+    KEY_ALGORITHM = "key_algorithm"  # a key algorithm clients refuse (DSA, P-192, explicit curve parameters)
+    EXTENSION = "extension"  # an unknown critical extension, or one forbidden where it stands
+    SELF_ISSUED = "self_issued"  # refused at a self-issued CA under a new key (the verifier builds no path through it)
     OTHER = "other"  # refused for a reason none of the above names; the verifier's words go to the debug log
 
 
@@ -80,6 +84,8 @@ RULE_ISSUES = (
     ChainIssue.NAME_SYNTAX,
     ChainIssue.SERIAL_NUMBER,
     ChainIssue.CRITICALITY,
+    ChainIssue.KEY_ALGORITHM,
+    ChainIssue.EXTENSION,
 )
 
 
@@ -240,8 +246,15 @@ def _verify(
     store: Store,
     subject: Subject | None,
     at: dt.datetime,
+    *,
+    ca_leaf: bool = False,
 ) -> tuple[x509.Certificate, ...]:
     builder = PolicyBuilder().store(store).time(at)
+    if ca_leaf:
+        # RFC 5280 lets a CA certificate end a path (4.2.1.9); the server verifier's end-entity
+        # policy refuses one. The leaf's extensions are judged by ``causes``/``pathrules`` instead.
+        ee = ExtensionPolicy.permit_all().require_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+        builder = builder.extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee)
     if subject is not None:
         return tuple(builder.build_server_verifier(subject).verify(leaf, list(bag)))
     # A leaf without any usable SAN: judge trust alone, with a client verifier that does not
@@ -252,10 +265,22 @@ def _verify(
     return tuple(builder.build_client_verifier().verify(leaf, list(bag)).chain)
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError, TypeError):
+        return False
+
+
+def expired_at(cert: x509.Certificate, at: dt.datetime) -> bool:
+    """notAfter is inclusive and to the second (RFC 5280 4.1.2.5): expired once that second is over."""
+    return at >= cert.not_valid_after_utc + _ONE_SECOND
+
+
 def _time_issues(certs: Sequence[x509.Certificate], at: dt.datetime) -> set[str]:
     issues: set[str] = set()
     for c in certs:
-        if c.not_valid_after_utc < at:
+        if expired_at(c, at):
             issues.add(ChainIssue.EXPIRED)
         if c.not_valid_before_utc > at:
             issues.add(ChainIssue.NOT_YET_VALID)
@@ -347,9 +372,12 @@ def _judge(
     leaf, served_bag = chain[0], list(chain[1:])
     issues: set[str] = set()
 
+    # Under RFC 5280 alone a CA certificate may be the leaf; browsers (webpki) refuse it.
+    ca_leaf = rules.policy == Policy.RFC5280 and _is_ca(leaf) and not self_issued(leaf)
+
     def attempt(bag: Sequence[x509.Certificate], when: dt.datetime) -> tuple[tuple[x509.Certificate, ...], str]:
         try:
-            return _verify(leaf, bag, store, subject, when), ""
+            return _verify(leaf, bag, store, subject, when, ca_leaf=ca_leaf), ""
         except VerificationError as e:
             return (), str(e)
         except ValueError as e:  # policy or subject the verifier refuses to build
@@ -397,13 +425,51 @@ def _judge(
     # Refused: name the cause rather than calling every refusal an unknown root.
     diagnosis = diagnose(chain, extra=extra, anchors=anchors, rules=rules.findings)
     causes = {ChainIssue(f.cause) for f in diagnosis.findings}
+    said = _library_cause(first_detail) if not causes else None
+    reasons: tuple[str, ...] = ()
     if causes:
         issues |= causes
+    elif said is not None and not issues & {ChainIssue.EXPIRED, ChainIssue.NOT_YET_VALID}:
+        # Our walk found nothing, the verifier's refusal names a rule: take its cause.
+        issues.add(said[0])
+        reasons = (f"{said[0]}: {said[1]} (the verifier: {first_detail})",)
     elif diagnosis.reaches_anchor and not issues & {ChainIssue.EXPIRED, ChainIssue.NOT_YET_VALID}:
-        issues.add(ChainIssue.OTHER)
+        # Good signatures up to an anchor, and still refused: name the one shape we know the
+        # verifier does not build through, else say the verifier's words.
+        rekeyed = any(c.subject == c.issuer for c in diagnosis.path[1:-1])
+        issues.add(ChainIssue.SELF_ISSUED if rekeyed else ChainIssue.OTHER)
     elif not diagnosis.reaches_anchor:
         issues.add(ChainIssue.UNTRUSTED_ROOT)
-    return _verdict(chain, issues, (), detail=first_detail, trusted=False, completable=completable and not extra)
+    v = _verdict(chain, issues, (), detail=first_detail, trusted=False, completable=completable and not extra)
+    return replace(v, reasons=reasons) if reasons else v
+
+
+# The verifier's words for refusals our own walk does not see (they concern the path as the
+# verifier builds it), and the cause each one is. Checked in order; the first that matches wins.
+_LIBRARY_CAUSES = (
+    ("path length constraint", ChainIssue.BASIC_CONSTRAINTS, "a CA's pathLenConstraint is exceeded"),
+    ("name constraint", ChainIssue.NAME_CONSTRAINTS, "a name constraint of an issuer refuses the chain"),
+    ("no basicconstraints", ChainIssue.BASIC_CONSTRAINTS, "a CA certificate without basicConstraints"),
+    ("keycertsign must be asserted", ChainIssue.KEY_USAGE, "a CA certificate whose keyUsage lacks keyCertSign"),
+    ("incorrect criticality", ChainIssue.CRITICALITY, "an extension with the wrong criticality"),
+    ("must be critical", ChainIssue.CRITICALITY, "an extension that must be critical and is not"),
+    ("serial between", ChainIssue.SERIAL_NUMBER, "a serial number longer than 20 octets (RFC 5280 4.1.2.2)"),
+    ("non-empty issuer", ChainIssue.NAME_SYNTAX, "a certificate with an empty issuer name (RFC 5280 4.1.2.4)"),
+    ("non-empty subject", ChainIssue.NAME_SYNTAX, "a CA certificate with an empty subject name (RFC 5280 4.1.2.6)"),
+    ("no matching subjectaltname", ChainIssue.HOSTNAME_MISMATCH, "no subjectAltName of the right type covers the name"),
+    (
+        "forbidden public key algorithm",
+        ChainIssue.KEY_ALGORITHM,
+        "a key algorithm clients refuse (DSA, P-192, explicit curve parameters)",
+    ),
+    ("prohibited extension", ChainIssue.EXTENSION, "an extension forbidden in that certificate"),
+    ("unaccounted-for critical extension", ChainIssue.EXTENSION, "a critical extension the verifier does not know"),
+)
+
+
+def _library_cause(detail: str) -> tuple[ChainIssue, str] | None:
+    lowered = detail.lower()
+    return next(((issue, why) for words, issue, why in _LIBRARY_CAUSES if words in lowered), None)
 
 
 def _explained(
@@ -417,7 +483,7 @@ def _explained(
     """The verdict with one plain-words line per issue: the cause, the certificate, why."""
     if not v.issues:
         return v
-    lines: list[str] = []
+    lines: list[str] = list(v.reasons)  # what the judgement already said in words
 
     def where(i: int, c: x509.Certificate) -> str:
         return f"certificate {i} ({c.subject.rfc4514_string()})"
@@ -425,7 +491,7 @@ def _explained(
     if chain:
         leaf = chain[0]
         for i, c in enumerate(chain):
-            if ChainIssue.EXPIRED in v.issues and c.not_valid_after_utc < at:
+            if ChainIssue.EXPIRED in v.issues and expired_at(c, at):
                 lines.append(f"expired: {where(i, c)} expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
             if ChainIssue.NOT_YET_VALID in v.issues and c.not_valid_before_utc > at:
                 lines.append(
@@ -458,6 +524,17 @@ def _explained(
         if ChainIssue.UNTRUSTED_ROOT in v.issues:
             ends = diagnose(chain, extra=extra, anchors=anchors).unknown_issuer or chain[-1].issuer.rfc4514_string()
             lines.append(f"untrusted_root: the chain ends at {ends}, which the trust store does not hold")
+        if ChainIssue.SELF_ISSUED in v.issues:
+            walked = diagnose(chain, extra=extra, anchors=anchors).path
+            for c in walked[1:-1]:
+                if c.subject == c.issuer:
+                    position = next((j for j, s in enumerate(chain) if s == c), None)
+                    where_c = where(position, c) if position is not None else f"issuer ({c.subject.rfc4514_string()})"
+                    lines.append(
+                        f"self_issued: {where_c} is a self-issued CA certificate under a new key: the chain "
+                        f"reaches a trust anchor with valid signatures, but the verifier builds no path through "
+                        f"it ({v.detail})"
+                    )
         if ChainIssue.OTHER in v.issues:
             lines.append(f"other: the verifier refused the chain: {v.detail}")
     return ChainVerdict(

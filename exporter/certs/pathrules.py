@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from exporter.certs.causes import Finding
+from exporter.certs.revocation import verify_signature
 
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
@@ -64,6 +65,17 @@ def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> x509.Exten
         return None
     except (ValueError, TypeError):  # unparsable: causes._malformed names it
         return None
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    """Signed by its own key (a root), whatever its issuer name says."""
+    if cert.subject == cert.issuer:
+        return True
+    try:
+        verify_signature(cert.public_key(), cert.signature, cert.tbs_certificate_bytes, cert.signature_hash_algorithm)
+    except Exception:  # another key signed it, or an algorithm we cannot check: not provably self-signed
+        return False
+    return True
 
 
 def _serial(p: Place) -> Iterator[tuple[str, str]]:
@@ -158,7 +170,8 @@ def _common_name(p: Place) -> Iterator[tuple[str, str]]:
     san = ext.value if ext is not None and isinstance(ext.value, x509.SubjectAlternativeName) else None
     dns = san.get_values_for_type(x509.DNSName) if san is not None else []
     ips = san.get_values_for_type(x509.IPAddress) if san is not None else []
-    if cn in dns:
+    # A copy of a dNSName, or of a wildcard's FQDN portion (CN=example.com beside *.example.com).
+    if cn in dns or any(d.startswith("*.") and d[2:] == cn for d in dns):
         return
     try:
         ip = ipaddress.ip_address(cn)
@@ -245,7 +258,7 @@ def path_findings(
             index=i,
             leaf=i == 0,
             anchor=anchored and i == len(path) - 1 and i > 0,
-            self_signed=cert.subject == cert.issuer and i > 0,
+            self_signed=i > 0 and _self_signed(cert),
         )
         position = next((j for j, c in enumerate(served) if c == cert), None)
         for rule in rules:

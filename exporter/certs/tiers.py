@@ -33,9 +33,9 @@ def _below(threshold: Threshold | None, left: float, lifetime: float) -> bool:
 
 def tier_of(not_before: float, not_after: float, now: float, tiers: ExpiryTiers) -> Tier:
     """The most severe tier whose threshold the time left is below. notAfter is inclusive (RFC 5280
-    4.1.2.5: valid *through* notAfter): expired only once it has passed."""
+    4.1.2.5: valid *through* notAfter, a time to the second): expired once that second has passed."""
     left = not_after - now
-    if left < 0:
+    if left <= -1:
         return Tier.EXPIRED
     lifetime = not_after - not_before
     for tier, threshold in ((Tier.CRITICAL, tiers.critical), (Tier.WARNING, tiers.warning), (Tier.INFO, tiers.info)):

@@ -112,7 +112,6 @@ def unknown_root(pki: PKI) -> Issued:
 CASES: list[tuple[str, Callable[[PKI], Issued], str, int, str]] = [
     # (cause, fixture, position, words in the reason)
     ("key_usage", client_auth_only, "key_usage", 0, "extendedKeyUsage does not allow TLS server authentication"),
-    ("leaf_ca", leaf_is_a_ca, "basic_constraints", 0, "a leaf that is a CA"),
     ("leaf_signer", leaf_signs_certificates, "key_usage", 0, "keyCertSign"),
     ("mid_not_ca", intermediate_not_a_ca, "basic_constraints", 1, "not a CA (basicConstraints CA:FALSE)"),
     ("mid_no_bc", intermediate_without_basic_constraints, "basic_constraints", 1, "without basicConstraints"),
@@ -121,7 +120,7 @@ CASES: list[tuple[str, Callable[[PKI], Issued], str, int, str]] = [
     ("bad_signature", bad_signature, "bad_signature", 0, "the signature does not verify"),
     ("weak_signature", sha1_leaf, "weak_signature", 0, "signed with SHA1"),
     ("untrusted_root", unknown_root, "untrusted_root", -1, "which the trust store does not hold"),
-    ("other", unknown_critical_extension, "other", -1, "the verifier refused the chain"),
+    ("extension", unknown_critical_extension, "extension", -1, "a critical extension the verifier does not know"),
     ("expired", expired, "expired", 0, "expired on"),
     ("not_yet_valid", not_yet_valid, "not_yet_valid", 0, "is not valid before"),
     ("self_signed", self_signed, "self_signed", 0, "is self-signed and not a trust anchor"),
@@ -129,9 +128,11 @@ CASES: list[tuple[str, Callable[[PKI], Issued], str, int, str]] = [
 ]
 
 
-async def probe(servers: LoopbackServers, pki: PKI, leaf: Issued) -> Result:
+async def probe(servers: LoopbackServers, pki: PKI, leaf: Issued, policy: str | None = None) -> Result:
     target = make_target(servers.tls(leaf.server_context()))
-    profile = Profile(trust=str(pki.root.cert_path), revocation="none", scan_protocol_versions=False)
+    profile = Profile(
+        trust=str(pki.root.cert_path), revocation="none", scan_protocol_versions=False, validation_policy=policy
+    )
     pipeline = Pipeline(assessor=Assessor())
     try:
         (result,) = await pipeline.probe(target, make_config(target, profiles=[profile]))
@@ -170,6 +171,22 @@ async def test_each_refusal_is_named_by_its_cause(
         assert not any(p.startswith(f"chain invalid: {cause}") for p in v.problems)
     else:
         assert any(p.startswith(f"chain invalid: {reason}") for p in v.problems)
+
+
+async def test_a_ca_certificate_as_the_leaf_is_refused_by_webpki_only(tmp_path: Path, servers: LoopbackServers) -> None:
+    """RFC 5280 lets a CA certificate end a path (4.2.1.9); browsers refuse it as a server's
+    certificate. Under webpki the refusal names the leaf."""
+    pki = PKI(tmp_path / "pki")
+    leaf = leaf_is_a_ca(pki)
+    result = await probe(servers, pki, leaf, "webpki")
+    assert result.report is not None and result.report.assessment is not None
+    a = result.report.assessment
+    assert a.chain_valid is False and "basic_constraints" in a.chain_issues
+    subject = leaf.cert.subject.rfc4514_string()
+    assert any(f"basic_constraints: certificate 0 ({subject}): a leaf that is a CA" in r for r in a.chain_reasons)
+    result = await probe(servers, pki, leaf, "rfc5280")
+    assert result.report is not None and result.report.assessment is not None
+    assert result.report.assessment.chain_valid is True
 
 
 async def test_a_chain_served_out_of_order_is_valid_with_the_issue_named(

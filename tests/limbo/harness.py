@@ -28,7 +28,10 @@ Classification (``Verdict`` below), limbo's expectation against ours:
   policy warnings about a chain a client would still accept, so they do not make a reject; they
   are listed with the result;
 - we *reject* when the chain step completed and any of those fails;
-- ``no_verdict``: no judgement at all: the probe failed (handshake), the chain step could not be
+- a handshake the probe refuses because the server's key is one no client negotiates (a DSA or
+  P-192 leaf: the server finds no shared cipher) is a *reject*: `check` says critical,
+  ``handshake_failed``, as a browser would fail;
+- ``no_verdict``: no judgement at all: the probe failed otherwise, the chain step could not be
   judged (an error on our side, e.g. a trust bundle without certificates), an exception, or
   the server name was refused as an argument;
 - ``unservable``: the case cannot be put on a TLS server (a client-validation case, no leaf
@@ -75,6 +78,13 @@ VERDICTS: tuple[Verdict, ...] = ("agree", "false_accept", "false_reject", "no_ve
 # Findings of `check` that are a judgement of the chain (a reject); others are policy warnings.
 CHAIN_FINDINGS = frozenset({"chain_invalid", "hostname_mismatch", "revoked", "expired", "not_yet_valid"})
 PROBE_TIMEOUT = 20.0
+
+
+def policy_of(case: Case) -> str:
+    """The validation policy a case is judged under: limbo's webpki:: cases test the CA/Browser
+    Forum rules (`--validation-policy webpki`); every other namespace RFC 5280 (the default with
+    `--ca-file`)."""
+    return "webpki" if case.id.startswith("webpki::") else "rfc5280"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,7 +234,9 @@ class Harness:
         self.config = Config()
         self.pipeline = Pipeline(
             assessor=_AtAssessor(
-                fetcher=Fetcher(policy=FetchPolicy.of(self.config.fetch.allow, self.config.fetch.deny))
+                # No fetch leaves the harness: limbo's AIA and OCSP URLs name hosts that do not
+                # exist here, and a name lookup under load must not decide a case.
+                fetcher=Fetcher(policy=FetchPolicy.of([], ["*"]))
             )
         )
 
@@ -239,6 +251,11 @@ class Harness:
         base = _start(case)
         if case.unservable is not None:
             return dataclasses.replace(base, verdict="unservable", reasons=(case.unservable,))
+        depth = case.extra.get("max_chain_depth")
+        if depth is not None:
+            # A limit the validator is given, not a property of the chain: no TLS client has one.
+            why = f"limbo validates with max_chain_depth={depth}, a limit no TLS client (and no check option) sets"
+            return dataclasses.replace(base, verdict="unservable", reasons=(why,))
         d = self.workdir / case.id.replace("::", "__")
         d.mkdir(parents=True, exist_ok=True)
         try:
@@ -272,8 +289,11 @@ class Harness:
         except ValueError as e:
             return dataclasses.replace(base, verdict="no_verdict", reasons=(f"check refuses the argument: {e}",))
         target = dataclasses.replace(target, timeout=PROBE_TIMEOUT)
-        # As run_check does for --ca-file: the target's profile, trusting the bundle alone.
-        profile = dataclasses.replace(self.config.profile(target.profile), trust=str(trust))
+        # As run_check does for --ca-file (and --validation-policy): the target's profile,
+        # trusting the bundle alone, under the policy the case's namespace tests.
+        profile = dataclasses.replace(
+            self.config.profile(target.profile), trust=str(trust), validation_policy=policy_of(case)
+        )
         config = dataclasses.replace(self.config, profiles={**self.config.profiles, target.profile: profile})
         results = await self.pipeline.probe(target, config)
         if len(results) != 1:
@@ -287,6 +307,12 @@ class Harness:
             why = f"probe failed: {r.outcome.value}: {r.detail}"
             if server.errors:
                 why += f" (the loopback server said: {'; '.join(dict.fromkeys(server.errors))})"
+            if r.outcome.value == "handshake_failed" and "NO_SHARED_CIPHER" in why:
+                # The certificate's key is one no client negotiates (DSA, P-192): like a browser,
+                # the probe refuses the server, and check says so (critical, handshake_failed).
+                return dataclasses.replace(
+                    base, verdict=_classify(case.expected_result, False), reasons=(why,), other_findings=others
+                )
             return dataclasses.replace(base, verdict="no_verdict", reasons=(why,), other_findings=others)
         a = report.assessment
         if a is None or a.chain_valid is None:

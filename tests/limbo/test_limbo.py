@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from limbo.expected import EXPECTED
-from limbo.harness import CHAIN_FINDINGS, CaseResult, Server, iso_time, load_cases, run_all, server_context
+from limbo.harness import CHAIN_FINDINGS, CaseResult, Server, iso_time, load_cases, policy_of, run_all, server_context
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,7 +82,7 @@ def test_the_real_check_command_says_what_the_harness_says(
     server = Server(server_context(case, tmp_path))
     try:
         argv = ["check", f"127.0.0.1:{server.port}", "--protocol", "tls", "--server-name", case.peer_name]
-        argv += ["--ca-file", str(trusted), "--json", "--timeout", "20s"]
+        argv += ["--ca-file", str(trusted), "--validation-policy", policy_of(case), "--json", "--timeout", "20s"]
         run = subprocess.run(
             [sys.executable, "-W", "ignore", "-m", "exporter", *argv], capture_output=True, text=True, timeout=60
         )
