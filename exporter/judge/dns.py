@@ -86,7 +86,7 @@ def read_answer(qname: str, rdtype: dns.rdatatype.RdataType, response: dns.messa
     in its answer section; raises DnsError for an error, a CNAME loop or an answer past the bounds."""
     rcode = response.rcode()
     if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        raise DnsError(f"{qname} {rdtype.name}: the resolver answered {dns.rcode.to_text(rcode)}")
+        raise DnsError(f"the resolver answered {dns.rcode.to_text(rcode)}")
     name = dns.name.from_text(qname)
     seen = {name}
     ttl = MAX_TTL
@@ -97,14 +97,14 @@ def read_answer(qname: str, rdtype: dns.rdatatype.RdataType, response: dns.messa
         if found is not None:
             ttl = min(ttl, found.ttl)
             if len(found) > MAX_RECORDS:
-                raise DnsError(f"{name} {rdtype.name}: {len(found)} records, more than {MAX_RECORDS}")
+                raise DnsError(f"{len(found)} {rdtype.name} records at {name}, more than {MAX_RECORDS}")
             for rdata in found:
                 size += len(rdata.to_wire())
                 record = _to_record(rdata)
                 if record is not None:
                     records.append(record)
             if size > MAX_ANSWER_BYTES:
-                raise DnsError(f"{name} {rdtype.name}: {size} bytes of records, more than {MAX_ANSWER_BYTES}")
+                raise DnsError(f"{size} bytes of {rdtype.name} records at {name}, more than {MAX_ANSWER_BYTES}")
             break
         cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if cname is None:
@@ -112,9 +112,9 @@ def read_answer(qname: str, rdtype: dns.rdatatype.RdataType, response: dns.messa
         ttl = min(ttl, cname.ttl)
         target = cname[0].target
         if target in seen:
-            raise DnsError(f"{qname} {rdtype.name}: CNAME loop at {name} -> {target}")
+            raise DnsError(f"CNAME loop: {name} -> {target}")
         if len(seen) > MAX_CNAMES:
-            raise DnsError(f"{qname} {rdtype.name}: more than {MAX_CNAMES} CNAMEs")
+            raise DnsError(f"more than {MAX_CNAMES} CNAMEs from {qname}")
         seen.add(target)
         name = target
     if not records:
@@ -250,7 +250,7 @@ class DnsLookup:
             self.queries += 1
             response = await dns.asyncquery.tcp(query, address, timeout=timeout, port=port)
             if response.flags & dns.flags.TC:
-                raise DnsError(f"{qname} {rdtype.name}: the answer is truncated even over TCP")
+                raise DnsError("the answer is truncated even over TCP")
         return response
 
 
