@@ -1,8 +1,10 @@
-"""After a successful handshake: chain validity, revocation and the grade, each a step of its own.
+"""After a successful handshake: chain validity, revocation, DNS facts (DANE and CAA, in profiles
+that ask) and the grade, each a step of its own.
 
-I/O happens here (AIA, OCSP and CRL fetches through ``exporter.judge.fetch``, trust bundles read in a
-worker thread); the judgements are the pure functions of ``exporter.certs``. The version scan is
-not here: it runs on its own clock (``exporter.judge.scan``) and its latest result is handed in.
+I/O happens here (AIA, OCSP and CRL fetches through ``exporter.judge.fetch``, TLSA and CAA lookups
+through ``exporter.judge.dns``, trust bundles read in a worker thread); the judgements are the pure
+functions of ``exporter.certs``. The version scan is not here: it runs on its own clock
+(``exporter.judge.scan``) and its latest result is handed in.
 
 Every step succeeds or fails on its own. A failure on our side (an exception, a fetch that did
 not answer, the probe's deadline running out) puts the step in ``Assessment.errors`` and leaves

@@ -3,6 +3,7 @@ answer (exporter.judge.dns.read_answer), and the configuration keys, with made-u
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import dns.flags
@@ -19,7 +20,8 @@ from pki import PKI
 from exporter.certs.caa import CAA, info, issuer_domains, permits
 from exporter.certs.dane import TLSA, match, record_for, tlsa_name
 from exporter.config.parse import parse_config
-from exporter.judge.dns import MAX_RECORDS, DnsError, read_answer
+from exporter.judge.dns import MAX_RECORDS, DnsError, DnsLookup, read_answer
+from exporter.support.deadline import Deadline
 from exporter.support.errors import ConfigError
 
 # -- DANE matching ---------------------------------------------------------------------------------
@@ -227,3 +229,72 @@ def test_bad_dns_and_caa_keys_name_the_key_and_the_reason() -> None:
         "caa_issuer_domains.EXAMPLE CA: duplicate of caa_issuer_domains.Example CA (names match case-insensitively)"
     ]
     assert errors({"profiles": {"mail": {"dane": "yes"}}}) == ["profiles.mail.dane: expected a boolean"]
+
+
+# -- the cache and single flight, with a resolver made up in the test ------------------------------
+
+
+class Scripted(DnsLookup):
+    """A lookup whose queries are answered from a table (name -> TLSA data, TTL), counting them."""
+
+    def __init__(self, answers: dict[str, tuple[str, int]], **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.answers = answers
+        self.asked: list[str] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def _query(
+        self, qname: str, rdtype: dns.rdatatype.RdataType, address: str, port: int, timeout: float
+    ) -> dns.message.Message:
+        self.asked.append(qname)
+        await self.gate.wait()
+        data, ttl = self.answers[qname]
+        r = response(qname, "TLSA", (qname, "TLSA", [f"3 1 1 {data}"]))
+        for rrset in r.answer:
+            rrset.ttl = ttl
+        return r
+
+
+SERVERS = [("192.0.2.53", 53)]
+
+
+async def test_concurrent_callers_share_one_query_and_the_ttl_keeps_the_answer() -> None:
+    lookup = Scripted({"a.test.": ("aa" * 32, 300)})
+    lookup.gate.clear()
+    callers = [asyncio.ensure_future(lookup.tlsa("a.test.", SERVERS, Deadline(5))) for _ in range(5)]
+    await asyncio.sleep(0.05)  # every caller is waiting on the one query held at the gate
+    lookup.gate.set()
+    answers = await asyncio.gather(*callers)
+    assert lookup.asked == ["a.test."]
+    assert all(a is answers[0] for a in answers)
+    await lookup.tlsa("a.test.", SERVERS, Deadline(5))
+    assert lookup.asked == ["a.test."]  # from the cache
+
+
+async def test_a_caller_whose_deadline_runs_out_leaves_the_query_to_the_others() -> None:
+    lookup = Scripted({"a.test.": ("aa" * 32, 300)})
+    lookup.gate.clear()
+    patient = asyncio.ensure_future(lookup.tlsa("a.test.", SERVERS, Deadline(5)))
+    await asyncio.sleep(0)
+    with pytest.raises(TimeoutError):
+        await lookup.tlsa("a.test.", SERVERS, Deadline(0.05))
+    lookup.gate.set()
+    assert len((await patient).records) == 1
+    assert lookup.asked == ["a.test."]
+
+
+async def test_the_cache_is_bounded_in_bytes_and_a_zero_ttl_is_not_kept() -> None:
+    names = {f"n{i}.test.": ("bb" * 32, 300) for i in range(10)}
+    lookup = Scripted({**names, "zero.test.": ("cc" * 32, 0)}, max_cache_bytes=400)
+    for name in names:
+        await lookup.tlsa(name, SERVERS, Deadline(5))
+    assert 0 < lookup.cached_bytes <= 400
+    asked = len(lookup.asked)
+    await lookup.tlsa("n9.test.", SERVERS, Deadline(5))  # the newest is kept
+    assert len(lookup.asked) == asked
+    await lookup.tlsa("n0.test.", SERVERS, Deadline(5))  # the oldest was evicted: asked again
+    assert len(lookup.asked) == asked + 1
+    await lookup.tlsa("zero.test.", SERVERS, Deadline(5))
+    await lookup.tlsa("zero.test.", SERVERS, Deadline(5))
+    assert lookup.asked[-2:] == ["zero.test.", "zero.test."]
