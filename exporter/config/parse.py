@@ -450,17 +450,19 @@ class _Parser(ProfileParser):
             return {}
         found: dict[str, str] = {}
         seen: dict[str, str] = {}
+        # Organization names hold spaces and quotes ("Let's Encrypt"): the name goes into the message,
+        # and the error points at the section.
+        where = "caa_issuer_domains"
         for name, domain in raw.items():
-            where = f"caa_issuer_domains.{name}"
             if not isinstance(name, str) or not name.strip():
-                self.error("caa_issuer_domains", f"invalid issuer organizationName {name!r} (expected text)")
+                self.error(where, f"invalid issuer organizationName {name!r} (expected text)")
                 continue
             if not isinstance(domain, str) or not _CAA_DOMAIN.fullmatch(domain.strip().rstrip(".").lower()):
-                self.error(where, f"invalid CAA domain {domain!r} (a domain name like letsencrypt.org)")
+                self.error(where, f"invalid CAA domain {domain!r} for {name!r} (a domain name like letsencrypt.org)")
                 continue
             key = name.strip().lower()
             if key in seen:
-                self.error(where, f"duplicate of caa_issuer_domains.{seen[key]} (names match case-insensitively)")
+                self.error(where, f"{name!r} repeats {seen[key]!r} (names match case-insensitively)")
                 continue
             seen[key] = name
             found[name.strip()] = domain.strip().rstrip(".").lower()

@@ -19,6 +19,7 @@ from pki import PKI
 
 from exporter.certs.caa import CAA, info, issuer_domains, permits
 from exporter.certs.dane import TLSA, match, record_for, tlsa_name
+from exporter.config import load_config
 from exporter.config.parse import parse_config
 from exporter.judge.dns import MAX_RECORDS, DnsError, DnsLookup, read_answer
 from exporter.support.deadline import Deadline
@@ -220,15 +221,40 @@ def test_bad_dns_and_caa_keys_name_the_key_and_the_reason() -> None:
     ]
     assert errors({"dns": {"resolvers": "127.0.0.1"}}) == ["dns: unknown key 'resolvers' (did you mean 'resolver'?)"]
     assert errors({"caa_issuer_domains": {"Example CA": "https://ca.example"}}) == [
-        "caa_issuer_domains.Example CA: invalid CAA domain 'https://ca.example' (a domain name like letsencrypt.org)"
+        "caa_issuer_domains: invalid CAA domain 'https://ca.example' for 'Example CA' "
+        "(a domain name like letsencrypt.org)"
     ]
     assert errors({"caa_issuer_domains": ["letsencrypt.org"]}) == [
         "caa_issuer_domains: expected a mapping of issuer organizationName to CAA domain"
     ]
     assert errors({"caa_issuer_domains": {"Example CA": "a.example", "EXAMPLE CA": "b.example"}}) == [
-        "caa_issuer_domains.EXAMPLE CA: duplicate of caa_issuer_domains.Example CA (names match case-insensitively)"
+        "caa_issuer_domains: 'EXAMPLE CA' repeats 'Example CA' (names match case-insensitively)"
     ]
     assert errors({"profiles": {"mail": {"dane": "yes"}}}) == ["profiles.mail.dane: expected a boolean"]
+
+
+def test_errors_of_a_file_point_at_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "profiles:\n"
+        "  mail: {dane: yes please, caa: true}\n"
+        "dns:\n"
+        "  resolver:\n"
+        "    - 127.0.0.1:53\n"
+        "    - dns.example.com\n"
+        "caa_issuer_domains:\n"
+        "  Let's Encrypt: letsencrypt.org\n"
+        "  Example CA: https://ca.example\n"
+    )
+    with pytest.raises(ConfigError) as info_:
+        load_config(path)
+    assert info_.value.errors == [
+        f"{path}:2:10: profiles.mail.dane: expected a boolean",
+        f"{path}:6:7: dns.resolver[1]: invalid resolver 'dns.example.com': not an IP address "
+        "(use IP:port, e.g. 127.0.0.1:53 or [::1]:53)",
+        f"{path}:7:1: caa_issuer_domains: invalid CAA domain 'https://ca.example' for 'Example CA' "
+        "(a domain name like letsencrypt.org)",
+    ]
 
 
 # -- the cache and single flight, with a resolver made up in the test ------------------------------
