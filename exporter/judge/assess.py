@@ -228,12 +228,15 @@ class Assessor:
             if w.port is None:
                 w.log.append("dns: no port at this location: no TLSA name")
             else:
-                qname = dane_rules.tlsa_name(name, w.port)
-                facts = dataclasses.replace(facts, tlsa_name=qname)
+                facts = dataclasses.replace(facts, tlsa_name=dane_rules.tlsa_name(name, w.port))
                 w.dns_facts = facts
-                answer = await self.dns.tlsa(qname, servers, w.deadline)  # DnsError: the step fails
+                answer = await self.dns.tlsa_for(name, w.port, servers, w.deadline)  # DnsError: the step fails
+                qname = answer.qname
+                facts = dataclasses.replace(facts, tlsa_name=qname)
                 tlsa = [r for r in answer.records if isinstance(r, dane_rules.TLSA)]
                 at = f" (via CNAME {answer.name})" if answer.cnames else ""
+                if qname != dane_rules.tlsa_name(name, w.port):
+                    w.log.append(f"dane: {name} is a CNAME (validated): TLSA base name {qname}")
                 secure = "validated (AD)" if answer.secure else "not validated (no AD bit)"
                 if not tlsa:
                     w.log.append(f"dane: no TLSA record at {qname}{at} ({answer.rcode}, {secure})")

@@ -37,7 +37,7 @@ import dns.rdatatype
 import dns.resolver
 
 from exporter.certs.caa import CAA
-from exporter.certs.dane import TLSA
+from exporter.certs.dane import TLSA, tlsa_name
 from exporter.support.deadline import Deadline
 from exporter.support.fileio import in_file_thread
 
@@ -151,6 +151,22 @@ class DnsLookup:
     async def tlsa(self, name: str, servers: Sequence[Server], deadline: Deadline) -> Answer:
         """The TLSA records at ``name`` (``_25._tcp.mx.example.com.``), CNAMEs followed."""
         return await self.lookup(name, dns.rdatatype.TLSA, servers, deadline)
+
+    async def tlsa_for(self, host: str, port: int, servers: Sequence[Server], deadline: Deadline) -> Answer:
+        """The TLSA records of a service (RFC 7671 section 7, RFC 7672 section 2.2.2): when the host's
+        address lookup follows CNAMEs and validates, the records at ``_port._tcp.<final name>`` come
+        first; when there are none there (or the expansion is not secure), those of the host's name.
+        ``Answer.qname`` says which name answered."""
+        own = tlsa_name(host, port)
+        try:
+            address = await self.lookup(host.rstrip(".") + ".", dns.rdatatype.A, servers, deadline)
+        except DnsError:
+            address = None  # the TLSA lookup of the host's own name says what is wrong
+        if address is not None and address.cnames and address.secure:
+            expanded = await self.tlsa(tlsa_name(address.name, port), servers, deadline)
+            if expanded.records:
+                return expanded
+        return await self.tlsa(own, servers, deadline)
 
     async def caa(self, host: str, servers: Sequence[Server], deadline: Deadline) -> Answer | None:
         """The relevant CAA set of ``host`` (RFC 8659 section 3): the first non-empty set on the name

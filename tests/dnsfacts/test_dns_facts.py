@@ -97,13 +97,14 @@ def lab(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "permit": ("permit.test",),
         "forbid": ("forbid.test",),
         "child": ("www.parent.test",),
+        "cnamehost": ("cnamehost.test", "fallback.test"),
     }
     leaves = {case: pki.issue(f"dnsfacts-{case}", sans=sans) for case, sans in names.items()}
     servers = LoopbackServers()
     try:
         ports = {
             case: servers.tls(leaves[case].server_context())
-            for case in ("ee", "ta", "full", "wrong", "unsigned", "none", "permit", "forbid", "child")
+            for case in ("ee", "ta", "full", "wrong", "unsigned", "none", "permit", "forbid", "child", "cnamehost")
         }
         roll_ctx = leaves["roll-old"].server_context()
         ports["roll"] = servers.tls(roll_ctx)
@@ -127,6 +128,15 @@ def lab(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 tlsa(f"_{p['roll']}._tcp.roll", leaves["roll-new"], 3, 1, 1),
                 tlsa(f"_{p['mx']}._tcp.mx1", leaves["mx"], 3, 1, 1),
                 f"_{p['ee']}._tcp.alias CNAME _{p['ee']}._tcp.ee.test.",
+                # The host is a CNAME (validated): the final name's records come first ...
+                "cnamehost CNAME realhost.test.",
+                "realhost A 127.0.0.1",
+                tlsa(f"_{p['cnamehost']}._tcp.realhost", leaves["cnamehost"], 3, 1, 1),
+                tlsa(f"_{p['cnamehost']}._tcp.cnamehost", leaves["ee"], 3, 1, 1),  # not used: shadowed
+                # ... and without records there, the host's own name's.
+                "fallback CNAME realhost2.test.",
+                "realhost2 A 127.0.0.1",
+                tlsa(f"_{p['cnamehost']}._tcp.fallback", leaves["cnamehost"], 3, 1, 1),
                 f"_{p['ee']}._tcp.loop CNAME a.loop.test.",
                 f"a.loop CNAME _{p['ee']}._tcp.loop.test.",
                 *huge,
@@ -216,6 +226,8 @@ CASES = [
     ("none", "none.test", "none", "tls"),
     ("mx", "mx1.test", "mx", "smtp"),
     ("alias", "alias.test", "ee", "tls"),
+    ("cnamehost", "cnamehost.test", "cnamehost", "tls"),
+    ("fallback", "fallback.test", "cnamehost", "tls"),
     ("loop", "loop.test", "ee", "tls"),
     ("huge", "huge.test", "ee", "tls"),
     ("bogus", "mx.bogus", "ee", "tls"),
@@ -239,6 +251,8 @@ def seen(lab: Lab) -> Seen:
         ("full", "3 0 1: SHA-256 of the whole leaf"),
         ("mx", "3 1 1 of an SMTP server, after STARTTLS"),
         ("alias", "the TLSA name is a CNAME to the records of ee"),
+        ("cnamehost", "the host is a CNAME: the records of its final name (the host's own do not match)"),
+        ("fallback", "the host is a CNAME to a name without records: the host's own records"),
     ],
 )
 def test_a_matching_tlsa_record_in_a_signed_zone(seen: Seen, name: str, why: str) -> None:
