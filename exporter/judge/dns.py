@@ -32,8 +32,11 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CAA
+import dns.rdtypes.ANY.TLSA
 import dns.resolver
 
 from exporter.certs.caa import CAA
@@ -72,12 +75,12 @@ class Answer:
         return self.name != self.qname
 
 
-def _to_record(rdata: object) -> Record | None:
-    if rdata.__class__.__name__ == "TLSA":
-        return TLSA(int(rdata.usage), int(rdata.selector), int(rdata.mtype), bytes(rdata.cert))  # type: ignore[attr-defined]
-    if rdata.__class__.__name__ == "CAA":
-        tag = bytes(rdata.tag).decode("ascii", "replace").lower()  # type: ignore[attr-defined]
-        return CAA(int(rdata.flags), tag, bytes(rdata.value).decode("utf-8", "replace"))  # type: ignore[attr-defined]
+def _to_record(rdata: dns.rdata.Rdata) -> Record | None:
+    if isinstance(rdata, dns.rdtypes.ANY.TLSA.TLSA):
+        return TLSA(int(rdata.usage), int(rdata.selector), int(rdata.mtype), bytes(rdata.cert))
+    if isinstance(rdata, dns.rdtypes.ANY.CAA.CAA):
+        tag = bytes(rdata.tag).decode("ascii", "replace").lower()
+        return CAA(int(rdata.flags), tag, bytes(rdata.value).decode("utf-8", "replace"))
     return None
 
 
