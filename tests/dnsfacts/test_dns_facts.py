@@ -434,7 +434,7 @@ def test_check_shows_the_same_findings(lab: Lab) -> None:
         t["name"]: ({f["code"] for f in t["results"][0]["findings"]}, t["results"][0]["verdict"])
         for t in doc["targets"]
     }
-    assert found == {
+    assert found == {  # the verdict function of the exporter, so the same codes as the inventory above
         "wrong": ({"dane_mismatch"}, "critical"),
         "unsigned": ({"dane_not_validated"}, "warning"),
         "forbid": ({"caa_not_permitted"}, "warning"),
@@ -446,3 +446,20 @@ def test_check_shows_the_same_findings(lab: Lab) -> None:
         timeout=120,
     ).stdout
     assert "dane_mismatch" in text and "caa_not_permitted" in text, text
+    wrong = f"_{lab.ports['wrong']}._tcp.wrong.test."
+    assert f"  DANE:      1 TLSA record(s) at {wrong}, DNSSEC-validated; the chain DOES NOT MATCH\n" in text
+    assert "  CAA:       at forbid.test: issue letsencrypt.org; DOES NOT PERMIT the issuer\n" in text
+    assert "  CAA:       no CAA set on the name or its parents (every CA may issue)\n" in text  # mx.unsigned
+    facts = {t["name"]: t["results"][0]["dns"] for t in doc["targets"]}
+    assert facts["wrong"] == {
+        "tlsa_name": wrong,
+        "tlsa_records": 1,
+        "dane_match": False,
+        "dnssec_validated": True,
+        "caa_name": None,
+        "caa": None,
+        "caa_permits_issuer": True,
+    }
+    assert (facts["unsigned"]["dane_match"], facts["unsigned"]["dnssec_validated"]) == (True, False)
+    assert facts["forbid"]["caa"] == {"issue": "letsencrypt.org", "issuewild": "", "iodef": ""}
+    assert (facts["forbid"]["caa_name"], facts["forbid"]["caa_permits_issuer"]) == ("forbid.test", False)
