@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.resolver
 import pytest
 from helpers import Samples, parse, probe_by_hand
 from pki import PKI, Issued
@@ -463,3 +464,27 @@ def test_check_shows_the_same_findings(lab: Lab) -> None:
     assert (facts["unsigned"]["dane_match"], facts["unsigned"]["dnssec_validated"]) == (True, False)
     assert facts["forbid"]["caa"] == {"issue": "letsencrypt.org", "issuewild": "", "iodef": ""}
     assert (facts["forbid"]["caa_name"], facts["forbid"]["caa_permits_issuer"]) == ("forbid.test", False)
+
+
+def test_without_dns_resolver_the_systems_resolver_is_asked(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No `dns.resolver`: the resolvers of the system's configuration (dnspython reads resolv.conf;
+    here a stand-in names Unbound, so nothing leaves loopback)."""
+    host, port = lab.world.resolver.rsplit(":", 1)
+
+    class SystemConfiguration:
+        def __init__(self) -> None:
+            self.nameservers = [host]
+            self.port = int(port)
+
+    monkeypatch.setattr(dns.resolver, "Resolver", SystemConfiguration)
+    name = f"_{lab.ports['ee']}._tcp.ee.test."
+
+    async def run() -> tuple[int, bool]:
+        lookup = DnsLookup()
+        try:
+            answer = await lookup.tlsa(name, [], Deadline(5))
+        finally:
+            await lookup.close()
+        return len(answer.records), answer.secure
+
+    assert asyncio.run(run()) == (1, True)
