@@ -6,7 +6,8 @@ A record matches by its usage:
 - 3 DANE-EE: the leaf (its certificate or its key), nothing else; names and dates do not count
   (RFC 7671 section 5.1);
 - 2 DANE-TA: a CA certificate of the served chain (position 1 and up; RFC 7671 section 5.2 says the
-  trust anchor is served unless it is a key already known to the client);
+  trust anchor is served unless it is a key already known to the client) that the leaf chains up
+  to by signatures through the served certificates;
 - 1 PKIX-EE: the leaf, and the chain must also be valid (PKIX);
 - 0 PKIX-TA: a CA certificate of the served chain or of the verified path, and the chain must be valid.
 
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from exporter.certs.chain import issuer_of
 
 USAGES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
 SELECTORS = (0, 1)
@@ -79,6 +82,30 @@ def _matches(record: TLSA, cert: x509.Certificate) -> bool:
     return association(cert, record.selector, record.matching_type) == record.data
 
 
+def _anchors(served: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """The served CA certificates the leaf chains up to, issuer by issuer (DANE-TA candidates)."""
+    found: list[x509.Certificate] = []
+    current = served[0]
+    rest = list(served[1:])
+    while rest:
+        parent = issuer_of(current, rest)
+        if parent is None or parent in found:
+            break
+        found.append(parent)
+        rest.remove(parent)
+        current = parent
+    return [c for c in found if _is_ca(c)]
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return cert.version is x509.Version.v1  # an old v1 root has no extensions at all
+    except ValueError:
+        return False
+
+
 def match(
     records: Sequence[TLSA],
     served: Sequence[x509.Certificate],
@@ -98,13 +125,14 @@ def match(
     if not usable:
         return DaneVerdict(False, None, f"none of the {len(records)} TLSA record(s) is usable")
     leaf, cas = served[0], list(served[1:])
+    anchors = _anchors(served)
     path_cas = [c for c in path[1:] if c not in cas]
     pkix_refused = []
     for record in usable:
         if record.usage in (1, 3):
             candidates = [("the leaf", leaf)]
         elif record.usage == 2:
-            candidates = [(f"served certificate {i}", c) for i, c in enumerate(cas, start=1)]
+            candidates = [(f"served certificate {i}", c) for i, c in enumerate(cas, start=1) if c in anchors]
         else:
             candidates = [(f"served certificate {i}", c) for i, c in enumerate(cas, start=1)]
             candidates += [("a CA certificate of the verified path", c) for c in path_cas]

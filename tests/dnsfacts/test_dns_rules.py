@@ -53,6 +53,15 @@ def test_dane_ta_matches_a_ca_certificate_of_the_served_chain_only(pki: PKI) -> 
     assert not match([record_for(pki.root.cert, 2, 1, 1)], served, chain_valid=True).matched
 
 
+def test_dane_ta_needs_a_ca_the_leaf_chains_up_to(pki: PKI) -> None:
+    leaf, intermediate = chain(pki, "dane-rules")
+    stranger = pki._ca("Unrelated CA", pki.root).cert  # served too, but it did not issue the leaf
+    served = [leaf, stranger, intermediate]
+    assert not match([record_for(stranger, 2, 1, 1)], served, chain_valid=True).matched
+    v = match([record_for(stranger, 2, 1, 1), record_for(intermediate, 2, 1, 1)], served, chain_valid=True)
+    assert (v.matched, v.detail.split(" matches ")[1]) == (True, "served certificate 2")
+
+
 def test_pkix_usages_need_a_valid_chain(pki: PKI) -> None:
     served = chain(pki, "dane-rules")
     ee, ta = record_for(served[0], 1, 1, 1), record_for(pki.root.cert, 0, 0, 1)
