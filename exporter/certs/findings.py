@@ -99,6 +99,16 @@ PROBLEMS: dict[str, Problem] = _rows(
      "Reissue with SHA-256 or better, and serve intermediates signed with it."),
     ("legacy_protocol", W, "TLSLegacyProtocolAccepted", "The server accepts protocol versions below the minimum",
      "Disable the listed versions in the server's TLS configuration."),
+    # What DNS says about the certificate (profile keys dane and caa).
+    ("dane_mismatch", C, "TLSDANEMismatch", "The served chain matches none of the TLSA records (DANE)",
+     "Publish a TLSA record of the key now served (or serve the key the records name); in a rollover, "
+     "publish the new key's record a few TTLs before the switch and remove the old one after it."),
+    ("dane_not_validated", W, "TLSDANENotValidated", "The TLSA records are not DNSSEC-validated",
+     "Sign the zone with DNSSEC (a DS record in the parent), or point dns.resolver at a validating "
+     "resolver; senders ignore TLSA records that do not validate."),
+    ("caa_not_permitted", W, "TLSCAANotPermitted", "The name's CAA records do not authorise the certificate's issuer",
+     "Add an issue (issuewild for wildcards) record naming the CA that renews the certificate, or renew "
+     "from a CA the CAA set names; a private or unlisted CA: map it in caa_issuer_domains."),
 )
 # fmt: on
 del C, W, INFO

@@ -70,6 +70,8 @@ class Profile:
     client_cert: str | None = None  # PEM certificate (chain) presented to servers that ask for one (mTLS)
     client_key: str | None = None  # its PEM private key
     series: SeriesSet = SeriesSet.DEFAULT
+    dane: bool = False  # look up TLSA records (DANE) and match them against the served chain
+    caa: bool = False  # look up the closest CAA set and judge the leaf's issuer by it
 
     @property
     def policy(self) -> str:
@@ -77,6 +79,13 @@ class Profile:
         if self.validation_policy is not None:
             return self.validation_policy
         return "webpki" if self.trust == "system" else "rfc5280"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsSettings:
+    """``dns:``: the resolver of the DANE and CAA lookups (targets still resolve through the system)."""
+
+    resolvers: tuple[tuple[str, int], ...] = ()  # (IP address, port); empty: the system's resolver
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,6 +267,9 @@ class Config:
     notifications: Notifications = field(default_factory=Notifications)
     reports: tuple[Report, ...] = ()
     fetch: FetchSettings = FetchSettings()
+    dns: DnsSettings = DnsSettings()
+    # Issuer organizationName -> its CAA domain, before the built-in table of public CAs.
+    caa_issuer_domains: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     source: str | None = None  # the file it came from, for logs
 
     def profile(self, name: str) -> Profile:

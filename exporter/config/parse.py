@@ -13,6 +13,7 @@ the value readers they share (strings, durations, labels, addresses ...) in ``re
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from exporter.config.model import (
     Config,
     Defaults,
+    DnsSettings,
     Expect,
     FetchSettings,
     FileTarget,
@@ -58,6 +60,8 @@ TOP_KEYS = (
     "certificate_owners",
     "probe",
     "fetch",
+    "dns",
+    "caa_issuer_domains",
     "notifications",
     "reports",
     *SECTIONS,
@@ -92,6 +96,8 @@ OWNER_RULE_KEYS = ("match", "owner")
 MATCH_KEYS = ("subject_cn", "san", "issuer_cn", "fingerprint_sha256")
 PROBE_KEYS = ("allow",)
 FETCH_KEYS = ("allow", "deny")
+DNS_KEYS = ("resolver",)
+_CAA_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_CERTIFICATE_BYTES = 1024 * 1024  # an expected certificate file
 
@@ -130,6 +136,8 @@ class _Parser(ProfileParser):
             certificate_owners=self.owner_rules(top.get("certificate_owners")),
             probe=self.probe(top.get("probe")),
             fetch=self.fetch(top.get("fetch")),
+            dns=self.dns(top.get("dns")),
+            caa_issuer_domains=MappingProxyType(self.caa_issuer_domains(top.get("caa_issuer_domains"))),
             notifications=parse_notifications(self, top.get("notifications")),
             reports=parse_reports(self, top.get("reports")),
         )
@@ -403,3 +411,59 @@ class _Parser(ProfileParser):
         allow = self.patterns(m["allow"], "fetch.allow") if m.get("allow") is not None else base.allow
         deny = self.patterns(m["deny"], "fetch.deny") if m.get("deny") is not None else base.deny
         return FetchSettings(allow=allow, deny=deny)
+
+    def dns(self, raw: object) -> DnsSettings:
+        """``dns: {resolver: "host:port" or a list}``: IP addresses (a name would need a resolver)."""
+        m = self.mapping(raw, "dns", DNS_KEYS) if raw is not None else None
+        if m is None or "resolver" not in m:
+            return DnsSettings()
+        value = m["resolver"]
+        path = "dns.resolver"
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            self.error(path, "expected an address or a list of addresses")
+            return DnsSettings()
+        found: list[tuple[str, int]] = []
+        for i, item in enumerate(items):
+            where = f"{path}[{i}]" if isinstance(value, list) else path
+            if not isinstance(item, str) or not item.strip():
+                self.error(where, "expected an address like 127.0.0.1:53 or [::1]:53")
+                continue
+            try:
+                host, port = split_address(item.strip())
+                ipaddress.ip_address(host)
+            except ValueError as exc:
+                reason = str(exc) if "port" in str(exc) else "not an IP address"
+                self.error(
+                    where, f"invalid resolver '{item.strip()}': {reason} (use IP:port, e.g. 127.0.0.1:53 or [::1]:53)"
+                )
+                continue
+            found.append((host, 53 if port is None else port))
+        return DnsSettings(resolvers=tuple(found))
+
+    def caa_issuer_domains(self, raw: object) -> dict[str, str]:
+        """``caa_issuer_domains: {issuer organizationName: CAA domain}``."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.error("caa_issuer_domains", "expected a mapping of issuer organizationName to CAA domain")
+            return {}
+        found: dict[str, str] = {}
+        seen: dict[str, str] = {}
+        # Organization names hold spaces and quotes ("Let's Encrypt"): the name goes into the message,
+        # and the error points at the section.
+        where = "caa_issuer_domains"
+        for name, domain in raw.items():
+            if not isinstance(name, str) or not name.strip():
+                self.error(where, f"invalid issuer organizationName {name!r} (expected text)")
+                continue
+            if not isinstance(domain, str) or not _CAA_DOMAIN.fullmatch(domain.strip().rstrip(".").lower()):
+                self.error(where, f"invalid CAA domain {domain!r} for {name!r} (a domain name like letsencrypt.org)")
+                continue
+            key = name.strip().lower()
+            if key in seen:
+                self.error(where, f"{name!r} repeats {seen[key]!r} (names match case-insensitively)")
+                continue
+            seen[key] = name
+            found[name.strip()] = domain.strip().rstrip(".").lower()
+        return found

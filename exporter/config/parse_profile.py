@@ -38,6 +38,8 @@ PROFILE_KEYS = (
     "client_cert",
     "client_key",
     "series",
+    "dane",
+    "caa",
 )
 TIER_KEYS = ("info", "warning", "critical")
 KEY_TYPES = ("rsa", "ec", "dsa")
@@ -88,6 +90,8 @@ class ProfileParser(Reader):
         proxy_url = self.proxy_url(m, path)
         client_cert, client_key = self.client_certificate(m, path)
         series = self.choice(m, "series", path, tuple(SeriesSet))
+        dane = self.boolean(m, "dane", path)
+        caa = self.boolean(m, "caa", path)
         return Profile(
             name=name,
             expiry_tiers=_or(tiers, base.expiry_tiers),
@@ -106,6 +110,8 @@ class ProfileParser(Reader):
             scan_interval=_or(scan_interval, base.scan_interval),
             proxy_url=proxy_url,
             series=base.series if series is None else SeriesSet(series),
+            dane=_or(dane, base.dane),
+            caa=_or(caa, base.caa),
         )
 
     def proxy_url(self, m: Raw, path: str) -> ProxyURL | None:

@@ -1,8 +1,10 @@
-"""After a successful handshake: chain validity, revocation and the grade, each a step of its own.
+"""After a successful handshake: chain validity, revocation, DNS facts (DANE and CAA, in profiles
+that ask) and the grade, each a step of its own.
 
-I/O happens here (AIA, OCSP and CRL fetches through ``exporter.judge.fetch``, trust bundles read in a
-worker thread); the judgements are the pure functions of ``exporter.certs``. The version scan is
-not here: it runs on its own clock (``exporter.judge.scan``) and its latest result is handed in.
+I/O happens here (AIA, OCSP and CRL fetches through ``exporter.judge.fetch``, TLSA and CAA lookups
+through ``exporter.judge.dns``, trust bundles read in a worker thread); the judgements are the pure
+functions of ``exporter.certs``. The version scan is not here: it runs on its own clock
+(``exporter.judge.scan``) and its latest result is handed in.
 
 Every step succeeds or fails on its own. A failure on our side (an exception, a fetch that did
 not answer, the probe's deadline running out) puts the step in ``Assessment.errors`` and leaves
@@ -13,16 +15,20 @@ the other steps' results still stand. ``assess`` never raises.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import Store
 
+from exporter.certs import caa as caa_rules
+from exporter.certs import dane as dane_rules
 from exporter.certs.chain import (
     ChainIssue,
     ChainVerdict,
@@ -41,9 +47,20 @@ from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp
 from exporter.certs.strength import key_weak
 from exporter.certs.trust import load_trust
 from exporter.certs.verdicts import VerdictCache
-from exporter.config.model import Profile, RevocationMode
+from exporter.config.model import DnsSettings, Profile, RevocationMode
+from exporter.judge.dns import DnsLookup
 from exporter.judge.fetch import Fetcher, FetchError
-from exporter.results import Assessment, OcspStatus, PathInfo, Session, Step, StepResult, StepStatus, normalize_version
+from exporter.results import (
+    Assessment,
+    DnsFacts,
+    OcspStatus,
+    PathInfo,
+    Session,
+    Step,
+    StepResult,
+    StepStatus,
+    normalize_version,
+)
 from exporter.support.deadline import Deadline
 from exporter.support.fileio import in_file_thread
 from exporter.tls import hello
@@ -62,10 +79,12 @@ class Assessor:
         self,
         *,
         fetcher: Fetcher | None = None,
+        dns: DnsLookup | None = None,
         store_loader: Callable[[str], tuple[Store, tuple[x509.Certificate, ...]]] = load_trust,
         on_error: Callable[[Step], None] | None = None,
     ) -> None:
         self.fetcher = fetcher or Fetcher()
+        self.dns = dns or DnsLookup()
         self._load_store = store_loader
         self._stores: dict[str, tuple[float, tuple[Store, tuple[x509.Certificate, ...]]]] = {}
         self._on_error = on_error  # counts tls_exporter_errors_total{step}
@@ -73,6 +92,7 @@ class Assessor:
 
     async def close(self) -> None:
         await self.fetcher.close()
+        await self.dns.close()
 
     async def assess(
         self,
@@ -85,8 +105,13 @@ class Assessor:
         graded: bool = True,
         deadline: Deadline | None = None,
         now: float | None = None,
+        port: int | None = None,
+        dns: DnsSettings | None = None,
+        caa_issuers: Mapping[str, str] | None = None,
     ) -> Assessment:
-        """``graded``: False until the version scan the grade depends on has run (no grade then)."""
+        """``graded``: False until the version scan the grade depends on has run (no grade then).
+        ``port``, ``dns`` and ``caa_issuers``: the TLSA name's port, the resolver and the issuer table
+        of the ``dns`` step (DANE and CAA, when the profile asks for them)."""
         now = time.time() if now is None else now
         w = _Work(
             session=session,
@@ -97,17 +122,21 @@ class Assessor:
             deadline=deadline or Deadline(30.0),
             at=dt.datetime.fromtimestamp(now, dt.UTC),
             now=now,
+            port=port,
+            dns=dns or DnsSettings(),
+            caa_issuers=caa_issuers or {},
         )
+        steps = self.steps_for(profile)
         w.certs, w.ders = _parse(certificates, w.log)
         if not w.certs:
             w.log.append("chain: no parsable certificate")
             failed = StepResult(StepStatus.ERROR, "no parsable certificate")
             return Assessment(
-                errors=frozenset({Step.CHAIN, Step.REVOCATION, Step.GRADE}),
-                steps=tuple((step, failed) for step, _ in self.steps),
+                errors=frozenset(step for step, _ in steps),
+                steps=tuple((step, failed) for step, _ in steps),
                 log=tuple(w.log),
             )
-        for step, run in self.steps:  # in order: each step reads what the earlier ones found
+        for step, run in steps:  # in order: each step reads what the earlier ones found
             w.statuses.append((step, await self._run(step, run, w)))
         revoked = w.revoked
         chain_valid = None if w.verdict is None else (w.verdict.valid and not revoked)
@@ -125,6 +154,7 @@ class Assessor:
             grade=None if g is None else g.grade,
             score=None if g is None else g.score,
             reasons=() if g is None else g.reasons,
+            dns=w.dns_facts,
             errors=frozenset(step for step, r in w.statuses if r.status is StepStatus.ERROR),
             steps=tuple(w.statuses),
             log=tuple(w.log),
@@ -133,7 +163,19 @@ class Assessor:
     @property
     def steps(self) -> tuple[tuple[Step, Callable[[_Work], Awaitable[StepResult]]], ...]:
         """The steps of an assessment, in the order they run; each returns its own status."""
-        return ((Step.CHAIN, self._chain_step), (Step.REVOCATION, self._revocation_step), (Step.GRADE, _grade_step))
+        return (
+            (Step.CHAIN, self._chain_step),
+            (Step.REVOCATION, self._revocation_step),
+            (Step.DNS, self._dns_step),
+            (Step.GRADE, _grade_step),
+        )
+
+    def steps_for(self, profile: Profile) -> tuple[tuple[Step, Callable[[_Work], Awaitable[StepResult]]], ...]:
+        """The steps a profile asks for: ``dns`` only with ``dane`` or ``caa`` (a step nobody asked
+        for is not listed, so profiles without them keep their steps as they were)."""
+        if profile.dane or profile.caa:
+            return self.steps
+        return tuple((step, run) for step, run in self.steps if step is not Step.DNS)
 
     async def _run(self, step: Step, run: Callable[[_Work], Awaitable[StepResult]], w: _Work) -> StepResult:
         """Run one step within the deadline; a failure on our side is its status, never raised."""
@@ -175,6 +217,63 @@ class Assessor:
         w.ocsp_status, w.revoked = await self._revocation(w.certs[0], pairs, staple, w.profile, w.at, w.now, w.log)
         if w.revoked:
             w.issues.add(ChainIssue.REVOKED)
+        return StepResult(StepStatus.COMPLETED)
+
+    async def _dns_step(self, w: _Work) -> StepResult:
+        """DANE (TLSA at ``_port._tcp.name``) and CAA (the closest set of the name), as the profile asks."""
+        name = w.server_name.rstrip(".")
+        if not name or _is_ip(name):
+            w.log.append("dns: no DANE or CAA for an IP address")
+            return StepResult(StepStatus.SKIPPED, "the target is an IP address: no name to look up")
+        servers = w.dns.resolvers
+        facts = DnsFacts()
+        w.dns_facts = facts
+        if w.profile.dane:
+            if w.port is None:
+                w.log.append("dns: no port at this location: no TLSA name")
+            else:
+                facts = dataclasses.replace(facts, tlsa_name=dane_rules.tlsa_name(name, w.port))
+                w.dns_facts = facts
+                answer = await self.dns.tlsa_for(name, w.port, servers, w.deadline)  # DnsError: the step fails
+                qname = answer.qname
+                facts = dataclasses.replace(facts, tlsa_name=qname)
+                tlsa = [r for r in answer.records if isinstance(r, dane_rules.TLSA)]
+                at = f" (via CNAME {answer.name})" if answer.cnames else ""
+                if qname != dane_rules.tlsa_name(name, w.port):
+                    w.log.append(f"dane: {name} is a CNAME (validated): TLSA base name {qname}")
+                secure = "validated (AD)" if answer.secure else "not validated (no AD bit)"
+                if not tlsa:
+                    w.log.append(f"dane: no TLSA record at {qname}{at} ({answer.rcode}, {secure})")
+                    facts = dataclasses.replace(facts, tlsa_records=0, dane_validated=answer.secure)
+                else:
+                    path = w.verdict.path if w.verdict is not None else ()
+                    chain_valid = None if w.verdict is None else (w.verdict.valid and not w.revoked)
+                    v = dane_rules.match(tlsa, w.certs, chain_valid=chain_valid, path=path)
+                    w.log.append(f"dane: {len(tlsa)} TLSA record(s) at {qname}{at}, {secure}: {v.detail}")
+                    facts = dataclasses.replace(
+                        facts,
+                        tlsa_records=len(tlsa),
+                        dane_match=v.matched,
+                        dane_validated=answer.secure,
+                        dane_detail=v.detail,
+                    )
+                w.dns_facts = facts
+        if w.profile.caa:
+            closest = await self.dns.caa(name, servers, w.deadline)
+            records = [r for r in closest.records if isinstance(r, caa_rules.CAA)] if closest else []
+            where = closest.qname.rstrip(".") if closest else ""
+            c = caa_rules.permits(records, w.certs[0], w.caa_issuers, where=where)
+            w.log.append(f"caa: {c.detail}")
+            info = caa_rules.info(records) if records else {}
+            facts = dataclasses.replace(
+                facts,
+                caa_checked=True,
+                caa_name=where,
+                caa=tuple(info.items()),
+                caa_permits=c.permitted,
+                caa_detail=c.detail,
+            )
+            w.dns_facts = facts
         return StepResult(StepStatus.COMPLETED)
 
     async def _trust(self, trust: str) -> tuple[Store, tuple[x509.Certificate, ...]]:
@@ -367,6 +466,10 @@ class _Work:
     revoked: bool = False
     stapled: bool = False
     grade: Grade | None = None
+    port: int | None = None
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    caa_issuers: Mapping[str, str] = field(default_factory=dict)
+    dns_facts: DnsFacts | None = None
 
 
 async def _grade_step(w: _Work) -> StepResult:
@@ -387,6 +490,14 @@ async def _grade_step(w: _Work) -> StepResult:
         + (": " + "; ".join(g.reasons) if g.reasons else "")
     )
     return StepResult(StepStatus.COMPLETED)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse(chain_der: Sequence[bytes], steps: list[str]) -> tuple[list[x509.Certificate], list[bytes]]:

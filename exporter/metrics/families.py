@@ -17,7 +17,7 @@ from exporter.config.model import Job, Profile
 from exporter.judge.scan import ScanResult
 from exporter.metrics import names as n
 from exporter.metrics.text import Exposition, label_text, line, number
-from exporter.results import Assessment, CertFacts, CertReport, Result
+from exporter.results import Assessment, CertFacts, CertReport, DnsFacts, Result
 from exporter.support.errors import FileOutcome, Outcome
 
 MAX_SANS_LABEL = 1024
@@ -117,6 +117,22 @@ def _assessment(ex: Exposition, labels: Labels, a: Assessment) -> None:
         ex.add(n.SECURITY_GRADE, {**labels, "grade": a.grade}, 1)
     if a.score is not None:
         ex.add(n.SECURITY_SCORE, labels, a.score)
+    if a.dns is not None:
+        _dns(ex, labels, a.dns)
+
+
+def _dns(ex: Exposition, labels: Labels, d: DnsFacts) -> None:
+    """DANE and CAA; a fact that was not looked up (or whose lookup failed) has no series."""
+    if d.tlsa_records is not None:
+        ex.add(n.DANE_TLSA_RECORDS, labels, d.tlsa_records)
+        if d.dane_validated is not None:
+            ex.add(n.DANE_DNSSEC_VALIDATED, labels, 1 if d.dane_validated else 0)
+        if d.dane_match is not None:
+            ex.add(n.DANE_MATCH, labels, 1 if d.dane_match else 0)
+    if d.caa:
+        ex.add(n.CAA_INFO, {**labels, **dict(d.caa)}, 1)
+    if d.caa_permits is not None:
+        ex.add(n.CAA_PERMITS_ISSUER, labels, 1 if d.caa_permits else 0)
 
 
 def scan_lines(ex: Exposition, labels: Labels, scan: ScanResult, profile: Profile) -> None:

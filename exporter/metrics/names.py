@@ -41,6 +41,11 @@ ASSESSMENT_ERROR = "tls_assessment_error"
 PROTOCOL_BELOW_MINIMUM = "tls_protocol_below_minimum"
 CERT_VALIDITY_TOO_LONG = "tls_cert_validity_too_long"
 PROTOCOL_SCAN_TIMESTAMP = "tls_protocol_scan_timestamp_seconds"
+DANE_TLSA_RECORDS = "tls_dane_tlsa_records"
+DANE_MATCH = "tls_dane_match"
+DANE_DNSSEC_VALIDATED = "tls_dane_dnssec_validated"
+CAA_INFO = "tls_caa_info"
+CAA_PERMITS_ISSUER = "tls_caa_permits_issuer"
 BUILD_INFO = "tls_exporter_build_info"
 CONFIG_RELOAD_OK = "tls_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TIMESTAMP = "tls_exporter_config_last_reload_success_timestamp_seconds"
@@ -85,6 +90,11 @@ HELP: dict[str, str] = {
     CERT_VALIDITY_TOO_LONG: "1 when the certificate is valid for longer than the profile's max_validity.",
     ASSESSMENT_ERROR: "1 when a judgement step could not be completed on the exporter's side (not a finding).",
     PROTOCOL_SCAN_TIMESTAMP: "Unix time the last protocol-version scan of this address completed.",
+    DANE_TLSA_RECORDS: "Number of TLSA records at _port._tcp.name (profile dane: true); 0 when there are none.",
+    DANE_MATCH: "1 when the served chain matches one of the TLSA records; absent when there are none.",
+    DANE_DNSSEC_VALIDATED: "1 when the resolver validated the TLSA answer with DNSSEC (its AD bit).",
+    CAA_INFO: "The closest CAA record set of the name (profile caa: true): issue, issuewild and iodef values.",
+    CAA_PERMITS_ISSUER: "1 when the closest CAA set authorises the leaf's issuer (or there is none).",
     BUILD_INFO: "Build information of tls-exporter.",
     CONFIG_RELOAD_OK: "1 when the last configuration reload succeeded.",
     CONFIG_RELOAD_TIMESTAMP: "Unix time of the last successful configuration load.",

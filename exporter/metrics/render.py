@@ -56,6 +56,11 @@ MINIMAL: frozenset[str] = frozenset(
         n.SECURITY_GRADE,
         n.ASSESSMENT_ERROR,
         n.TARGET_DISTINCT_CERTS,
+        # Only with the profile's dane / caa: asked for, so kept.
+        n.DANE_TLSA_RECORDS,
+        n.DANE_MATCH,
+        n.DANE_DNSSEC_VALIDATED,
+        n.CAA_PERMITS_ISSUER,
     }
 )
 

@@ -14,7 +14,7 @@ from exporter.config.model import Job, Profile
 from exporter.judge.scan import ScanResult
 from exporter.outputs.inventory import location_entry
 from exporter.outputs.verdict import Judgement, verdict
-from exporter.results import Result
+from exporter.results import DnsFacts, Result
 from exporter.support.textsafe import terminal_safe
 
 
@@ -78,6 +78,7 @@ def result_json(
                 "grade": a.grade if a else None,
                 "score": a.score if a else None,
                 "assessment_errors": sorted(a.errors) if a else [],
+                "dns": _dns_json(a.dns) if a and a.dns else None,
                 "chain": [
                     {"position": i, "subject": c.subject, "serial": c.serial, "not_after": _iso(c.not_after)}
                     for i, c in enumerate(report.chain)
@@ -134,6 +135,8 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
         if a is not None:
             ocsp = a.ocsp_status.value if a.ocsp_status else "not judged"
             lines.append(f"  OCSP:      {ocsp}{' (stapled)' if a.ocsp_stapled else ''}")
+        if a is not None and a.dns is not None:
+            lines += _dns_lines(a.dns)
         if scan is not None and scan.answered:
             versions = ", ".join(f"{v} {'yes' if ok else 'no'}" for v, ok in scan.accepted)
             lines.append(f"  versions:  {versions}")
@@ -144,6 +147,40 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
         lines.append(f"  owner:     {report.owner or '(none)'}")
     lines += _finding_lines(v)
     return "\n".join(map(terminal_safe, lines))  # subjects, details: no raw control bytes
+
+
+def _dns_json(d: DnsFacts) -> dict[str, Any]:
+    """DANE and CAA as ``check --json`` shows them (null: not looked up, or the lookup failed)."""
+    return {
+        "tlsa_name": d.tlsa_name or None,
+        "tlsa_records": d.tlsa_records,
+        "dane_match": d.dane_match,
+        "dnssec_validated": d.dane_validated,
+        "caa_name": d.caa_name or None,
+        "caa": dict(d.caa) if d.caa else None,
+        "caa_permits_issuer": d.caa_permits,
+    }
+
+
+def _dns_lines(d: DnsFacts) -> list[str]:
+    lines = []
+    if d.tlsa_records is not None:
+        secure = "DNSSEC-validated" if d.dane_validated else "NOT DNSSEC-validated"
+        if d.tlsa_records == 0:
+            lines.append(f"  DANE:      no TLSA record at {d.tlsa_name} ({secure})")
+        else:
+            matched = "matches" if d.dane_match else "DOES NOT MATCH"
+            lines.append(
+                f"  DANE:      {d.tlsa_records} TLSA record(s) at {d.tlsa_name}, {secure}; the chain {matched}"
+            )
+    if d.caa_checked and d.caa_permits is not None:
+        if not d.caa:
+            lines.append("  CAA:       no CAA set on the name or its parents (every CA may issue)")
+        else:
+            tags = "; ".join(f"{tag} {value}" for tag, value in d.caa if value)
+            permits = "permits" if d.caa_permits else "DOES NOT PERMIT"
+            lines.append(f"  CAA:       at {d.caa_name}: {tags}; {permits} the issuer")
+    return lines
 
 
 def _finding_lines(v: Judgement) -> list[str]:

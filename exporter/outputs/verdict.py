@@ -24,7 +24,7 @@ from exporter.certs.policy import below_minimum, validity_too_long
 from exporter.certs.tiers import Tier, days_left, tier_of
 from exporter.config.model import Job, Profile
 from exporter.judge.scan import ScanResult
-from exporter.results import CertFacts, OcspStatus, Result
+from exporter.results import CertFacts, DnsFacts, OcspStatus, Result
 
 
 def _iso(ts: float) -> str:
@@ -125,6 +125,8 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
                     out.append(finding("chain_invalid", f"chain invalid: {issues}"))
             if revoked:
                 out.append(finding("revoked", "certificate revoked"))
+            if a.dns is not None:
+                _dns(a.dns, out)
         for check, match in report.expected:
             if not match:
                 out.append(
@@ -137,6 +139,25 @@ def verdict(result: Result, job: Job, profile: Profile, now: float, scan: ScanRe
                 text = f"legacy protocol accepted: {versions} (below min_tls_version {profile.min_tls_version})"
                 out.append(finding("legacy_protocol", text))
     return Judgement(verdict=verdict_of(out), findings=ordered(out))
+
+
+def _dns(facts: DnsFacts, out: list[Finding]) -> None:
+    """DANE and CAA: what the ``dns`` step found (nothing when it could not look)."""
+    if facts.tlsa_records:
+        if facts.dane_match is False:
+            out.append(
+                finding("dane_mismatch", f"DANE: no TLSA record at {facts.tlsa_name} matches: {facts.dane_detail}")
+            )
+        if facts.dane_validated is False:
+            out.append(
+                finding(
+                    "dane_not_validated",
+                    f"DANE: the {facts.tlsa_records} TLSA record(s) at {facts.tlsa_name} are not DNSSEC-validated "
+                    "(no AD bit from the resolver)",
+                )
+            )
+    if facts.caa_permits is False:
+        out.append(finding("caa_not_permitted", facts.caa_detail))
 
 
 # Issues that have a finding of their own (host name, revocation): not repeated as chain findings.

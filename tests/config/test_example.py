@@ -17,7 +17,12 @@ def test_example_loads() -> None:
     config = load_config(EXAMPLE)
     assert config.source == str(EXAMPLE)
     assert config.defaults.owner == "platform"
-    assert set(config.profiles) == {"default", "internal", "legacy"}
+    assert set(config.profiles) == {"default", "internal", "legacy", "mail"}
+    mail = config.profile("mail")
+    assert (mail.dane, mail.caa) == (True, True)
+    assert (config.profile("default").dane, config.profile("default").caa) == (False, False)
+    assert config.dns.resolvers == (("127.0.0.1", 53), ("::1", 53))
+    assert dict(config.caa_issuer_domains) == {"Example Issuing CA Ltd": "ca.example.net"}
 
 
 def test_example_has_every_protocol() -> None:

@@ -59,16 +59,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from exporter.config.model import Config, Profile
+from exporter.config.model import Config
 from exporter.judge.assess import Assessor
 from exporter.judge.fetch import Fetcher
 from exporter.outputs.verdict import verdict
 from exporter.pipeline import Pipeline
-from exporter.results import Assessment, Session, Step, StepStatus
+from exporter.results import Assessment, Step, StepStatus
 from exporter.sources.adhoc import adhoc_target
-from exporter.support.deadline import Deadline
 from exporter.support.netpolicy import FetchPolicy
-from exporter.tls import hello
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "data" / "limbo" / "cases.json"
@@ -192,29 +190,10 @@ class _AtAssessor(Assessor):
     """The real ``Assessor``, judging at the case's validation time (a context variable: one
     assessor and one pipeline serve every case, each task with its own time)."""
 
-    async def assess(
-        self,
-        *,
-        certificates: Sequence[bytes],
-        session: Session,
-        server_name: str,
-        profile: Profile,
-        scan: Sequence[hello.HelloResult] = (),
-        graded: bool = True,
-        deadline: Deadline | None = None,
-        now: float | None = None,
-    ) -> Assessment:
+    async def assess(self, *, now: float | None = None, **rest: Any) -> Assessment:
+        # Every other argument passes through untouched, whatever the real assess() takes.
         at = _JUDGED_AT.get()
-        return await super().assess(
-            certificates=certificates,
-            session=session,
-            server_name=server_name,
-            profile=profile,
-            scan=scan,
-            graded=graded,
-            deadline=deadline,
-            now=at if now is None else now,
-        )
+        return await super().assess(now=at if now is None else now, **rest)
 
 
 def _classify(expected: str, accepted: bool | None) -> Verdict:

@@ -165,6 +165,10 @@ def test_contents() -> None:
     assert TLS_NAME.search(exprs("tls-target.json"))
     assert "tls_protocol_below_minimum" in overview and "tls_assessment_error" in exprs("tls-target.json")
     assert "tls_exporter_errors_total" in trends
+    target = exprs("tls-target.json")
+    for metric in ("tls_dane_tlsa_records", "tls_dane_match", "tls_dane_dnssec_validated", "tls_caa_permits_issuer"):
+        assert metric in target, metric
+    assert "tls_caa_info" in target
 
 
 def _unit_props(p: dict[str, object]) -> list[tuple[str, object]]:
