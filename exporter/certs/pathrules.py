@@ -258,7 +258,8 @@ def path_findings(
             index=i,
             leaf=i == 0,
             anchor=anchored and i == len(path) - 1 and i > 0,
-            self_signed=i > 0 and _self_signed(cert),
+            # Only an anchor's signature is checked for it: elsewhere the issuer name decides.
+            self_signed=i > 0 and (_self_signed(cert) if i == len(path) - 1 else cert.subject == cert.issuer),
         )
         position = next((j for j, c in enumerate(served) if c == cert), None)
         for rule in rules:
