@@ -119,7 +119,7 @@ def test_a_sane_chain_is_valid_under_both() -> None:
     [
         ("Example.COM", [x509.DNSName("example.com")]),  # a copy is byte for byte
         ("www.example.com", [x509.DNSName("example.com")]),  # not in the SAN at all
-        ("0xC0A80101", [x509.IPAddress(ipaddress.ip_address("192.168.1.1"))]),  # hex IPv4
+        ("0x7F000001", [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),  # hex IPv4
         ("2001:0db8::1", [x509.IPAddress(ipaddress.ip_address("2001:db8::1"))]),  # not RFC 5952 text
     ],
 )
