@@ -182,18 +182,23 @@ def _common_name(p: Place) -> Iterator[tuple[str, str]]:
     yield "common_name", f"commonName {cn!r} is not a copy of a subjectAltName value (BR 7.1.4.3)"
 
 
+def _leaf_dns_names(p: Place) -> list[str]:
+    """The dNSNames of the leaf's subjectAltName (none for another certificate of the path)."""
+    if not p.leaf:
+        return []
+    ext = _extension(p.cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    if ext is None or not isinstance(ext.value, x509.SubjectAlternativeName):
+        return []
+    return ext.value.get_values_for_type(x509.DNSName)
+
+
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def _san_syntax(p: Place) -> Iterator[tuple[str, str]]:
     # RFC 5280 4.2.1.6: a dNSName in the preferred name syntax (letters, digits, hyphens; a wildcard
     # only as the whole leftmost label); the Baseline Requirements forbid underscores since 2019.
-    if not p.leaf:
-        return
-    ext = _extension(p.cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-    if ext is None or not isinstance(ext.value, x509.SubjectAlternativeName):
-        return
-    for name in ext.value.get_values_for_type(x509.DNSName):
+    for name in _leaf_dns_names(p):
         labels = name.removesuffix(".").split(".")
         if labels and labels[0] == "*":
             labels = labels[1:]
@@ -210,12 +215,7 @@ def _public_suffixes() -> PublicSuffixList:
 
 def _public_suffix_wildcard(p: Place) -> Iterator[tuple[str, str]]:
     # BR 3.2.2.6: no wildcard whose remainder is a public suffix (ICANN or private section).
-    if not p.leaf:
-        return
-    ext = _extension(p.cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-    if ext is None or not isinstance(ext.value, x509.SubjectAlternativeName):
-        return
-    for name in ext.value.get_values_for_type(x509.DNSName):
+    for name in _leaf_dns_names(p):
         if name.startswith("*.") and _public_suffixes().is_public(name[2:].rstrip(".").lower()):
             yield "public_suffix", f"the wildcard {name} covers a public suffix (BR 3.2.2.6)"
 
