@@ -56,7 +56,7 @@ def scrape(renderer: StoreRenderer, *, gzip: bool = True) -> int:
     families = renderer.render_families()
     if gzip:
         return sum(len(c) for c in gzipped.member(b for f in families for b in f.blocks()))
-    return sum(len(p) for f in families for p in f.parts())
+    return sum(len(gzipped.chunk_data(c)) for f in families for c in f.parts())
 
 
 async def one_result(port: int, ca: str) -> tuple[list[Result], Target, Scanner]:

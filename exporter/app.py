@@ -10,6 +10,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -129,21 +130,23 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
 
-    async def metrics_body(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
+    async def metrics_body(self, *, openmetrics: bool = False, gzip: bool = False) -> Sequence[gzipped.Chunk]:
         """``render_metrics`` off the loop (probes keep running while a big scrape renders), with the
         background version scans paused meanwhile (see ``Scanner.paused``)."""
         with self.scanner.paused():
             return await asyncio.to_thread(partial(self.render_metrics, openmetrics=openmetrics, gzip=gzip))
 
-    def render_metrics(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
-        """The /metrics body as chunks to write in order: every target's and file's series (one
-        chunk per family, never joined into one body), then the exporter's own; in the text format
-        or OpenMetrics (then ending in ``# EOF``), gzip-compressed when asked (the renderer keeps
-        the lines compressed by groups of locations: only what changed is compressed again)."""
+    def render_metrics(self, *, openmetrics: bool = False, gzip: bool = False) -> Sequence[gzipped.Chunk]:
+        """The /metrics body as chunks to write in order: every target's and file's series, then
+        the exporter's own; in the text format or OpenMetrics (then ending in ``# EOF``),
+        gzip-compressed when asked (the renderer keeps the lines compressed by groups of
+        locations: only what changed is compressed again). The plain-text body is never built:
+        its chunks include the renderer's compressed blocks, inflated one by one as they are
+        written (joined, five plain scrapes of 10,000 endpoints left the process at 506 MB)."""
         families = self.renderer.render_families()
         own = openmetrics_latest(self.registry) if openmetrics else generate_latest(self.registry)  # type: ignore[no-untyped-call]
         if not gzip:
-            return [*(b"".join(f.parts()) for f in families), own]
+            return [*(c for f in families for c in f.parts()), own]
         return gzipped.member([*(b for f in families for b in f.blocks()), gzipped.block(own)])
 
     async def probe(self, target: Target, *, timeout: float) -> list[Result]:

@@ -77,6 +77,19 @@ def inflate(b: Block) -> bytes:
     return zlib.decompressobj(-15).decompress(b.deflated)
 
 
+Chunk = bytes | Block
+"""A piece of a plain-text body: bytes, or a block inflated only when it is written (a scrape of
+10,000 endpoints never holds its 60 MB of text at once)."""
+
+
+def chunk_size(chunk: Chunk) -> int:
+    return chunk.size if isinstance(chunk, Block) else len(chunk)
+
+
+def chunk_data(chunk: Chunk) -> bytes:
+    return inflate(chunk) if isinstance(chunk, Block) else chunk
+
+
 def member(blocks: Iterable[Block]) -> list[bytes]:
     """A complete gzip member (as chunks to write in order) holding the blocks' data in order."""
     out, crc, size = [_HEADER], 0, 0

@@ -75,7 +75,7 @@ class Family:
     compressed blocks (each made once and reused while its lines stay the same)."""
 
     name: str
-    parts: Callable[[], list[bytes]]
+    parts: Callable[[], list[gzipped.Chunk]]  # plain text: bytes, and blocks to inflate when written
     blocks: Callable[[], list[gzipped.Block]]
 
 
@@ -225,7 +225,8 @@ class StoreRenderer:
             self._on_error()
 
     def render(self) -> str:
-        return b"".join(part for family in self.render_families() for part in family.parts()).decode()
+        families = self.render_families()
+        return b"".join(gzipped.chunk_data(c) for family in families for c in family.parts()).decode()
 
     def warm(self) -> None:
         """Render the locations whose result changed since the last call and compress the groups
@@ -377,8 +378,8 @@ class StoreRenderer:
         if not blocks and not opened:
             return None
 
-        def parts() -> list[bytes]:
-            return [header(name), *(gzipped.inflate(b) for b in blocks), *opened]
+        def parts() -> list[gzipped.Chunk]:
+            return [header(name), *blocks, *opened]
 
         def compressed() -> list[gzipped.Block]:
             return [_header_block(name), *blocks, *self._open_block(name, version, opened)]

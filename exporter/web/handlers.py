@@ -8,6 +8,7 @@ import logging
 
 from aiohttp import web
 
+from exporter.metrics import gzipped
 from exporter.metrics.text import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, accepts_gzip, wants_openmetrics
 from exporter.outputs.query import InventoryQuery
 from exporter.outputs.rules import runbook_html
@@ -54,10 +55,10 @@ class Handlers:
         if gzip:
             headers["Content-Encoding"] = "gzip"
         response = web.StreamResponse(headers=headers)
-        response.content_length = sum(len(c) for c in chunks)
+        response.content_length = sum(map(gzipped.chunk_size, chunks))
         await response.prepare(request)
-        for chunk in chunks:  # written as they are: the body is never joined into one copy
-            await response.write(chunk)
+        for chunk in chunks:  # written one by one: the body is never joined into one copy
+            await response.write(gzipped.chunk_data(chunk))
         await response.write_eof()
         return response
 

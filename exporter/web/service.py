@@ -6,12 +6,14 @@ web handlers and the application never import each other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
 
 from exporter.config.model import Config, Target
+from exporter.metrics import gzipped
 from exporter.outputs.inventory import InventoryEntry
 from exporter.outputs.query import InventoryQuery
 from exporter.results import Result
@@ -47,8 +49,9 @@ class Service(Protocol):
         """`--web.enable-lifecycle`: POST /-/reload is served (SIGHUP always reloads)."""
         ...
 
-    async def metrics_body(self, *, openmetrics: bool = False, gzip: bool = False) -> list[bytes]:
-        """The /metrics body as chunks to write in order (rendered in a worker thread)."""
+    async def metrics_body(self, *, openmetrics: bool = False, gzip: bool = False) -> Sequence[gzipped.Chunk]:
+        """The /metrics body as chunks to write in order (rendered in a worker thread; blocks are
+        inflated as they are written)."""
         ...
 
     async def probe(self, target: Target, *, timeout: float) -> list[Result]:

@@ -139,7 +139,7 @@ async def test_minimal_series_profile(tmp_path: Path, servers: LoopbackServers, 
     await exporter.startup()
     try:
         await probe_by_hand(exporter)
-        s = parse(b"".join(exporter.render_metrics()).decode())
+        s = parse(b"".join(map(gzipped.chunk_data, exporter.render_metrics())).decode())
         per_name: dict[str, int] = {}
         for samples in s.values():
             for labels, _ in samples:
@@ -302,3 +302,24 @@ async def test_one_renderer_follows_a_tier_change_and_reuses_unchanged_tier_line
     assert tiers() == {"ok": 0, "info": 0, "warning": 0, "critical": 1, "expired": 0}
     now[0] = not_after + 60
     assert tiers()["expired"] == 1
+
+
+async def test_plain_body_keeps_sealed_lines_compressed_until_written(servers: LoopbackServers, pki: PKI) -> None:
+    # The plain-text body is handed to the writer as chunks: the sealed groups' lines stay compressed
+    # blocks (inflated one at a time as they are written), so a scrape never holds the whole text.
+    port = servers.tls(pki["good"].server_context())
+    targets = [make_target(port, target=f"t{i}.test:443", timeout=5) for i in range(6)]
+    config = make_config(*targets, profiles=[Profile(scan_protocol_versions=False, revocation=RevocationMode.NONE)])
+    store, pipeline = Store(), Pipeline()
+    store.apply_config(targets)
+    for target in targets:
+        store.record(target, await pipeline.probe(target, config))
+    grouped = render.StoreRenderer(store, lambda: config, group_size=2)
+    grouped.warm()
+    chunks = [c for f in grouped.render_families() for c in f.parts()]
+    blocks = [c for c in chunks if isinstance(c, gzipped.Block)]
+    # 3 sealed groups x the families of their lines (info, success, ...): none of them inflated yet.
+    assert len(blocks) >= 3 * 10
+    body = b"".join(map(gzipped.chunk_data, chunks))
+    assert sum(map(gzipped.chunk_size, chunks)) == len(body)  # the Content-Length, known before inflating
+    assert _static_lines(body.decode()) == _static_lines(render.StoreRenderer(store, lambda: config).render())
