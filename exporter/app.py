@@ -21,7 +21,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from exporter import __version__
 from exporter.config import load_config
 from exporter.config.durations import format_duration
-from exporter.config.load import MAX_CONFIG_BYTES
+from exporter.config.load import read_config_file
 from exporter.config.model import Config, Job, Target, Threshold
 from exporter.judge.assess import Assessor
 from exporter.judge.scan import Scanner
@@ -46,7 +46,7 @@ from exporter.sources.tls import TLSSource
 from exporter.support import memory
 from exporter.support.crash import CrashDumps
 from exporter.support.errors import ConfigError
-from exporter.support.fileio import DaemonThreadPool, in_file_thread, read_regular
+from exporter.support.fileio import DaemonThreadPool, in_file_thread
 from exporter.support.limits import budget, raise_nofile
 from exporter.support.netpolicy import FetchPolicy
 from exporter.web.handlers import make_app
@@ -200,10 +200,7 @@ class Exporter:
         path = self._path()
         if path is None:
             return Config(), None
-        try:
-            raw = read_regular(path, MAX_CONFIG_BYTES, what="configuration file")
-        except OSError as exc:
-            raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        raw = read_config_file(path)
         return load_config(path, data=raw), hashlib.sha256(raw).hexdigest()
 
     def apply(self, config: Config, checksum: str | None) -> None:

@@ -1,7 +1,8 @@
 """Read a configuration file: YAML (safe subset) in, validated ``Config`` out.
 
-The file is untrusted input as far as resources go: only a regular file is read, at most
-``MAX_CONFIG_BYTES``; nesting deeper than ``MAX_DEPTH`` and documents whose aliases add more than
+The file is untrusted input as far as resources go: only a regular file is read, and only when
+loading it fits in the memory left (``LOAD_COST`` times its size; no fixed byte limit: 100,000
+targets are 8 MB of YAML); nesting deeper than ``MAX_DEPTH`` and documents whose aliases add more than
 ``MAX_NODES`` nodes when expanded (a "billion laughs" of a few hundred bytes) are refused before anything
 is built from them. Every failure, RecursionError and MemoryError included, is a ``ConfigError``.
 """
@@ -17,10 +18,15 @@ import yaml
 from exporter.config.locate import locate
 from exporter.config.model import Config
 from exporter.config.parse import parse_config
+from exporter.support import headroom
 from exporter.support.errors import ConfigError
-from exporter.support.fileio import read_regular
+from exporter.support.fileio import FileTooLarge, read_regular
 
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# Peak memory of a load per byte of YAML: 17 measured for 100,000 targets (7.5 MB of YAML: 127 MB,
+# bench/startup.py --targets 100000), with room for longer lines per byte.
+LOAD_COST = 24
+DEFAULT_LIMIT = 1 << 30  # where the system tells nothing of its memory (not Linux)
+MB = 1 << 20
 MAX_DEPTH = 64  # mappings and lists inside each other
 MAX_NODES = 200_000  # nodes that aliases add when expanded
 
@@ -114,6 +120,9 @@ class _NotPlain(Exception):
     merge keys, non-scalar or repeated keys, several documents."""
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _plain(loader: Any) -> object:
     """The single document of ``loader`` (libyaml's parser and PyYAML's safe constructors) built
     straight from the parser's events: no node graph is kept, where composing a 10,000-target
@@ -122,14 +131,16 @@ def _plain(loader: Any) -> object:
     if loader.check_event(yaml.StreamEndEvent):
         return None
     loader.get_event()  # document start
-    value = _plain_value(loader)
+    value = _plain_value(loader, {})
     loader.get_event()  # document end
     if not loader.check_event(yaml.StreamEndEvent):
         raise _NotPlain("several documents")
     return value
 
 
-def _plain_value(loader: Any) -> object:
+def _plain_value(loader: Any, strings: dict[str, str]) -> object:
+    """One value; ``strings`` keeps one copy of each string (keys and values such as a protocol
+    repeat on every target: 100,000 targets held 500,000 copies of a few words)."""
     event = loader.get_event()
     if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
         raise _NotPlain("anchor or alias")
@@ -137,6 +148,9 @@ def _plain_value(loader: Any) -> object:
         if event.tag is not None and event.tag != "!":
             raise _NotPlain("tag")
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag == _STR_TAG:  # what the str constructor returns, without a node (most scalars are strings)
+            value: str = event.value
+            return strings.setdefault(value, value)
         construct = loader.yaml_constructors.get(tag)
         if construct is None:  # `<<` resolves to the merge tag, which only the composer handles
             raise _NotPlain(f"tag {tag}")
@@ -148,7 +162,7 @@ def _plain_value(loader: Any) -> object:
     if isinstance(event, yaml.SequenceStartEvent):
         items = []
         while not loader.check_event(yaml.SequenceEndEvent):
-            items.append(_plain_value(loader))
+            items.append(_plain_value(loader, strings))
         loader.get_event()
         return items
     if isinstance(event, yaml.MappingStartEvent):
@@ -156,10 +170,10 @@ def _plain_value(loader: Any) -> object:
         while not loader.check_event(yaml.MappingEndEvent):
             if not loader.check_event(yaml.ScalarEvent):
                 raise _NotPlain("a key that is not a scalar")
-            key = _plain_value(loader)
+            key = _plain_value(loader, strings)
             if key in mapping:
                 raise _NotPlain("a repeated key")
-            mapping[key] = _plain_value(loader)
+            mapping[key] = _plain_value(loader, strings)
         loader.get_event()
         return mapping
     raise _NotPlain(type(event).__name__)
@@ -199,15 +213,37 @@ def parse_yaml(text: str) -> object:
         loader.dispose()
 
 
+def read_config_file(path: str | Path) -> bytes:
+    """The bytes of the configuration file; ConfigError when it cannot be read or when loading it
+    would not fit in the memory this process has left (its cgroup's limit included)."""
+    available = headroom.available_bytes()
+    limit = DEFAULT_LIMIT if available is None else available // LOAD_COST
+    try:
+        return read_regular(path, limit, what="configuration file")
+    except FileTooLarge as exc:
+        if available is None:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        try:
+            size = max(limit + 1, Path(path).stat().st_size)
+        except OSError:
+            size = limit + 1
+        raise ConfigError(
+            [
+                f"{path}: cannot read: loading this {size} byte configuration takes about "
+                f"{size * LOAD_COST // MB} MB of memory, and {available // MB} MB are left"
+            ]
+        ) from exc
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+
+
 def load_config(path: str | Path, *, data: bytes | None = None) -> Config:
     """Read, parse and validate ``path`` (or its ``data``, already read); relative paths inside it
     are taken from its directory."""
     source = Path(path)
+    raw = read_config_file(source) if data is None else data
     try:
-        raw = read_regular(source, MAX_CONFIG_BYTES, what="configuration file") if data is None else data
         text = raw.decode("utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from exc
     try:

@@ -164,7 +164,7 @@ class _Parser(ProfileParser):
 
     def targets(self, raw: object, defaults: Defaults) -> tuple[Target, ...]:
         items = self.sequence(raw, "targets")
-        result: list[Target] = []
+        result: list[tuple[Target, tuple[str, str, int]]] = []
         seen: dict[tuple[str, str, int, str], int] = {}
         for index, item in enumerate(items):
             path = f"targets[{index}]"
@@ -173,18 +173,17 @@ class _Parser(ProfileParser):
                 continue
             # One endpoint, however it is spelt (case, trailing dot, default port written or not);
             # the server name is part of it: one address with two server names is two targets.
-            key = (target.protocol, _canonical_host(target.host), target.port, _canonical_host(target.server_name))
+            host = _canonical_host(target.host)
+            name = host if target.server_name == target.host else _canonical_host(target.server_name)
+            key = (target.protocol, host, target.port, name)
             if key in seen:
                 self.error(path, f"duplicate of targets[{seen[key]}] (same protocol, address and server name)")
                 continue
             seen[key] = index
-            result.append(target)
-        endpoints = Counter((t.protocol, _canonical_host(t.host), t.port) for t in result)
+            result.append((target, (target.protocol, host, target.port)))
+        endpoints = Counter(endpoint for _, endpoint in result)
         return tuple(
-            dataclasses.replace(t, label_server_name=True)
-            if endpoints[(t.protocol, _canonical_host(t.host), t.port)] > 1
-            else t
-            for t in result
+            dataclasses.replace(t, label_server_name=True) if endpoints[endpoint] > 1 else t for t, endpoint in result
         )
 
     def target(self, item: object, path: str, defaults: Defaults) -> Target | None:

@@ -31,6 +31,9 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # (internal names, `_acme`-style service names), and a certificate for one is judged, not refused.
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _PORT = re.compile(r"[0-9]{1,5}")
+# Exactly the texts ipaddress.IPv4Address takes: four decimal octets 0-255, no leading zeros.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _HEX = re.compile(r"[0-9a-f]+")
 # An IPv6 zone (scope id) as an interface name or number: nothing that could end a header line.
 _SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -259,11 +262,8 @@ def check_host(host: str) -> None:
     """A host name (labels of letters, digits, hyphens, underscores; trailing dot allowed) or IPv4 literal."""
     if not host:
         raise ValueError("missing host name")
-    try:
-        ipaddress.IPv4Address(host)
+    if _IPV4.fullmatch(host):
         return
-    except ValueError:
-        pass
     labels = host.removesuffix(".").split(".")
     if len(host) > 254 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise ValueError(f"invalid host name '{host}'")
@@ -316,6 +316,11 @@ def _visible(text: str) -> str:
 
 
 def _canonical_host(host: str) -> str:
+    """One spelling per host: an IP address compressed, a name in lower case. ``_IPV4`` matches what
+    ``IPv4Address`` takes and is already canonical; only a text with a colon can be IPv6 (parsing
+    every address with ``ipaddress`` was most of the load time of 100,000 targets)."""
+    if ":" not in host:
+        return host if _IPV4.fullmatch(host) else host.lower()
     try:
         return ipaddress.ip_address(host).compressed
     except ValueError:

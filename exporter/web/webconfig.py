@@ -29,10 +29,11 @@ from types import MappingProxyType
 
 import yaml
 
-from exporter.config.load import MAX_CONFIG_BYTES, _describe, parse_yaml
+from exporter.config.load import _describe, parse_yaml
 from exporter.support.errors import ConfigError
 from exporter.support.fileio import read_regular
 
+MAX_WEB_CONFIG_BYTES = 4 * 1024 * 1024  # a few users and TLS settings: a bigger file is a mistake
 MAX_FILE_BYTES = 16 * 1024 * 1024  # certificates, keys and CA bundles of the web configuration
 
 log = logging.getLogger("exporter.web")
@@ -179,7 +180,7 @@ def load_web_config(path: str | Path) -> WebConfig:
     """Read and validate ``path``; raises ``ConfigError`` with every error, each prefixed by the path."""
     source = Path(path)
     try:
-        text = read_regular(source, MAX_CONFIG_BYTES, what="web configuration file").decode("utf-8")
+        text = read_regular(source, MAX_WEB_CONFIG_BYTES, what="web configuration file").decode("utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
