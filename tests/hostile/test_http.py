@@ -1,5 +1,6 @@
 """Hostile HTTP clients and faults against the real exporter process: slowloris past the
-connection cap, reload without the lifecycle flag, SIGHUP storms, SIGTERM with /probe in flight."""
+connection cap, scrapes through a sustained slowloris flood, reload without the lifecycle flag,
+SIGHUP storms, SIGTERM with /probe in flight."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from e2e.harness import ManagedProcess, free_port, http, one, parse_metrics, running, wait_for, wait_ready
 from pki import PKI
 
+from hostile.flood import SlowlorisFlood
 from hostile.kit import HostileServers
 
 NOFILE = 256  # the exporter runs with this descriptor limit: its budgets are small and known
@@ -111,6 +113,42 @@ def test_slowloris_past_the_cap_leaves_probes_their_descriptors(
         assert one(samples, "tls_probe_success").value == 1
         refusals = [line for line in proc.stderr().splitlines() if "too many HTTP connections" in line]
         assert 1 <= len(refusals) <= 10  # 136 refusals, rate limited
+        assert "Too many open files" not in proc.stderr()
+
+
+def test_scrapes_are_served_through_a_slowloris_flood(hostile: HostileServers, pki: PKI, tmp_path: Path) -> None:
+    # 300 slow clients against a cap of 64 connections (256 descriptors), replaced as soon as they
+    # are closed: Prometheus's scrapes and health checks still get through, every one of them,
+    # because a new connection sheds the one that has waited longest for its request.
+    tls = hostile.tls(pki.issue("flood").server_context())
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "defaults: {interval: 1s, timeout: 1s}\n"
+        f"targets: [{{address: '127.0.0.1:{tls}', protocol: tls, server_name: localhost}}]\n"
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running("exporter", _argv(config, port, nofile=NOFILE), tmp_path) as proc:
+        wait_ready(base, proc)
+        before = one(_metrics(base), "tls_exporter_probes_total", outcome="certificate_found").value
+        with SlowlorisFlood(port, 300) as flood:
+            wait_for(lambda: flood.connections > 300, timeout=30, what="the flood past the cap", proc=proc)
+            failed = []
+            for i in range(40):
+                for path in ("/metrics", "/-/healthy"):
+                    try:
+                        status = http(f"{base}{path}", timeout=5).status
+                    except OSError as exc:
+                        status = repr(exc)  # type: ignore[assignment]
+                    if status != 200:
+                        failed.append((i, path, status))
+            made = flood.connections
+        assert failed == []
+        assert made > 300 + 40  # the flood went on all along: the server kept closing slow clients
+        samples = _metrics(base)
+        assert one(samples, "tls_exporter_probes_total", outcome="certificate_found").value > before
+        assert one(samples, "tls_exporter_probes_total", outcome="network_error").value == 0
+        assert "closed the one waiting longest for its request" in proc.stderr()
         assert "Too many open files" not in proc.stderr()
 
 
