@@ -23,8 +23,9 @@ def _meminfo_available(root: Path) -> int | None:
     except OSError:
         return None
     for line in text.splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "MemAvailable:" and fields[1].isdigit():
+            return int(fields[1]) * 1024
     return None
 
 
@@ -36,7 +37,10 @@ def _cgroup_headroom(root: Path) -> int | None:
         return None
     candidates: list[tuple[Path, str, str]] = []
     for line in lines:
-        _, controllers, path = line.split(":", 2)
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        _, controllers, path = fields
         relative = path.lstrip("/")
         if controllers == "":  # cgroup v2; in a container's namespace its own cgroup is the root
             for base in (root / "sys/fs/cgroup" / relative, root / "sys/fs/cgroup"):
