@@ -1,4 +1,5 @@
-"""The event loop the server runs on: uvloop when it is installed (the ``fast`` extra), else asyncio's.
+"""The event loop the server runs on: uvloop when it is installed (a dependency wherever it installs:
+CPython on Linux and macOS), else asyncio's.
 
 uvloop cuts the event-loop glue of every probe (connect, TLS transport, close); measured in
 bench/README.md. ``TLS_EXPORTER_EVENT_LOOP=asyncio`` forces the standard loop (to compare, or
@@ -28,7 +29,7 @@ def choice() -> str:
         import uvloop  # noqa: F401
     except ImportError:
         if wanted == "uvloop":
-            raise ValueError(f"{ENV}=uvloop but uvloop is not installed (pip install 'tls-exporter[fast]')") from None
+            raise ValueError(f"{ENV}=uvloop but uvloop is not installed (pip install uvloop)") from None
         return "asyncio"
     return "uvloop"
 
