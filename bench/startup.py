@@ -94,7 +94,9 @@ def main() -> int:
         config = d / "config.yml"
         lines = ["defaults: {interval: 300s, timeout: 10s}", "targets:"]
         lines += [
-            f"  - {{address: '127.77.{i // 250}.{i % 250 + 1}:8443', protocol: tls, server_name: localhost}}"
+            # 250 addresses per /24, 250 /24s per /16: 127.77.0.1 up, then 127.78 ... (a million fits).
+            f"  - {{address: '127.{77 + i // 62_500}.{i // 250 % 250}.{i % 250 + 1}:8443', protocol: tls, "
+            "server_name: localhost}"
             for i in range(args.targets)
         ]
         config.write_text("\n".join(lines) + "\n")
