@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -48,7 +49,6 @@ from exporter.certs.strength import key_weak
 from exporter.certs.trust import load_trust
 from exporter.certs.verdicts import VerdictCache
 from exporter.config.model import DnsSettings, Profile, RevocationMode
-from exporter.judge.dns import DnsLookup
 from exporter.judge.fetch import Fetcher, FetchError
 from exporter.results import (
     Assessment,
@@ -64,6 +64,9 @@ from exporter.results import (
 from exporter.support.deadline import Deadline
 from exporter.support.fileio import in_file_thread
 from exporter.tls import hello
+
+if TYPE_CHECKING:
+    from exporter.judge.dns import DnsLookup
 
 log = logging.getLogger(__name__)
 MAX_AIA_HOPS = 3
@@ -84,15 +87,24 @@ class Assessor:
         on_error: Callable[[Step], None] | None = None,
     ) -> None:
         self.fetcher = fetcher or Fetcher()
-        self.dns = dns or DnsLookup()
+        self._dns = dns  # made on first use: dnspython is imported only when a profile asks for DANE or CAA
         self._load_store = store_loader
         self._stores: dict[str, tuple[float, tuple[Store, tuple[x509.Certificate, ...]]]] = {}
         self._on_error = on_error  # counts tls_exporter_errors_total{step}
         self.verdicts = VerdictCache()  # an unchanged chain is not verified again on every probe
 
+    @property
+    def dns(self) -> DnsLookup:
+        if self._dns is None:
+            from exporter.judge.dns import DnsLookup  # dnspython: 80 ms of imports
+
+            self._dns = DnsLookup()
+        return self._dns
+
     async def close(self) -> None:
         await self.fetcher.close()
-        await self.dns.close()
+        if self._dns is not None:
+            await self._dns.close()
 
     async def assess(
         self,

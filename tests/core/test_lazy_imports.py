@@ -1,5 +1,6 @@
-"""`check` and `--config.check` do not import the web stack (aiohttp, the handlers, prometheus_client):
-they start faster without it. A behaviour test: which modules were loaded, never how long it took."""
+"""`check` and `--config.check` do not import the web stack (aiohttp, the handlers, prometheus_client),
+nor dnspython unless a profile asks for DANE or CAA: they start faster without them. A behaviour
+test: which modules were loaded, never how long it took."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from pki import PKI
 from servers import LoopbackServers
 
-HEAVY = ("aiohttp", "exporter.app", "exporter.web.handlers", "prometheus_client", "uvloop")
+HEAVY = ("aiohttp", "exporter.app", "exporter.web.handlers", "prometheus_client", "uvloop", "dns", "exporter.judge.dns")
 
 # Run the CLI in-process, then report which modules it loaded.
 PROGRAM = """
