@@ -27,6 +27,7 @@ fi
 [ -x .venv/bin/python ] || { echo "run scripts/test.sh once first (it makes .venv)" >&2; exit 2; }
 
 SOAK_DIR=${SOAK_DIR:-$(mktemp -d /tmp/soak.XXXXXX)}
+mkdir -p "$SOAK_DIR"  # a directory given that does not exist yet
 load_pid=""
 if [ "$hogs" -gt 0 ]; then
   stress-ng --cpu "$hogs" --quiet &
