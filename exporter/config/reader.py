@@ -23,7 +23,7 @@ RESERVED_LABELS = frozenset(
         "key_type", "algorithm", "hash", "issue", "role", "subject", "issuer", "serial",
         "fingerprint_sha256", "sans", "version", "cipher", "status", "grade", "instance", "job",
         "server_owner", "server_name", "key_usage", "extended_key_usage", "step", "minimum",
-        "issuewild", "iodef",
+        "issuewild", "iodef", "discovery",
     }
 )  # fmt: skip
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
