@@ -263,7 +263,7 @@ def _protocols(reader: Reader, m: dict[str, object], path: str, ports: Sequence[
     found: list[tuple[int, str]] = []
     names = sorted(PROTOCOLS)
     for port, protocol in raw.items():
-        at = f"{where}.{port}"
+        # (Errors point at the mapping: a path ending in a number reads as a list index.)
         number = port if isinstance(port, int) and not isinstance(port, bool) else None
         if isinstance(port, str) and port.strip().isdigit():
             number = int(port)
@@ -271,11 +271,11 @@ def _protocols(reader: Reader, m: dict[str, object], path: str, ports: Sequence[
             reader.error(where, f"invalid port {port!r} (1-65535)")
             continue
         if number not in ports:
-            reader.error(at, f"port {number} is not in ports")
+            reader.error(where, f"port {number} is not in ports")
             continue
         if not isinstance(protocol, str) or protocol.strip().lower() not in PROTOCOLS:
             hint = did_you_mean(protocol, names)
-            reader.error(at, f"unknown protocol {protocol!r}{hint} (one of {', '.join(names)})")
+            reader.error(where, f"port {number}: unknown protocol {protocol!r}{hint} (one of {', '.join(names)})")
             continue
         found.append((number, protocol.strip().lower()))
     return tuple(sorted(found))

@@ -9,25 +9,38 @@ connected to: the probe is wrapped and every address it is asked for is asserted
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.serialization import Encoding
 from fakes import Expect, ScriptedServer, Send, StartTLS
+from helpers import parse, probe_by_hand, states, value
 from pki import PKI
 from servers import Listener
 
+from exporter.app import Exporter
 from exporter.config.discovery import DiscoveredEndpoint, Scan, endpoint_key, parse_discovery
 from exporter.config.model import Config, Defaults
 from exporter.config.reader import Reader
 from exporter.schedule.discovery import DiscoveryScheduler
 from exporter.schedule.shard import Shard
-from exporter.sources.discovery import Discovery, PairResult, RunResult, TokenBucket, probe_pair, run_scan
+from exporter.sources.discovery import (
+    Discovery,
+    PairResult,
+    RunResult,
+    ScanState,
+    TokenBucket,
+    probe_pair,
+    run_scan,
+)
 from exporter.support.errors import Outcome
+from exporter.web.handlers import make_app
 
 NET = "127.83.0"
 TIMEOUT = 1.0
@@ -395,3 +408,132 @@ async def test_a_changed_scan_waits_for_the_cancelled_run_to_end() -> None:
     finally:
         release.set()
         await scheduler.stop()
+
+
+# -- through the exporter: monitored like targets, on /metrics, the API and the inventory -----
+
+
+@pytest.fixture
+async def exporter_of(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[Exporter]]]:
+    made: list[Exporter] = []
+
+    async def make(text: str) -> Exporter:
+        path = tmp_path / "config.yml"
+        path.write_text(text)
+        exporter = Exporter(str(path), listen="127.0.0.1:0")
+        await exporter.startup()
+        made.append(exporter)
+        return exporter
+
+    yield make
+    for exporter in made:
+        await exporter.shutdown()
+
+
+def lab_config(lab: Lab) -> str:
+    return f"""
+defaults: {{interval: 1m, timeout: 5s}}
+discovery:
+  - name: lab
+    networks: [{NET}.0/28]
+    exclude: [{NET}.8/29]
+    ports: [{lab.tls_port}, {lab.smtp_port}]
+    protocols: {{{lab.smtp_port}: smtp}}
+    rate: 2000
+    timeout: 1s
+    interval: 1h
+    owner: netops
+    labels: {{site: lab}}
+"""
+
+
+async def test_discovered_endpoints_are_monitored_with_the_usual_series(lab: Lab, exporter_of, pki: PKI) -> None:
+    exporter = await exporter_of(lab_config(lab))
+    assert exporter.discoverer is not None and exporter.scheduler is not None
+    await exporter.discoverer.stop()  # the test runs the scan itself (its first run is within 30 s)
+    (scan,) = exporter.config.discovery
+    await exporter.discoverer.run_once(scan)
+    await probe_by_hand(exporter)  # the jobs the run added to the schedule, probed once each
+
+    s = parse(b"".join(exporter.render_metrics()).decode())
+    smtp = {"discovery": "lab", "target": f"{NET}.6:{lab.smtp_port}"}
+    assert value(s, "tls_cert_days_until_expiry", **smtp) == pytest.approx(20, abs=0.01)
+    assert value(s, "tls_probe_success", **smtp, protocol="smtp", owner="netops", site="lab") == 1
+    good = {"discovery": "lab", "target": f"{NET}.2:{lab.tls_port}", "address": f"{NET}.2:{lab.tls_port}"}
+    assert value(s, "tls_cert_days_until_expiry", **good) == pytest.approx(365, abs=0.01)
+    assert states(s, "tls_handshake_outcome", "outcome", **good)["certificate_found"] == 1
+    # No name was asked for: no host name to mismatch.
+    assert "hostname_mismatch" not in states(s, "tls_chain_issue", "issue", **good)
+    assert {lbls["target"] for lbls, _ in s["tls_probe_success"]} == {good["target"], smtp["target"]}
+
+    outcomes = states(s, "tls_discovery_endpoints", "outcome", discovery="lab")
+    assert {k: v for k, v in outcomes.items() if v} == {
+        "certificate_found": 2,
+        "not_tls": 1,
+        "handshake_timeout": 1,
+        "handshake_failed": 1,
+        "connection_refused": 11,
+    }
+    assert set(outcomes) == {o.value for o in Outcome}
+    assert value(s, "tls_discovery_scope", discovery="lab") == 16
+    assert value(s, "tls_discovery_last_run_success", discovery="lab") == 1
+    last = discovery_state(exporter).last_run
+    assert last is not None
+    assert value(s, "tls_discovery_last_run_timestamp_seconds", discovery="lab") == pytest.approx(last.finished)
+    assert value(s, "tls_discovery_run_duration_seconds", discovery="lab") == pytest.approx(last.duration)
+
+    client = TestClient(TestServer(make_app(exporter)))
+    await client.start_server()
+    try:
+        resp = await client.get("/api/v1/discovery")
+        assert resp.status == 200
+        body = await resp.json()
+        (entry,) = body["scans"]
+        assert (entry["name"], entry["scope"]) == ("lab", 16)
+        assert entry["duration_seconds"] == pytest.approx(last.duration, abs=0.001)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["last_run"])
+        by_address = {(e["address"], e["port"]): e for e in entry["endpoints"]}
+        assert sorted(by_address) == sorted(
+            [(f"{NET}.{i}", lab.tls_port) for i in (2, 3, 4, 5)] + [(f"{NET}.6", lab.smtp_port)]
+        )
+        smtp_entry = by_address[(f"{NET}.6", lab.smtp_port)]
+        assert (smtp_entry["protocol"], smtp_entry["outcome"]) == ("smtp", "certificate_found")
+        assert smtp_entry["certificate"]["serial"] == pki["expiring-20d"].serial_hex
+        assert smtp_entry["certificate"]["fingerprint_sha256"] == pki["expiring-20d"].fingerprint
+        assert smtp_entry["first_seen"] == smtp_entry["last_seen"]
+        assert by_address[(f"{NET}.3", lab.tls_port)]["certificate"] is None
+        assert by_address[(f"{NET}.3", lab.tls_port)]["outcome"] == "not_tls"
+        assert (await client.get("/api/v1/discovery?x=1")).status == 400
+
+        resp = await client.get("/api/v1/inventory", params={"discovery": "lab"})
+        inventory = await resp.json()
+        assert sorted(e["target"] for e in inventory) == sorted([good["target"], smtp["target"]])
+        assert {e["labels"]["discovery"] for e in inventory} == {"lab"}
+        assert {e["owner"] for e in inventory} == {"netops"}
+        assert (await (await client.get("/api/v1/inventory", params={"discovery": "other"})).json()) == []
+    finally:
+        await client.close()
+
+
+def discovery_state(exporter: Exporter) -> ScanState:
+    return exporter.discovery.state("lab")
+
+
+async def test_a_reload_keeps_the_discovered_targets(lab: Lab, exporter_of, tmp_path: Path) -> None:
+    exporter = await exporter_of(lab_config(lab))
+    assert exporter.discoverer is not None and exporter.scheduler is not None
+    (scan,) = exporter.config.discovery
+    await exporter.discoverer.run_once(scan)
+    keys = {j.key for j in exporter.scheduler.jobs(exporter.config)}
+    assert len(keys) == 2
+    # The scan changes (its interval): its next run is scheduled afresh, what it found stays.
+    (tmp_path / "config.yml").write_text(lab_config(lab).replace("interval: 1h", "interval: 2h"))
+    ok, message = await exporter.reload()
+    assert (ok, message) == (True, "configuration reloaded")
+    assert {j.key for j in exporter.scheduler.jobs(exporter.config)} == keys
+    assert len(exporter.discovery.state("lab").endpoints) == 5
+    # A reload that drops the scan stops monitoring what it found.
+    (tmp_path / "config.yml").write_text("defaults: {interval: 1m}\n")
+    assert (await exporter.reload())[0]
+    assert exporter.scheduler.jobs(exporter.config) == []
+    assert exporter.discovery.snapshot() == {}
