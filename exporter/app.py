@@ -45,7 +45,7 @@ from exporter.schedule.scheduler import Scheduler
 from exporter.schedule.shard import Shard
 from exporter.schedule.store import Store
 from exporter.sources import make_probers
-from exporter.sources.discovery import Discovery, RunChanges
+from exporter.sources.discovered import Discovery, RunChanges
 from exporter.sources.tls import TLSSource
 from exporter.support import memory
 from exporter.support.crash import CrashDumps

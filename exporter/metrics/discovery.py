@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 
 from exporter.config.discovery import Scan
 from exporter.metrics import names as n
-from exporter.sources.discovery import Discovery
+from exporter.sources.discovered import Discovery
 from exporter.support.errors import Outcome
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from exporter.config.discovery import Scan
 from exporter.outputs.inventory import iso
-from exporter.sources.discovery import Endpoint, ScanState
+from exporter.sources.discovered import Endpoint, ScanState
 
 
 def endpoint_json(e: Endpoint) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from exporter.config.discovery import Scan
 from exporter.schedule.scheduler import phase
 from exporter.schedule.shard import Shard
-from exporter.sources.discovery import Discovery, Probe, RunChanges, concurrency_for, probe_pair, run_scan
+from exporter.sources.discovered import Discovery, RunChanges
+from exporter.sources.discovery import Probe, concurrency_for, probe_pair, run_scan
 
 log = logging.getLogger("exporter.schedule.discovery")
 FIRST_RUN_WINDOW = 30.0

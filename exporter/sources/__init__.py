@@ -14,7 +14,8 @@ from typing import Protocol
 from exporter.config.model import Config, Job, Profile
 from exporter.results import Observation
 from exporter.sources.bundle import BundleSource
-from exporter.sources.discovery import Discovery, DiscoverySource
+from exporter.sources.discovered import Discovery
+from exporter.sources.discovery import DiscoverySource
 from exporter.sources.file import FileSource
 from exporter.sources.tls import TLSSource
 from exporter.support.deadline import Deadline

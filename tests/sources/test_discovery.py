@@ -30,15 +30,8 @@ from exporter.config.model import Config, Defaults
 from exporter.config.reader import Reader
 from exporter.schedule.discovery import DiscoveryScheduler
 from exporter.schedule.shard import Shard
-from exporter.sources.discovery import (
-    Discovery,
-    PairResult,
-    RunResult,
-    ScanState,
-    TokenBucket,
-    probe_pair,
-    run_scan,
-)
+from exporter.sources.discovered import Discovery, PairResult, RunResult, ScanState
+from exporter.sources.discovery import TokenBucket, probe_pair, run_scan
 from exporter.support.errors import Outcome
 from exporter.web.handlers import make_app
 
