@@ -185,6 +185,7 @@ class Exporter:
         """A discovery run ended: monitor what it found (and stop what it forgot), then mail it."""
         if self.scheduler is not None:
             self.scheduler.apply(self.config)
+        await self.reports.discovery(scan, changes, self.config.profile(scan.profile).expiry_tiers)
 
     def discovery_json(self) -> dict[str, object]:
         """`GET /api/v1/discovery`."""

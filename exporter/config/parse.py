@@ -126,6 +126,9 @@ class _Parser(ProfileParser):
         profiles = top.get("profiles")
         if isinstance(profiles, dict):
             self.profile_names |= {k for k in profiles if isinstance(k, str)}
+        scans = top.get("discovery")
+        if isinstance(scans, list):
+            self.discovery_names |= {s["name"] for s in scans if isinstance(s, dict) and isinstance(s.get("name"), str)}
         defaults = self.defaults(top.get("defaults"))
         fetch = self.fetch(top.get("fetch"))
         return Config(

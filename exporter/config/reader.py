@@ -64,6 +64,7 @@ class Reader:
         self.base_dir = base_dir
         self.errors: list[str] = []
         self.profile_names: set[str] = {"default"}
+        self.discovery_names: set[str] = set()  # `discovery:` scans, known before `reports:` refer to them
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path or '(top level)'}: {message}")

@@ -23,6 +23,7 @@ from fakes import Expect, ScriptedServer, Send, StartTLS
 from helpers import parse, probe_by_hand, states, value
 from pki import PKI
 from servers import Listener
+from smtp_sink import SmtpSink
 
 from exporter.app import Exporter
 from exporter.config.discovery import DiscoveredEndpoint, Scan, endpoint_key, parse_discovery
@@ -530,3 +531,54 @@ async def test_a_reload_keeps_the_discovered_targets(lab: Lab, exporter_of, tmp_
     assert (await exporter.reload())[0]
     assert exporter.scheduler.jobs(exporter.config) == []
     assert exporter.discovery.snapshot() == {}
+
+
+async def test_the_discovery_email_counts_what_needs_attention(lab: Lab, exporter_of, pki: PKI) -> None:
+    sink = SmtpSink().start()
+    try:
+        smtp = f"{{smarthost: '127.0.0.1:{sink.port}', from: tls@example.com, to: [pki@example.com], starttls: false}}"
+        exporter = await exporter_of(
+            lab_config(lab)
+            + f"""
+reports:
+  - name: lab-mail
+    period: discovery
+    discovery: lab
+    max_rows: 1
+    smtp: {smtp}
+  - name: every-scan-markdown
+    period: discovery
+    format: markdown
+    smtp: {smtp}
+"""
+        )
+        assert exporter.discoverer is not None
+        await exporter.discoverer.stop()
+        (scan,) = exporter.config.discovery
+        await exporter.discoverer.run_once(scan)
+
+        mails = sink.snapshot()
+        assert len(mails) == 2  # one per report, each once per run
+        subject = "4 endpoints need attention: 1 expired or expiring, 3 without a certificate"
+        assert [str(m.message["Subject"]).strip() for m in mails] == [subject, subject]
+        html, text = mails[0].html(), mails[0].text()
+        assert mails[0].recipients == ["pki@example.com"]
+        # Expiring: the SMTP endpoint's certificate has 20 days left (the warning tier is 30 days).
+        assert f"{NET}.6:{lab.smtp_port}" in html and pki["expiring-20d"].serial_hex in html
+        assert "Expired or expiring (1)" in text and "Without a certificate (3)" in text
+        assert text.count("... and 2 more") == 1  # max_rows: 1 of the 3 without a certificate
+        assert "Every certificate found (2)" in text and "... and 1 more" in text
+        assert "Without a certificate (3)</h2>" in html and "... and 2 more" in html
+        markdown = mails[1].text()
+        assert "## Without a certificate (3)" in markdown and "... and" not in markdown  # no cap there
+        for address in (f"{NET}.3:{lab.tls_port}", f"{NET}.4:{lab.tls_port}", f"{NET}.5:{lab.tls_port}"):
+            assert address in markdown
+        counted = states(
+            parse(b"".join(exporter.render_metrics()).decode()),
+            "tls_exporter_notifications_total",
+            "result",
+            channel="email",
+        )
+        assert counted == {"sent": 2, "error": 0}
+    finally:
+        sink.stop()
