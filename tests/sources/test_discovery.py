@@ -458,6 +458,7 @@ async def test_discovered_endpoints_are_monitored_with_the_usual_series(lab: Lab
     assert states(s, "tls_handshake_outcome", "outcome", **good)["certificate_found"] == 1
     # No name was asked for: no host name to mismatch.
     assert "hostname_mismatch" not in states(s, "tls_chain_issue", "issue", **good)
+    assert not [lbls for lbls, _ in s.get("tls_cert_hostname_match", []) if lbls.get("discovery")]
     assert {lbls["target"] for lbls, _ in s["tls_probe_success"]} == {good["target"], smtp["target"]}
 
     outcomes = states(s, "tls_discovery_endpoints", "outcome", discovery="lab")
