@@ -506,6 +506,9 @@ async def test_discovered_endpoints_are_monitored_with_the_usual_series(lab: Lab
         assert {e["labels"]["discovery"] for e in inventory} == {"lab"}
         assert {e["owner"] for e in inventory} == {"netops"}
         assert (await (await client.get("/api/v1/inventory", params={"discovery": "other"})).json()) == []
+        page = await (await client.get("/", params={"discovery": "lab"})).text()
+        assert page.count('found by <a href="?discovery=lab">discovery lab</a>') == 2  # each with its scan
+        assert f"{NET}.6:{lab.smtp_port}" in page
     finally:
         await client.close()
 
