@@ -58,6 +58,7 @@ DISCOVERY_KEYS = (
     "labels",
     "forget_after",
 )
+_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 _PORT_RANGE = re.compile(r"\s*([0-9]{1,5})\s*(?:-\s*([0-9]{1,5})\s*)?")
 
 
@@ -216,6 +217,9 @@ def _networks(
                 f"IPv6 network {net} is larger than a /{MAX_IPV6_PREFIX} ({net.num_addresses:,} addresses): "
                 f"list the /{MAX_IPV6_PREFIX} (or smaller) networks to scan explicitly",
             )
+            continue
+        if net.version == 6 and net.overlaps(_IPV4_MAPPED):  # would reach IPv4 addresses, past fetch.deny
+            reader.error(at, f"{net} holds IPv4-mapped addresses ({_IPV4_MAPPED}): write the IPv4 network instead")
             continue
         overlap = next((d for d in denied if d.version == net.version and d.overlaps(net)), None)
         if overlap is not None:

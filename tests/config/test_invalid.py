@@ -25,6 +25,7 @@ EXPECTED: dict[str, list[str]] = {
         "<FILE>:3:60: discovery[0].networks[3]: 169.254.0.0/24 overlaps fetch.deny range 169.254.0.0/16: 169.254.0.0/24 must never be scanned",
         "<FILE>:3:76: discovery[0].networks[4]: fe80::/120 overlaps fetch.deny range fe80::/10: fe80::/120 must never be scanned",
         "<FILE>:3:90: discovery[0].networks[5]: invalid CIDR network 'nonsense' ('nonsense' does not appear to be an IPv4 or IPv6 network)",
+        "<FILE>:3:100: discovery[0].networks[6]: ::ffff:a9fe:a900/120 holds IPv4-mapped addresses (::ffff:0:0/96): write the IPv4 network instead",
         "<FILE>:4:18: discovery[0].ports[1]: invalid port range '9000-8000' (the first port must not exceed the last)",
         "<FILE>:4:31: discovery[0].ports[2]: invalid port '0' (1-65535)",
         "<FILE>:4:34: discovery[0].ports[3]: invalid port 'https' (a port such as 443, or a range such as \"8000-8100\")",
