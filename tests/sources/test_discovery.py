@@ -58,7 +58,7 @@ async def until(condition: Callable[[], bool], tries: int = 500) -> None:
 
 
 def free_port(host: str) -> int:
-    with socket.socket() as s:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
@@ -586,3 +586,25 @@ reports:
         assert counted == {"sent": 2, "error": 0}
     finally:
         sink.stop()
+
+
+async def test_an_ipv6_scan_finds_the_endpoint_and_names_it_in_brackets(pki: PKI) -> None:
+    port, closed = free_port("::1"), free_port("::1")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.wait_for(reader.read(65536), 5)
+
+    listener = await Listener(answer, ssl_context=pki["good"].server_context()).start("::1", port)
+    try:
+        scan = parse_scan({"name": "v6", "networks": ["::1/128"], "ports": [port, closed], "interval": "10s"})
+        assert scan.scope == 2
+        discovery = Discovery()
+        result = await run_scan(scan)
+        assert dict(result.outcomes) == {"certificate_found": 1, "connection_refused": 1}
+        discovery.record(scan, result, 1.0, 2.0)
+        (job,) = discovery.jobs(Config(discovery=(scan,)))
+        assert (job.target, job.protocol) == (f"[::1]:{port}", "tls")
+        found = discovery.state("v6").endpoints[("::1", port)]
+        assert found.certificate is not None and found.certificate.serial == pki["good"].serial_hex
+    finally:
+        await listener.close()
