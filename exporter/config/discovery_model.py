@@ -84,6 +84,7 @@ class Scan:
     forget_after: float = DEFAULT_FORGET_AFTER
     # (IP version, first, last) of the addresses in scope: networks merged, `exclude` cut out.
     ranges: tuple[tuple[int, int, int], ...] = field(init=False, repr=False, compare=False)
+    _protocol_of: dict[int, str] = field(init=False, repr=False, compare=False)  # every port's protocol
 
     def __post_init__(self) -> None:
         spans: list[tuple[int, int, int]] = []
@@ -95,10 +96,13 @@ class Scan:
                     ranges = _subtract(ranges, (lo, hi))
             spans += [(version, a, b) for a, b in ranges]
         object.__setattr__(self, "ranges", tuple(spans))
+        given = dict(self.protocols)
+        protocol_of = {port: given.get(port) or WELL_KNOWN_PORTS.get(port, "tls") for port in self.ports}
+        object.__setattr__(self, "_protocol_of", protocol_of)
 
     def protocol(self, port: int) -> str:
         """The protocol spoken on ``port``: its `protocols:` entry, else the well-known one, else `tls`."""
-        return dict(self.protocols).get(port) or WELL_KNOWN_PORTS.get(port, "tls")
+        return self._protocol_of.get(port) or WELL_KNOWN_PORTS.get(port, "tls")
 
     @property
     def addresses(self) -> int:
