@@ -12,6 +12,7 @@ import asyncio
 import re
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fakes import Expect, ScriptedServer, Send, StartTLS
 from helpers import parse, probe_by_hand, states, value
 from pki import PKI
+from prometheus_client import CollectorRegistry, generate_latest
 from servers import Listener
 from smtp_sink import SmtpSink
 
@@ -29,6 +31,7 @@ from exporter.app import Exporter
 from exporter.config.discovery import DiscoveredEndpoint, Scan, endpoint_key, parse_discovery
 from exporter.config.model import Config, Defaults
 from exporter.config.reader import Reader
+from exporter.metrics.discovery import DiscoveryCollector
 from exporter.schedule.discovery import DiscoveryScheduler
 from exporter.schedule.shard import Shard
 from exporter.sources.discovered import Discovery, PairResult, RunResult, ScanState
@@ -608,3 +611,35 @@ async def test_an_ipv6_scan_finds_the_endpoint_and_names_it_in_brackets(pki: PKI
         assert found.certificate is not None and found.certificate.serial == pki["good"].serial_hex
     finally:
         await listener.close()
+
+
+async def test_a_failed_run_is_recorded_as_failed_and_keeps_what_was_found() -> None:
+    scan = parse_scan({"name": "x", "networks": [f"{NET}.0/30"], "ports": [4433], "interval": "10s"})
+    calls = [0]
+
+    async def probe(ip: str, port: int, protocol: str, timeout: float) -> PairResult:
+        calls[0] += 1
+        if calls[0] > 4:  # the second run: a bug on our side
+            raise RuntimeError("boom")
+        return PairResult(ip=ip, port=port, protocol=protocol, outcome=Outcome.NOT_TLS, accepted=True, at=time.time())
+
+    discovery = Discovery()
+    scheduler = DiscoveryScheduler(discovery, probe=probe, first_window=0)
+    first = await scheduler.run_once(scan)
+    assert first.run.ok and len(first.endpoints) == 4
+    second = await scheduler.run_once(scan)
+    assert (second.run.ok, second.run.error, second.run.scope) == (False, "RuntimeError: boom", 0)
+    assert len(discovery.state("x").endpoints) == 4  # still known
+    samples = parse(
+        generate_latest(registry_with(DiscoveryCollector(discovery, lambda: (scan,)))).decode()  # type: ignore[no-untyped-call]
+    )
+    assert value(samples, "tls_discovery_last_run_success", discovery="x") == 0
+    assert value(samples, "tls_discovery_scope", discovery="x") == 4  # the whole scope after a failed run
+    assert value(samples, "tls_discovery_interval_seconds", discovery="x") == 10
+    await scheduler.stop()
+
+
+def registry_with(collector: DiscoveryCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
