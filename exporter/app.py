@@ -20,17 +20,20 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 
 from exporter import __version__
 from exporter.config import load_config
+from exporter.config.discovery import Scan
 from exporter.config.durations import format_duration
 from exporter.config.load import read_config_file
 from exporter.config.model import Config, Job, Target, Threshold
 from exporter.judge.assess import Assessor
 from exporter.judge.scan import Scanner
 from exporter.metrics import gzipped
+from exporter.metrics.discovery import DiscoveryCollector
 from exporter.metrics.internal import SelfMetrics
 from exporter.metrics.render import StoreRenderer, probe_text
 from exporter.notify.lookup import days_left_from_store
 from exporter.notify.webhook import SnmpWebhook
 from exporter.outputs.check import verdict_section
+from exporter.outputs.discovery import discovery_json
 from exporter.outputs.eventlog import log_events
 from exporter.outputs.inventory import InventoryEntry, build_inventory
 from exporter.outputs.query import InventoryQuery
@@ -38,10 +41,12 @@ from exporter.outputs.verdict import verdict
 from exporter.pipeline import Pipeline
 from exporter.report.schedule import ReportScheduler
 from exporter.results import Result, Step
+from exporter.schedule.discovery import DiscoveryScheduler
 from exporter.schedule.scheduler import Scheduler
 from exporter.schedule.shard import Shard
 from exporter.schedule.store import Store
 from exporter.sources import make_probers
+from exporter.sources.discovered import Discovery, RunChanges
 from exporter.sources.tls import TLSSource
 from exporter.support import memory
 from exporter.support.crash import CrashDumps
@@ -99,13 +104,16 @@ class Exporter:
         self.store.subscribe(log_events)  # the event log is an output of the store's changes
         self.scanner = Scanner()
         self.fds = budget(raise_nofile())  # descriptors: probes and the HTTP server each get a share
-        self.probers = make_probers(TLSSource(asyncio.Semaphore(self.fds.probes)))
+        # What the discovery scans found: kept across reloads, its endpoints jobs of the discovery source.
+        self.discovery = Discovery()
+        self.registry.register(DiscoveryCollector(self.discovery, lambda: self.config.discovery))
+        self.probers = make_probers(TLSSource(asyncio.Semaphore(self.fds.probes)), self.discovery)
         self.pipeline = Pipeline(
             probers=self.probers, assessor=Assessor(on_error=self.metrics.error), scanner=self.scanner
         )
         # /probe has its own source: its connections do not wait behind the scheduler's cap.
         self.adhoc = Pipeline(
-            probers=make_probers(TLSSource(asyncio.Semaphore(self.fds.adhoc))),
+            probers=make_probers(TLSSource(asyncio.Semaphore(self.fds.adhoc)), self.discovery),
             assessor=self.pipeline.assessor,
             scanner=self.scanner,
         )
@@ -117,6 +125,7 @@ class Exporter:
             on_error=lambda: self.metrics.error(Step.RENDER),
         )
         self.scheduler: Scheduler | None = None
+        self.discoverer: DiscoveryScheduler | None = None
         self._warming: asyncio.Task[None] | None = None
         self.reports = ReportScheduler(lambda: self.config.reports, self.metrics.count_notification)
         self.snmp = SnmpWebhook(
@@ -175,6 +184,16 @@ class Exporter:
     def inventory(self) -> list[InventoryEntry]:
         return build_inventory(self.store.snapshot(), self.config, self.scanner.latest_for, due_of=self._due)
 
+    async def _discovered(self, scan: Scan, changes: RunChanges) -> None:
+        """A discovery run ended: monitor what it found (and stop what it forgot), then mail it."""
+        if self.scheduler is not None:
+            self.scheduler.apply(self.config)
+        await self.reports.discovery(scan, changes, self.config.profile(scan.profile).expiry_tiers)
+
+    def discovery_json(self) -> dict[str, object]:
+        """`GET /api/v1/discovery`."""
+        return discovery_json(self.config.discovery, self.discovery.snapshot())
+
     def _due(self, job: Job) -> float | None:
         """When the job's next probe is due, in unix time (the scheduler keeps monotonic time): now
         while it runs; None when it is not scheduled (probing stopped)."""
@@ -208,6 +227,8 @@ class Exporter:
         assessor = self.pipeline.assessor
         if assessor is not None:  # /probe shares it, within probe.allow besides
             assessor.fetcher.policy = FetchPolicy.of(config.fetch.allow, config.fetch.deny)
+        if self.discoverer is not None:  # before the probes: it drops what the scans no longer cover
+            self.discoverer.apply(config.discovery)
         if self.scheduler is not None:
             self.scheduler.apply(config)
         self.metrics.reload_ok.set(1)
@@ -253,6 +274,9 @@ class Exporter:
         """Load the configuration (errors are fatal here: the caller prints them) and start probing."""
         config, checksum = self.load()
         self.scheduler = Scheduler(self.store, self.pipeline, self.metrics, shard=self.shard)
+        self.discoverer = DiscoveryScheduler(
+            self.discovery, shard=self.shard, on_run=self._discovered, max_concurrency=self.fds.probes
+        )
         self.apply(config, checksum)
         self.reports.start()
         self._warming = asyncio.create_task(self._warm())
@@ -269,7 +293,7 @@ class Exporter:
                 }
             },
         )
-        if not config.targets and not config.files and not any(config.sections.values()):
+        if not config.targets and not config.files and not config.discovery and not any(config.sections.values()):
             log.warning(
                 "no targets configured: only /probe will do anything",
                 extra={"fields": {"config": str(self._path() or "(none)")}},
@@ -296,6 +320,8 @@ class Exporter:
             self._warming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._warming
+        if self.discoverer is not None:
+            await self.discoverer.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.pipeline.close()
@@ -358,6 +384,7 @@ def summary(config: Config) -> dict[str, object]:
         "targets": len(config.targets),
         "files": len(config.files),
         **{name: len(jobs) for name, jobs in config.sections.items()},
+        **({"discovery": len(config.discovery)} if config.discovery else {}),
         "protocols": ",".join(f"{p}:{c}" for p, c in sorted(protocols.items())) or "none",
         "profiles": ",".join(sorted(config.profiles)),
     }

@@ -60,8 +60,11 @@ class ScriptedServer:
     """Raw sockets until StartTLS: reads take exactly what a step expects, so a ClientHello sent
     right behind the last plaintext message (MySQL) is still in the socket for the TLS layer."""
 
-    def __init__(self, script: Sequence[Step], *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, script: Sequence[Step], *, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.script = list(script)
+        self.host, self._port = host, port
         self.tls = tls
         self.port = 0
         self.failures: list[str] = []  # what the client sent that the script did not expect
@@ -69,7 +72,7 @@ class ScriptedServer:
         self._listener = Listener(self._play, raw=True)
 
     async def __aenter__(self) -> ScriptedServer:
-        await self._listener.start("127.0.0.1", backlog=8)
+        await self._listener.start(self.host, self._port, backlog=8)
         self.port = self._listener.port
         return self
 

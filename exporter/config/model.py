@@ -12,6 +12,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
+from exporter.config.discovery_model import Scan
 from exporter.config.notify_model import Notifications, Report
 from exporter.support.errors import FileOutcome, Outcome
 from exporter.support.netpolicy import DEFAULT_FETCH_DENY
@@ -270,6 +271,7 @@ class Config:
     dns: DnsSettings = DnsSettings()
     # Issuer organizationName -> its CAA domain, before the built-in table of public CAs.
     caa_issuer_domains: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    discovery: tuple[Scan, ...] = ()  # `discovery:` scans (exporter.config.discovery_model)
     source: str | None = None  # the file it came from, for logs
 
     def profile(self, name: str) -> Profile:

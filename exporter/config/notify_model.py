@@ -50,6 +50,7 @@ class ReportPeriod(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+    DISCOVERY = "discovery"  # sent at the end of each run of a `discovery:` scan, not on a schedule
 
 
 class ReportFormat(StrEnum):
@@ -72,13 +73,17 @@ class SmtpDelivery:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
-    """One scheduled report: what, when (``at``: cron-like), from where and to whom."""
+    """One scheduled report: what, when (``at``: cron-like), from where and to whom. A discovery
+    report (``period: discovery``) has no ``at`` or ``prometheus_url``: it is sent at the end of
+    each run of its scan (``discovery``: one scan's name, None: every scan)."""
 
     name: str
     period: ReportPeriod
-    at: str  # the cron expression as configured: "minute hour day-of-month month day-of-week"
+    at: str = ""  # the cron expression as configured: "minute hour day-of-month month day-of-week"
     format: ReportFormat = ReportFormat.HTML
     prometheus_url: str = "http://127.0.0.1:9090"
     dashboard_url: str | None = None
     smtp: SmtpDelivery | None = None
     directory: str | None = None
+    discovery: str | None = None  # period discovery: only this scan's runs
+    max_rows: int | None = None  # at most this many rows in each table of the report

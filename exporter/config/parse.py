@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives import hashes
 
+from exporter.config.discovery import parse_discovery
 from exporter.config.model import (
     Config,
     Defaults,
@@ -64,6 +65,7 @@ TOP_KEYS = (
     "caa_issuer_domains",
     "notifications",
     "reports",
+    "discovery",
     *SECTIONS,
 )
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner", "max_certificates_per_file")
@@ -124,7 +126,11 @@ class _Parser(ProfileParser):
         profiles = top.get("profiles")
         if isinstance(profiles, dict):
             self.profile_names |= {k for k in profiles if isinstance(k, str)}
+        scans = top.get("discovery")
+        if isinstance(scans, list):
+            self.discovery_names |= {s["name"] for s in scans if isinstance(s, dict) and isinstance(s.get("name"), str)}
         defaults = self.defaults(top.get("defaults"))
+        fetch = self.fetch(top.get("fetch"))
         return Config(
             defaults=defaults,
             profiles=MappingProxyType(self.profiles(top.get("profiles"))),
@@ -135,11 +141,12 @@ class _Parser(ProfileParser):
             ),
             certificate_owners=self.owner_rules(top.get("certificate_owners")),
             probe=self.probe(top.get("probe")),
-            fetch=self.fetch(top.get("fetch")),
+            fetch=fetch,
             dns=self.dns(top.get("dns")),
             caa_issuer_domains=MappingProxyType(self.caa_issuer_domains(top.get("caa_issuer_domains"))),
             notifications=parse_notifications(self, top.get("notifications")),
             reports=parse_reports(self, top.get("reports")),
+            discovery=parse_discovery(self, top.get("discovery"), defaults, fetch.deny),
         )
 
     def defaults(self, raw: object) -> Defaults:

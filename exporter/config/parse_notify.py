@@ -40,6 +40,10 @@ class _Parser(Protocol):
     def choice(self, m: Raw, key: str, path: str, options: Sequence[str]) -> str | None: ...
     def resolve(self, value: str) -> Path: ...
     def split_address(self, text: str) -> tuple[str, int | None]: ...
+    def count(self, m: Raw, key: str, path: str) -> int | None: ...
+
+    @property
+    def discovery_names(self) -> set[str]: ...  # the names of the `discovery:` scans
 
 
 NOTIFICATIONS_KEYS = ("snmp",)
@@ -56,7 +60,18 @@ SNMP_KEYS = (
 )
 V2C_KEYS = ("community_env",)
 V3_KEYS = ("user", "auth_protocol", "auth_password_env", "priv_protocol", "priv_password_env", "engine_id")
-REPORT_KEYS = ("name", "period", "at", "format", "prometheus_url", "dashboard_url", "smtp", "directory")
+REPORT_KEYS = (
+    "name",
+    "period",
+    "at",
+    "format",
+    "prometheus_url",
+    "dashboard_url",
+    "smtp",
+    "directory",
+    "discovery",
+    "max_rows",
+)
 SMTP_KEYS = ("smarthost", "from", "to", "auth_username", "auth_password_env", "starttls")
 SNMP_DEFAULT_PORT = 162
 SMTP_DEFAULT_PORT = 25
@@ -187,10 +202,24 @@ def _report(p: _Parser, item: object, path: str, index: int) -> Report | None:
     m = p.mapping(item, path, REPORT_KEYS)
     if m is None:
         return None
-    for required in ("period", "at", "prometheus_url"):
+    period = p.choice(m, "period", path, [r.value for r in ReportPeriod])
+    discovery = period == ReportPeriod.DISCOVERY
+    # A discovery report is sent at the end of each run, from what the run found.
+    for required in ("period",) if discovery else ("period", "at", "prometheus_url"):
         if required not in m:
             p.error(path, f"missing required key '{required}'")
-    period = p.choice(m, "period", path, [r.value for r in ReportPeriod])
+    if discovery:
+        for extra in ("at", "prometheus_url"):
+            if extra in m:
+                p.error(f"{path}.{extra}", "not used by a discovery report (it is sent at the end of each run)")
+    scan = p.string(m, "discovery", path)
+    if scan is not None and not discovery:
+        p.error(f"{path}.discovery", "only for period: discovery")
+    elif scan is not None and scan not in p.discovery_names:
+        names = sorted(p.discovery_names)
+        p.error(f"{path}.discovery", f"unknown discovery '{scan}' (one of {', '.join(names) or 'none configured'})")
+        scan = None
+    max_rows = p.count(m, "max_rows", path)
     at = p.string(m, "at", path)
     if at is not None:
         try:
@@ -206,17 +235,21 @@ def _report(p: _Parser, item: object, path: str, index: int) -> Report | None:
     if ("smtp" in m) == ("directory" in m):
         p.error(path, "give exactly one of smtp, directory (where the report is delivered)")
     name = p.string(m, "name", path)
-    if period is None or at is None or prometheus_url is None or (smtp is None and directory is None):
+    if period is None or (smtp is None and directory is None):
+        return None
+    if not discovery and (at is None or prometheus_url is None):
         return None
     return Report(
         name=name or f"{period}-{index}",
         period=ReportPeriod(period),
-        at=at,
+        at=at or "",
         format=ReportFormat(fmt) if fmt else ReportFormat.HTML,
-        prometheus_url=prometheus_url.rstrip("/"),
+        **({"prometheus_url": prometheus_url.rstrip("/")} if prometheus_url else {}),
         dashboard_url=dashboard_url,
         smtp=smtp,
         directory=None if directory is None else str(p.resolve(directory)),
+        discovery=scan,
+        max_rows=max_rows,
     )
 
 

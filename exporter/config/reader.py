@@ -23,7 +23,7 @@ RESERVED_LABELS = frozenset(
         "key_type", "algorithm", "hash", "issue", "role", "subject", "issuer", "serial",
         "fingerprint_sha256", "sans", "version", "cipher", "status", "grade", "instance", "job",
         "server_owner", "server_name", "key_usage", "extended_key_usage", "step", "minimum",
-        "issuewild", "iodef",
+        "issuewild", "iodef", "discovery",
     }
 )  # fmt: skip
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -67,6 +67,7 @@ class Reader:
         self.base_dir = base_dir
         self.errors: list[str] = []
         self.profile_names: set[str] = {"default"}
+        self.discovery_names: set[str] = set()  # `discovery:` scans, known before `reports:` refer to them
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path or '(top level)'}: {message}")

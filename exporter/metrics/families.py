@@ -181,7 +181,8 @@ def served_static(
         return []  # no certificate, no certificate series: the outcome says why
     leaf = report.leaf
     _certificate(ex, labels, report, 0, last_change, profile)
-    ex.add(n.CERT_HOSTNAME_MATCH, labels, 1 if report.hostname_match else 0)
+    if report.hostname_match is not None:  # None: no name to verify (an endpoint found by its address)
+        ex.add(n.CERT_HOSTNAME_MATCH, labels, 1 if report.hostname_match else 0)
     for check, match in report.expected:
         ex.add(n.CERT_EXPECTED_MATCH, {**labels, "check": check}, 1 if match else 0)
     for position, cert in enumerate(report.chain):

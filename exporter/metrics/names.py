@@ -55,6 +55,12 @@ EXPORTER_PROBE_DURATION = "tls_exporter_probe_duration_seconds"  # histogram
 EXPORTER_ERRORS = "tls_exporter_errors"  # counter: exposed as tls_exporter_errors_total
 SHARD = "tls_exporter_shard"
 NOTIFICATIONS = "tls_exporter_notifications"  # counter: exposed as tls_exporter_notifications_total
+DISCOVERY_ENDPOINTS = "tls_discovery_endpoints"
+DISCOVERY_LAST_RUN = "tls_discovery_last_run_timestamp_seconds"
+DISCOVERY_RUN_DURATION = "tls_discovery_run_duration_seconds"
+DISCOVERY_SCOPE = "tls_discovery_scope"
+DISCOVERY_RUN_SUCCESS = "tls_discovery_last_run_success"
+DISCOVERY_INTERVAL = "tls_discovery_interval_seconds"
 
 HELP: dict[str, str] = {
     PROBE_SUCCESS: "1 when a certificate was obtained and analysed.",
@@ -104,6 +110,12 @@ HELP: dict[str, str] = {
     EXPORTER_ERRORS: "Judgement steps that failed on the exporter's side, by step.",
     SHARD: "1 for the share of the targets this instance probes (--shard=index/count; 0/1 when not sharded).",
     NOTIFICATIONS: "Notifications the exporter sent (SNMP traps, reports), by channel and result.",
+    DISCOVERY_ENDPOINTS: "Address:port pairs of the scan's last run, by handshake outcome.",
+    DISCOVERY_LAST_RUN: "Unix time the scan's last run ended.",
+    DISCOVERY_RUN_DURATION: "Duration of the scan's last run in seconds.",
+    DISCOVERY_SCOPE: "Address:port pairs in the scan's scope (this instance's share, with --shard).",
+    DISCOVERY_RUN_SUCCESS: "1 when the scan's last run completed, 0 when it stopped on an error on our side.",
+    DISCOVERY_INTERVAL: "The scan's configured interval in seconds.",
 }
 
 # Every sample name that can appear in an exposition (counters with _total, histograms with

@@ -119,7 +119,7 @@ def render_text(result: Result, job: Job, profile: Profile, now: float, scan: Sc
             f"  expires:   {_iso(leaf.not_after)} ({days_left(leaf.not_after, now):.1f} days, tier {tier.value})",
             f"  key:       {leaf.key_type} {leaf.key_bits} bits; signature {leaf.signature_algorithm}",
             f"  session:   {session}",
-            f"  host name: {'matches' if report.hostname_match else 'DOES NOT MATCH'} {job.server_name}",
+            f"  host name: {_host_name(report.hostname_match)} {job.server_name or ''}".rstrip(),
         ]
         a = report.assessment
         if a is not None and a.chain_valid is not None:
@@ -202,3 +202,7 @@ def verdict_section(judgements: list[tuple[str, Judgement]]) -> str:
         lines.append(f"{where}: {v.verdict.value}")
         lines += [f"  {f.severity.value:<9}{f.text} [{f.code}]\n  {'':<9}remedy: {f.remedy}" for f in v.findings]
     return "\n".join(lines)
+
+
+def _host_name(match: bool | None) -> str:
+    return "not verified (no name)" if match is None else "matches" if match else "DOES NOT MATCH"

@@ -20,7 +20,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="tls-exporter report",
         description="Build a report from Prometheus: daily status, weekly trend or monthly compliance.",
     )
-    p.add_argument("--period", required=True, choices=[x.value for x in ReportPeriod])
+    periods = [x.value for x in ReportPeriod if x is not ReportPeriod.DISCOVERY]  # (sent by the runs themselves)
+    p.add_argument("--period", required=True, choices=periods)
     p.add_argument("--prometheus.url", dest="prometheus_url", required=True, help="e.g. http://127.0.0.1:9090")
     p.add_argument("--format", default="html", choices=[x.value for x in ReportFormat])
     p.add_argument("--output", help="file to write (default: standard output)")

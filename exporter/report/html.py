@@ -73,7 +73,7 @@ def render_html(report: Report) -> str:
 
 def _daily(report: Report) -> list[str]:
     d = report.daily
-    tiers = {tier: sum(1 for c in d.certificates if c.tier == tier) for tier in TIERS}
+    tiers = d.tiers or {tier: sum(1 for c in d.certificates if c.tier == tier) for tier in TIERS}
     verdicts = {v: report.totals[v] for v in ("ok", "warning", "critical")}
     return [
         '<div class="charts">'

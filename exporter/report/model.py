@@ -87,6 +87,7 @@ class DailyStatus:
     certificates: tuple[Certificate, ...]  # worst first
     failed: tuple[FailedEndpoint, ...]
     changes: tuple[Change, ...]  # in the last day
+    tiers: dict[str, int] | None = None  # set when ``certificates`` was capped (max_rows): the counts of all
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,11 +16,16 @@ import time
 from collections.abc import Callable
 
 from exporter.config.cron import parse_cron
+from exporter.config.discovery import Scan
+from exporter.config.model import ExpiryTiers
 from exporter.config.notify_model import Report as ReportConfig
+from exporter.config.notify_model import ReportFormat, ReportPeriod
 from exporter.report import deliver
 from exporter.report.build import build_report
+from exporter.report.discovery import DiscoveryReport, build_discovery_report, render_discovery, render_text
 from exporter.report.query import Prometheus, QueryError
 from exporter.report.render import render
+from exporter.sources.discovered import RunChanges
 
 log = logging.getLogger("exporter.report")
 MAX_SLEEP = 60.0  # wake at least this often, so a reload's new schedule is picked up
@@ -63,7 +68,7 @@ class ReportScheduler:
     async def tick(self, now: float) -> list[str]:
         """Run every report whose slot has come; returns their names. The first call only plans."""
         due = []
-        configs = {r.name: r for r in self._reports()}
+        configs = {r.name: r for r in self._reports() if r.period is not ReportPeriod.DISCOVERY}
         for name in list(self._next):
             if name not in configs:
                 del self._next[name]
@@ -98,10 +103,45 @@ class ReportScheduler:
         log.info("report delivered", extra={"fields": {**fields, "to": where}})
         return True
 
+    async def discovery(self, scan: Scan, changes: RunChanges, tiers: ExpiryTiers) -> list[str]:
+        """A run of ``scan`` ended: send its discovery e-mail to every `period: discovery` report
+        that takes it; the names of the reports delivered."""
+        wanted = [r for r in self._reports() if r.period is ReportPeriod.DISCOVERY and r.discovery in (None, scan.name)]
+        if not wanted:
+            return []
+        report = build_discovery_report(scan, changes, tiers)
+        sent = []
+        for config in wanted:
+            channel = "email" if config.smtp is not None else "directory"
+            fields: dict[str, object] = {"report": config.name, "discovery": scan.name, "channel": channel}
+            try:
+                where = await asyncio.to_thread(_deliver_discovery, config, report)
+            except deliver.DeliveryError as exc:
+                self._count(channel, "error")
+                log.error("discovery report not delivered", extra={"fields": {**fields, "error": str(exc)}})
+                continue
+            self._count(channel, "sent")
+            log.info("discovery report delivered", extra={"fields": {**fields, "to": where}})
+            sent.append(config.name)
+        return sent
+
+
+def _deliver_discovery(config: ReportConfig, report: DiscoveryReport) -> str:
+    text = render_discovery(report, config.format, config.max_rows)
+    name = deliver.file_name(config, report.finished)
+    if config.smtp is not None:
+        plain = render_text(report, config.max_rows)
+        # HTML: the plain text is the mail's text part; Markdown and JSON go as an attachment.
+        body = plain if config.format is ReportFormat.HTML else text
+        deliver.by_smtp(config.smtp, report.subject, text, config.format, name, body)
+        return ", ".join(config.smtp.to)
+    assert config.directory is not None
+    return str(deliver.to_directory(config.directory, name, text))
+
 
 def _build_and_deliver(config: ReportConfig, end: float) -> str:
     report = build_report(Prometheus(config.prometheus_url), config.period, end=end, dashboard_url=config.dashboard_url)
-    text = render(report, config.format)
+    text = render(report, config.format, config.max_rows)
     name = deliver.file_name(config, end)
     if config.smtp is not None:
         t = report.totals

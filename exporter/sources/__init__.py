@@ -14,6 +14,8 @@ from typing import Protocol
 from exporter.config.model import Config, Job, Profile
 from exporter.results import Observation
 from exporter.sources.bundle import BundleSource
+from exporter.sources.discovered import Discovery
+from exporter.sources.discovery import DiscoverySource
 from exporter.sources.file import FileSource
 from exporter.sources.tls import TLSSource
 from exporter.support.deadline import Deadline
@@ -35,11 +37,18 @@ class Source(Protocol):
         ...
 
 
-def make_probers(tls: TLSSource | None = None) -> dict[str, Source]:
-    """The table of sources; ``tls`` may carry the scheduler's connection cap."""
-    return {"tls": tls or TLSSource(), "file": FileSource(), "bundle": BundleSource()}
+def make_probers(tls: TLSSource | None = None, discovery: Discovery | None = None) -> dict[str, Source]:
+    """The table of sources; ``tls`` may carry the scheduler's connection cap, ``discovery`` what
+    the scans found (its endpoints are jobs of the discovery source, probed through ``tls``)."""
+    tls = tls or TLSSource()
+    return {
+        "tls": tls,
+        "file": FileSource(),
+        "bundle": BundleSource(),
+        "discovery": DiscoverySource(discovery, tls),
+    }
 
 
 PROBERS: dict[str, Source] = make_probers()
 
-__all__ = ["PROBERS", "BundleSource", "FileSource", "Source", "TLSSource", "make_probers"]
+__all__ = ["PROBERS", "BundleSource", "DiscoverySource", "FileSource", "Source", "TLSSource", "make_probers"]

@@ -144,9 +144,12 @@ async def handshake(
     read_hsts: bool = False,
     client: ClientCertificate | None = None,
     proxy: ProxyURL | None = None,
+    opened: Stream | None = None,
 ) -> tuple[Session, tuple[bytes, ...]]:
-    """Probe one address: connect, STARTTLS if any, TLS handshake; the session and the served chain."""
-    reader, writer = await open_plain(ip, port, deadline, steps, proxy)
+    """Probe one address: connect, STARTTLS if any, TLS handshake; the session and the served chain.
+    ``opened``: a connection to it the caller made (a discovery scan tells refused from accepted);
+    it is closed here like one made here."""
+    reader, writer = opened or await open_plain(ip, port, deadline, steps, proxy)
     tls: TLSClient | None = None
     try:
         await negotiate(reader, writer, starttls=starttls, server_name=server_name, deadline=deadline, steps=steps)

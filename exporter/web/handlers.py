@@ -1,4 +1,4 @@
-"""HTTP handlers: /metrics, /probe, /, /api/v1/inventory, health, readiness and reload."""
+"""HTTP handlers: /metrics, /probe, /, /api/v1/inventory, /api/v1/discovery, health, readiness and reload."""
 
 from __future__ import annotations
 
@@ -136,6 +136,16 @@ class Handlers:
 
         return web.Response(text=await asyncio.to_thread(render), content_type="application/json")
 
+    async def discovery(self, request: web.Request) -> web.Response:
+        """Per discovery scan, its last run and the endpoints whose connection it accepted."""
+        if request.query:
+            return web.Response(status=400, text=f"unknown parameter(s): {', '.join(sorted(request.query))}\n")
+
+        def render() -> str:
+            return json.dumps(self.service.discovery_json(), separators=(",", ":"))
+
+        return web.Response(text=await asyncio.to_thread(render), content_type="application/json")
+
     async def runbook(self, request: web.Request) -> web.Response:
         """What an alert means, what it does to users and how to fix it (docs/alerts.md, served here)."""
         page = runbook_html(request.match_info["alert"])
@@ -179,6 +189,7 @@ def make_app(service: Service, *, max_probes: int = MAX_CONCURRENT_PROBES) -> we
     app.router.add_get("/probe", h.probe)
     app.router.add_get("/", h.status)
     app.router.add_get("/api/v1/inventory", h.inventory)
+    app.router.add_get("/api/v1/discovery", h.discovery)
     app.router.add_get("/runbooks/{alert}", h.runbook)
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)

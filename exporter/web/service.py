@@ -70,6 +70,10 @@ class Service(Protocol):
         """Every address and file with `check`'s verdict and its facts (CPU work: run it in a worker thread)."""
         ...
 
+    def discovery_json(self) -> dict[str, object]:
+        """`GET /api/v1/discovery`: per scan, its last run and the endpoints it found (JSON-ready)."""
+        ...
+
     def status_page(self, query: InventoryQuery) -> str:
         """The `/` page with the entries ``query`` selects (CPU work: callers run it in a worker thread)."""
         ...

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from exporter import __version__
 from exporter.certs.findings import PROBLEMS, Severity, Verdict
 from exporter.outputs.inventory import InventoryEntry, iso
-from exporter.outputs.query import NO_OWNER, InventoryQuery
+from exporter.outputs.query import DISCOVERY_LABEL, NO_OWNER, InventoryQuery
 from exporter.web.service import ReloadFailure
 
 # Ascending sort shows the worst first.
@@ -202,6 +202,12 @@ def _cell(label: str, text: str, *, cls: str = "", key: str | None = None, title
 def _name_cell(e: InventoryEntry) -> str:
     """An address is named by its job; a file by its own name (a glob matches many), with the job's
     name under it when the job has one."""
+    scan = dict(e.labels).get(DISCOVERY_LABEL)
+    if scan is not None:  # found by a discovery scan: named by its address, the scan under it (a filter link)
+        link = f"?{urlencode({'discovery': scan})}"
+        sub = f'<span class="sub">found by <a href="{html.escape(link)}">discovery {html.escape(scan)}</a></span>'
+        name = html.escape(e.name)
+        return f'<td data-label="Name" class="name" data-k="{name.lower()}">{name}{sub}</td>'
     if e.served or not e.location:
         return _cell("Name", e.name, cls="name")
     own = PurePath(e.location).name or e.location

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import yaml
+
 from exporter.config import load_config
-from exporter.config.parse import FILE_KEYS, TARGET_KEYS
+from exporter.config.discovery import DISCOVERY_KEYS
+from exporter.config.parse import FILE_KEYS, TARGET_KEYS, parse_config
 from exporter.config.parse_notify import REPORT_KEYS, SMTP_KEYS, SNMP_KEYS
 from exporter.config.parse_profile import PROFILE_KEYS
 from exporter.support.protocols import PROTOCOLS
@@ -52,3 +56,19 @@ def test_example_mentions_every_option() -> None:
     for key in (*PROFILE_KEYS, *TARGET_KEYS, *FILE_KEYS, *notify_keys, "subject_cn", "san", "issuer_cn",
                 "fingerprint_sha256"):  # fmt: skip
         assert f"{key}:" in text or f"{key}," in text, key
+
+
+def test_the_commented_discovery_example_loads_and_mentions_every_key() -> None:
+    text = EXAMPLE.read_text()
+    block = re.search(r"^# discovery:.*?(?=^[^#])", text, re.M | re.S)
+    assert block is not None
+    lines = [line[2:] for line in block.group(0).splitlines() if line.startswith("# ")]
+    document = yaml.safe_load("\n".join(lines))
+    config = parse_config({"profiles": {"internal": {}}, **document}, base_dir=EXAMPLE.parent)
+    (scan,) = config.discovery
+    assert (scan.name, scan.rate, scan.timeout, scan.interval) == ("datacenter-a", 100.0, 2.0, 12 * 3600.0)
+    assert scan.ports == (25, 443, 636, 993, 8443, 8444, 8445)
+    assert [scan.protocol(p) for p in (25, 636, 8443, 8445)] == ["smtp", "ldaps", "tls", "smtp"]
+    assert scan.scope == (768 + 256) * 7  # 10.20.0.0/22 minus 10.20.3.0/24, plus a /120
+    for key in DISCOVERY_KEYS:
+        assert f"{key}:" in block.group(0), key

@@ -19,6 +19,26 @@ from exporter.support.protocols import PROTOCOLS
 CONFIGS = Path(__file__).parent.parent / "data" / "configs"
 
 EXPECTED: dict[str, list[str]] = {
+    "invalid-discovery.yml": [
+        "<FILE>:3:30: discovery[0].networks[1]: '10.1.0.1/24' has host bits set (did you mean 10.1.0.0/24?)",
+        "<FILE>:3:43: discovery[0].networks[2]: IPv6 network 2001:db8::/64 is larger than a /112 (18,446,744,073,709,551,616 addresses): list the /112 (or smaller) networks to scan explicitly",
+        "<FILE>:3:60: discovery[0].networks[3]: 169.254.0.0/24 overlaps fetch.deny range 169.254.0.0/16: 169.254.0.0/24 must never be scanned",
+        "<FILE>:3:76: discovery[0].networks[4]: fe80::/120 overlaps fetch.deny range fe80::/10: fe80::/120 must never be scanned",
+        "<FILE>:3:90: discovery[0].networks[5]: invalid CIDR network 'nonsense' ('nonsense' does not appear to be an IPv4 or IPv6 network)",
+        "<FILE>:3:100: discovery[0].networks[6]: ::ffff:a9fe:a900/120 holds IPv4-mapped addresses (::ffff:0:0/96): write the IPv4 network instead",
+        "<FILE>:4:18: discovery[0].ports[1]: invalid port range '9000-8000' (the first port must not exceed the last)",
+        "<FILE>:4:31: discovery[0].ports[2]: invalid port '0' (1-65535)",
+        "<FILE>:4:34: discovery[0].ports[3]: invalid port 'https' (a port such as 443, or a range such as \"8000-8100\")",
+        "<FILE>:5:5: discovery[0].protocols: port 443: unknown protocol 'smpt' (did you mean 'smtp'?) (one of ftp, ftps, https, imap, imaps, ircs, ldap, ldaps, lmtp, mqtts, mysql, nntp, nntps, pop3, pop3s, postgres, redis, sieve, sips, smtp, smtps, submission, tls, xmpp, xmpp-server)",
+        "<FILE>:5:5: discovery[0].protocols: port 8443 is not in ports",
+        "<FILE>:6:5: discovery[0].interval: must be at least 10s",
+        "<FILE>:7:5: discovery[0].rate: expected new connections per second, a number above 0 (got 0)",
+        "<FILE>:8:5: discovery[0]: unknown key 'colour'",
+        "<FILE>:9:5: discovery[1]: scope of 1,711,276,032 address:port pairs takes 99d46m24s at rate 200/s, longer than interval 1h (raise rate or interval, or narrow networks or ports)",
+        "<FILE>:13:5: discovery[2]: missing required key 'name'",
+        "<FILE>:18:5: discovery[3].timeout: timeout (1m) must not exceed interval (30s)",
+        "<FILE>:23:5: discovery[5].name: duplicate of discovery[4] (same name)",
+    ],
     "invalid-misspelt.yml": [
         "<FILE>:2:3: defaults: unknown key 'intervall' (did you mean 'interval'?)",
         "<FILE>:5:5: profiles.strict.min_tls_version: unknown value 'TLSv1.4' (did you mean 'TLSv1.3'?) (one of SSLv3, TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3)",

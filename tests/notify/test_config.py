@@ -116,7 +116,7 @@ reports:
   - {period: day, at: "0 7 * * *", prometheus_url: "http://p:9090", smtp: {smarthost: m, from: nobody,
      to: [a@b], auth_username: u}}
 """) == [
-        "reports[0].period: unknown value 'year' (one of day, week, month)",
+        "reports[0].period: unknown value 'year' (one of day, week, month, discovery)",
         "reports[0].at: invalid hour field '25' (0-23)",
         "reports[0].prometheus_url: invalid URL 'ftp://x' (http:// or https:// with a host)",
         "reports[0].smtp.to: invalid mail address 'c'",

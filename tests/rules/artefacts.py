@@ -29,6 +29,8 @@ SELF_ALERTS = frozenset(
     {
         "TLSExporterDown",
         "TLSExporterConfigReloadFailed",
+        "TLSDiscoveryRunFailed",
+        "TLSDiscoveryRunOverran",
         "TLSAssessmentError",
         "AlertmanagerNotificationsFailed",
         "AlertmanagerNotificationsFailing",

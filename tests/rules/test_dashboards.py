@@ -112,7 +112,8 @@ def test_every_panel_uses_the_datasource_variable(dash: dict[str, object]) -> No
             assert t["datasource"]["uid"] == DS_REF, f"panel {p['id']} target {t['refId']}"
             for metric, matchers in selectors(t["expr"]):
                 # The exporter's own counters carry no owner or target.
-                wanted = ("job",) if metric.startswith("tls_exporter_") else VARIABLES
+                # Nor do the discovery scans' series (per scan, not per endpoint).
+                wanted = ("job",) if metric.startswith(("tls_exporter_", "tls_discovery_")) else VARIABLES
                 for var in wanted:
                     assert f"{var}=~`${{{var}:regex}}`" in matchers, (
                         f"panel {p['id']} {p.get('title')!r}: {metric} not filtered by {var}"
@@ -165,6 +166,7 @@ def test_contents() -> None:
     assert TLS_NAME.search(exprs("tls-target.json"))
     assert "tls_protocol_below_minimum" in overview and "tls_assessment_error" in exprs("tls-target.json")
     assert "tls_exporter_errors_total" in trends
+    assert "tls_discovery_endpoints" in trends and 'discovery!=""' in trends
     target = exprs("tls-target.json")
     for metric in ("tls_dane_tlsa_records", "tls_dane_match", "tls_dane_dnssec_validated", "tls_caa_permits_issuer"):
         assert metric in target, metric
