@@ -443,7 +443,15 @@ def test_alerts_fire_with_labels(stack: Stack) -> None:
         if job == EXPORTER_JOB:
             assert labels["name"] == case, (key, labels)
     unexpected = {k: v for k, v in firing.items() if k not in EXPECTED and k not in ALLOWED}
-    assert not unexpected, f"unexpected alerts firing: {json.dumps(unexpected, indent=1, default=str)}"
+    if unexpected:
+        # Every `for:` is 0s here, so one scrape slower than its 1 s timeout on a loaded machine fires
+        # TLSExporterDown until the next scrape. An unexpected alert counts when it still fires a few
+        # scrapes later (a real one stays; the exporter answering again ends that blip).
+        time.sleep(5)
+        now = firing_alerts(stack)
+        unexpected = {k: v for k, v in unexpected.items() if k in now}
+    shown = {" ".join(k): v for k, v in unexpected.items()}  # (alertname, case, job): JSON keys are text
+    assert not unexpected, f"unexpected alerts firing: {json.dumps(shown, indent=1, default=str)}"
     for key in set(firing) & set(ALLOWED):
         for label, value in ALLOWED[key].items():
             assert firing[key][label] == value, (key, firing[key])
@@ -559,6 +567,20 @@ EMPTY_BY_DESIGN = {
     ("tls-trends.json", "Certificates changed in the selected range", "tls_cert_last_change_timestamp_seconds"): (
         "no certificate changes while the test runs"
     ),
+    **{
+        (dashboard, title, metric): (
+            "no discovery scan in this world (its endpoints would share the configured ones' addresses); "
+            "tests/sources/test_discovery.py checks the series these panels read"
+        )
+        for dashboard, title, metric in (
+            (
+                "tls-trends.json",
+                "Discovery: address:port pairs per handshake outcome (last run of each scan)",
+                "tls_discovery_endpoints",
+            ),
+            ("tls-trends.json", "Discovered endpoints: new and vanished (per hour)", "tls_probe_success"),
+        )
+    },
     **{
         ("tls-target.json", "DNS: DANE (TLSA) and CAA", metric): (
             "no profile here checks DANE or CAA (tests/dnsfacts does, against a real signed zone)"
