@@ -31,6 +31,7 @@ from exporter.config.discovery_model import (
     DEFAULT_TIMEOUT,
     DISCOVERY_LABEL,
     MAX_IPV6_PREFIX,
+    MAX_SCAN_CONNECTIONS,
     MIN_INTERVAL,
     WELL_KNOWN_PORTS,
     Scan,
@@ -178,7 +179,7 @@ def _scan(reader: Reader, item: object, path: str, defaults: Defaults, denied: S
         reader.error(
             path,
             f"scope of {scan.scope:,} address:port pairs takes {format_duration(math.ceil(needed))} at rate "
-            f"{scan.rate:g}/s, longer than interval {format_duration(scan.interval)} "
+            f"{scan.rate:g}/s{_capped(scan)}, longer than interval {format_duration(scan.interval)} "
             "(raise rate or interval, or narrow networks or ports)",
         )
         return None
@@ -283,6 +284,15 @@ def _protocols(reader: Reader, m: dict[str, object], path: str, ports: Sequence[
             continue
         found.append((number, protocol.strip().lower()))
     return tuple(sorted(found))
+
+
+def _capped(scan: Scan) -> str:
+    if scan.worst_rate >= scan.rate:
+        return ""
+    return (
+        f" ({scan.worst_rate:.0f}/s when the hosts are silent: at most {MAX_SCAN_CONNECTIONS:,} connections "
+        f"wait out their {format_duration(scan.timeout)} timeout at once)"
+    )
 
 
 def _rate(reader: Reader, m: dict[str, object], path: str) -> float | None:

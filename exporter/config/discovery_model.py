@@ -36,6 +36,9 @@ DEFAULT_RATE = 200.0
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_FORGET_AFTER = 7 * 86400.0
 MAX_IPV6_PREFIX = 112  # an IPv6 network must be a /112 (65,536 addresses) or smaller
+# Connections of one run open at once, at most. A silent host holds one for the whole timeout, so
+# a run opens at most MAX_SCAN_CONNECTIONS / timeout new connections a second whatever its rate.
+MAX_SCAN_CONNECTIONS = 1024
 DISCOVERY_LABEL = "discovery"  # the label of a discovered endpoint's series: its scan's name
 
 
@@ -129,6 +132,13 @@ class Scan:
             for value in range(a, b + 1):
                 yield str(make(value))
 
+    @property
+    def worst_rate(self) -> float:
+        """New connections a second when every host is silent: ``rate``, or less when ``rate`` x
+        ``timeout`` connections would be more than MAX_SCAN_CONNECTIONS at once."""
+        return min(self.rate, MAX_SCAN_CONNECTIONS / self.timeout)
+
     def seconds_needed(self) -> float:
-        """How long a run of the whole scope takes at ``rate``: the last connection, plus its timeout."""
-        return self.scope / self.rate + self.timeout
+        """How long a run of the whole scope takes at most: the last connection at ``worst_rate``,
+        plus its timeout."""
+        return self.scope / self.worst_rate + self.timeout

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 
 from exporter.config.discovery import DiscoveredEndpoint, Scan, endpoint_key, format_address
+from exporter.config.discovery_model import MAX_SCAN_CONNECTIONS
 from exporter.config.model import Config, Job, Profile, Target
 from exporter.results import Observation
 from exporter.sources.discovered import Discovery, PairResult, RunResult
@@ -37,7 +38,7 @@ from exporter.tls.hello import Opener
 from exporter.tls.session import handshake, open_plain
 
 log = logging.getLogger(__name__)
-MAX_CONCURRENCY = 1024  # connections of one run open at once, at most
+MAX_CONCURRENCY = MAX_SCAN_CONNECTIONS  # connections of one run open at once, at most
 
 
 Probe = Callable[[str, int, str, float], Awaitable[PairResult]]

@@ -38,6 +38,8 @@ EXPECTED: dict[str, list[str]] = {
         "<FILE>:13:5: discovery[2]: missing required key 'name'",
         "<FILE>:18:5: discovery[3].timeout: timeout (1m) must not exceed interval (30s)",
         "<FILE>:23:5: discovery[5].name: duplicate of discovery[4] (same name)",
+        # 196,608 pairs at 1,000/s is 200 s, but silent hosts hold 1,024 connections for 3 s each.
+        "<FILE>:26:5: discovery[6]: scope of 196,608 address:port pairs takes 9m39s at rate 1000/s (341/s when the hosts are silent: at most 1,024 connections wait out their 3s timeout at once), longer than interval 5m (raise rate or interval, or narrow networks or ports)",
     ],
     "invalid-misspelt.yml": [
         "<FILE>:2:3: defaults: unknown key 'intervall' (did you mean 'interval'?)",
