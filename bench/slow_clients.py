@@ -20,7 +20,6 @@ the exporter is stopped and the temporary directory removed on exit.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import resource
@@ -37,18 +36,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-
-
-def _serve(ctx: ssl.SSLContext, listener: socket.socket, stop: threading.Event) -> None:
-    listener.settimeout(0.2)
-    while not stop.is_set():
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            continue
-        with contextlib.suppress(OSError, ssl.SSLError), ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.settimeout(2)
-            tls.recv(1024)  # the HSTS request of protocol tls, or the close
 
 
 def _get(url: str) -> tuple[int | str, float]:
@@ -86,6 +73,7 @@ def main() -> int:
     args = p.parse_args()
     from hostile.flood import SlowlorisFlood
     from pki import make_pki
+    from startup import _serve  # the loopback TLS endpoint of bench/startup.py
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.clients + 1024), hard))  # the flood's own

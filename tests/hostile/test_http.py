@@ -35,6 +35,17 @@ def _argv(config: Path, port: int, *extra: str, nofile: int | None = None) -> li
     return [sys.executable, "-c", code]
 
 
+def _one_target(hostile: HostileServers, pki: PKI, tmp_path: Path, name: str) -> Path:
+    """A configuration probing one loopback TLS server every second."""
+    tls = hostile.tls(pki.issue(name).server_context())
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "defaults: {interval: 1s, timeout: 1s}\n"
+        f"targets: [{{address: '127.0.0.1:{tls}', protocol: tls, server_name: localhost}}]\n"
+    )
+    return config
+
+
 def _metrics(base: str) -> list:  # type: ignore[type-arg]
     resp = http(f"{base}/metrics", timeout=5)
     assert resp.status == 200
@@ -55,12 +66,7 @@ def _drip(sock: socket.socket, stop: threading.Event) -> None:
 def test_slowloris_past_the_cap_leaves_probes_their_descriptors(
     hostile: HostileServers, pki: PKI, tmp_path: Path
 ) -> None:
-    tls = hostile.tls(pki.issue("loris").server_context())
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "defaults: {interval: 1s, timeout: 1s}\n"
-        f"targets: [{{address: '127.0.0.1:{tls}', protocol: tls, server_name: localhost}}]\n"
-    )
+    config = _one_target(hostile, pki, tmp_path, "loris")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running("exporter", _argv(config, port, nofile=NOFILE), tmp_path) as proc:
@@ -120,12 +126,7 @@ def test_scrapes_are_served_through_a_slowloris_flood(hostile: HostileServers, p
     # 300 slow clients against a cap of 64 connections (256 descriptors), replaced as soon as they
     # are closed: Prometheus's scrapes and health checks still get through, every one of them,
     # because a new connection sheds the one that has waited longest for its request.
-    tls = hostile.tls(pki.issue("flood").server_context())
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "defaults: {interval: 1s, timeout: 1s}\n"
-        f"targets: [{{address: '127.0.0.1:{tls}', protocol: tls, server_name: localhost}}]\n"
-    )
+    config = _one_target(hostile, pki, tmp_path, "flood")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running("exporter", _argv(config, port, nofile=NOFILE), tmp_path) as proc:
