@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from servers import LoopbackServers
 
 from exporter.app import Exporter
-from exporter.config.model import Profile, RevocationMode
+from exporter.config.model import Config, Profile, RevocationMode, Target
 from exporter.metrics import gzipped, render
 from exporter.metrics.text import wants_openmetrics
 from exporter.pipeline import Pipeline
@@ -231,16 +231,22 @@ def _gzip_body(renderer: render.StoreRenderer) -> str:
     return gzip.decompress(b"".join(gzipped.member(blocks))).decode()
 
 
-async def test_grouped_lines_stay_those_of_a_fresh_render(servers: LoopbackServers, pki: PKI) -> None:
-    # Seven locations in groups of two: lines are sealed into compressed pieces, changed, removed,
-    # and every body (plain and gzip) must hold exactly the lines a renderer with no history writes.
+async def _probed(servers: LoopbackServers, pki: PKI, count: int) -> tuple[list[Target], Config, Store, Pipeline]:
+    """``count`` targets on one loopback TLS server, each probed once into a store."""
     port = servers.tls(pki["good"].server_context())
-    targets = [make_target(port, target=f"t{i}.test:443", timeout=5) for i in range(7)]
+    targets = [make_target(port, target=f"t{i}.test:443", timeout=5) for i in range(count)]
     config = make_config(*targets, profiles=[Profile(scan_protocol_versions=False, revocation=RevocationMode.NONE)])
     store, pipeline = Store(), Pipeline()
     store.apply_config(targets)
     for target in targets:
         store.record(target, await pipeline.probe(target, config))
+    return targets, config, store, pipeline
+
+
+async def test_grouped_lines_stay_those_of_a_fresh_render(servers: LoopbackServers, pki: PKI) -> None:
+    # Seven locations in groups of two: lines are sealed into compressed pieces, changed, removed,
+    # and every body (plain and gzip) must hold exactly the lines a renderer with no history writes.
+    targets, config, store, pipeline = await _probed(servers, pki, 7)
     grouped = render.StoreRenderer(store, lambda: config, group_size=2)
 
     def check() -> str:
@@ -307,13 +313,7 @@ async def test_one_renderer_follows_a_tier_change_and_reuses_unchanged_tier_line
 async def test_plain_body_keeps_sealed_lines_compressed_until_written(servers: LoopbackServers, pki: PKI) -> None:
     # The plain-text body is handed to the writer as chunks: the sealed groups' lines stay compressed
     # blocks (inflated one at a time as they are written), so a scrape never holds the whole text.
-    port = servers.tls(pki["good"].server_context())
-    targets = [make_target(port, target=f"t{i}.test:443", timeout=5) for i in range(6)]
-    config = make_config(*targets, profiles=[Profile(scan_protocol_versions=False, revocation=RevocationMode.NONE)])
-    store, pipeline = Store(), Pipeline()
-    store.apply_config(targets)
-    for target in targets:
-        store.record(target, await pipeline.probe(target, config))
+    _, config, store, _ = await _probed(servers, pki, 6)
     grouped = render.StoreRenderer(store, lambda: config, group_size=2)
     grouped.warm()
     chunks = [c for f in grouped.render_families() for c in f.parts()]
