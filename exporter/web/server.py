@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,21 +42,35 @@ class _Refused(asyncio.Protocol):
         transport.close()
 
 
+class _Slot:
+    """One connection's place under the cap, given back once (lost, shed, or never made)."""
+
+    __slots__ = ("counted",)
+
+    def __init__(self) -> None:
+        self.counted = True
+
+
 class _Counted(asyncio.Protocol):
-    """The request handler, counted from the moment it is made until its connection is lost or
-    it is shed.
+    """The request handler, counted from the moment it is made until its connection is lost, it
+    is shed, or it is freed without ever being connected.
 
     asyncio makes a batch of protocols per accept wake-up before any of them sees its
-    ``connection_made``, so the server's own connection list lags: the cap counts here."""
+    ``connection_made``, so the server's own connection list lags: the cap counts here. A TLS
+    connection whose handshake fails (plain HTTP sent to the TLS port, a scanner) never reaches
+    ``connection_made`` nor ``connection_lost``: asyncio's SSL layer tells the protocol nothing.
+    Its slot is given back when the protocol is freed; counted until the loop closed it, such
+    connections once filled the cap for good and every later request got 503."""
 
     def __init__(self, inner: asyncio.Protocol, gate: _Capped) -> None:
         self._inner, self._gate = inner, gate
         self.transport: asyncio.BaseTransport | None = None
-        self.counted = True  # in gate.open (False once shed: its descriptor is being closed)
+        self.slot = _Slot()
+        weakref.finalize(self, gate.release, self.slot)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
-        self._gate.by_transport[transport] = self
+        self._gate.made(self)
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -84,7 +99,7 @@ class _Capped:
         self.open = 0
         self.refused = 0  # answered 503: every connection was serving a request
         self.shed = 0  # closed to make room: the one that waited longest for its request
-        # Connections with no request in progress, the longest waiting first: since they opened,
+        # Connected, with no request in progress, the longest waiting first: since they connected,
         # or since their last response (keep-alive). A request takes its connection out.
         self.waiting: OrderedDict[_Counted, None] = OrderedDict()
         self.by_transport: dict[asyncio.BaseTransport, _Counted] = {}
@@ -97,18 +112,14 @@ class _Capped:
             )
             return _Refused()
         self.open += 1
-        conn = _Counted(self._server(), self)
-        self.waiting[conn] = None
-        return conn
+        return _Counted(self._server(), self)
 
     def _shed_one(self) -> bool:
-        victim = next((c for c in self.waiting if c.transport is not None), None)
-        if victim is None:
+        victim = next(iter(self.waiting), None)
+        if victim is None or victim.transport is None:
             return False
-        assert victim.transport is not None
         del self.waiting[victim]
-        victim.counted = False
-        self.open -= 1
+        self.release(victim.slot)
         victim.transport.close()  # nothing to flush: it has no request in progress
         self.shed += 1
         log.warning(
@@ -116,6 +127,12 @@ class _Capped:
             extra={"fields": {"limit": self.max_connections}},
         )
         return True
+
+    def made(self, conn: _Counted) -> None:
+        assert conn.transport is not None
+        self.by_transport[conn.transport] = conn
+        if conn.slot.counted:
+            self.waiting[conn] = None
 
     def busy(self, transport: asyncio.BaseTransport | None) -> _Counted | None:
         """A request of this connection is in progress (its head is complete): not to be shed."""
@@ -126,13 +143,16 @@ class _Capped:
 
     def idle(self, conn: _Counted) -> None:
         """Its response is sent: it waits for its next request, the newest in line."""
-        if conn.counted and conn.transport is not None and not conn.transport.is_closing():
+        if conn.slot.counted and conn.transport is not None and not conn.transport.is_closing():
             self.waiting[conn] = None
 
-    def forget(self, conn: _Counted) -> None:
-        if conn.counted:
-            conn.counted = False
+    def release(self, slot: _Slot) -> None:
+        if slot.counted:
+            slot.counted = False
             self.open -= 1
+
+    def forget(self, conn: _Counted) -> None:
+        self.release(conn.slot)
         self.waiting.pop(conn, None)
         if conn.transport is not None:
             self.by_transport.pop(conn.transport, None)
