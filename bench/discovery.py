@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import hashlib
 import ipaddress
 import os
@@ -36,10 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from posture import make_cert  # bench/posture.py, beside this script
 
 from exporter.config.discovery import parse_discovery
 from exporter.config.model import Config, Defaults, Profile, Target
@@ -51,25 +47,9 @@ from exporter.support.errors import Outcome
 
 
 def tls_context(directory: Path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench.invalid")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    """A server context with a throw-away self-signed certificate for localhost (bench/posture.py's)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    ctx.load_cert_chain(*make_cert(directory))
     return ctx
 
 
@@ -138,7 +118,7 @@ async def main(args: argparse.Namespace) -> int:
         watched = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
         port = watched.sockets[0].getsockname()[1]
         target = Target(target=f"127.0.0.1:{port}", host="127.0.0.1", port=port, protocol="tls",
-                        server_name="bench.invalid", name="bench", owner="")  # fmt: skip
+                        server_name="localhost", name="bench", owner="")  # fmt: skip
         config = Config(profiles={"default": Profile(scan_protocol_versions=False)}, targets=(target,))
         pipeline = Pipeline()
 
