@@ -259,6 +259,11 @@ def check_server_name(name: str) -> None:
             raise
 
 
+def is_ipv4(text: str) -> bool:
+    """``text`` is an IPv4 address in the dotted-quad form the parser takes as it is."""
+    return _IPV4.fullmatch(text) is not None
+
+
 def check_host(host: str) -> None:
     """A host name (labels of letters, digits, hyphens, underscores; trailing dot allowed) or IPv4 literal."""
     if not host:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from exporter.config import parse_config
 from exporter.config.model import Config, Target
-from exporter.config.reader import check_server_name
+from exporter.config.reader import check_server_name, is_ipv4, split_address
 from exporter.support.errors import ConfigError
+from exporter.support.protocols import PROTOCOLS
 
 _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "server_name"}
 
@@ -16,6 +17,7 @@ _PARAMETER = {"address": "target", "protocol": "protocol", "server_name": "serve
 _CACHE_SIZE = 1024  # /probe asks for the same few targets again and again: parse each once per config
 _cache: dict[tuple[str | None, ...], tuple[Config, Target]] = {}
 _bases: dict[tuple[str | None, ...], tuple[Config, Target]] = {}  # the same without the server name
+_shapes: dict[tuple[str | None, ...], tuple[Config, Target]] = {}  # the same without the address
 
 
 def adhoc_target(
@@ -34,7 +36,10 @@ def adhoc_target(
     if hit is not None and hit[0] is config:
         return hit[1]
     unnamed = (address, protocol, profile, owner, name)
-    target = _renamed(_bases.get(unnamed), config, server_name)
+    shape = (protocol, server_name, profile, owner, name)
+    target = _renamed(_bases.get(unnamed), config, server_name) or _readdressed(
+        _shapes.get(shape), config, address, named=bool(server_name), name=name
+    )
     if target is None:
         target = _adhoc_target(
             address, protocol=protocol, server_name=server_name, profile=profile, config=config, owner=owner, name=name
@@ -42,8 +47,10 @@ def adhoc_target(
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
         _bases.clear()
+        _shapes.clear()
     _cache[key] = (config, target)
     _bases[unnamed] = (config, target)
+    _shapes[shape] = (config, target)
     return target
 
 
@@ -58,6 +65,33 @@ def _renamed(base: tuple[Config, Target] | None, config: Config, server_name: st
     except ValueError:
         return None
     return dataclasses.replace(base[1], server_name=server_name)
+
+
+def _readdressed(
+    base: tuple[Config, Target] | None, config: Config, address: str, *, named: bool, name: str | None
+) -> Target | None:
+    """The target parsed for the same parameters at another IPv4 address, given this one: the
+    address sets only the target, host, port and the defaults of the server name and the name (a
+    new address on every /probe, as a sweep of a network sends, would otherwise cost a parse each).
+    None when the parser must have its say: a host name, IPv6, or anything it may refuse."""
+    if base is None or base[0] is not config or not is_ipv4(address.partition(":")[0]):
+        return None
+    try:
+        host, port = split_address(address)
+    except ValueError:
+        return None
+    target = base[1]
+    port = PROTOCOLS[target.protocol].default_port if port is None else port
+    if port is None:
+        return None
+    return dataclasses.replace(
+        target,
+        target=address,
+        host=host,
+        port=port,
+        server_name=target.server_name if named else host,
+        name=address if name is None else name,
+    )
 
 
 def _adhoc_target(

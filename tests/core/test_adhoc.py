@@ -63,3 +63,55 @@ def test_a_name_the_parser_refuses_gets_the_parsers_message() -> None:
     for name in BAD:
         assert _error(_target, name) == _error(_parsed, name)
         assert _error(_target, name).startswith("server_name: ")
+
+
+ADDRESSES = ["198.51.100.2:8443", "198.51.100.3", "203.0.113.9:443", "10.0.0.1:1", "192.0.2.1:65535"]
+NOT_FAST = ["host.example.test:8443", "[2001:db8::2]:8443", "2001:db8::3", "198.51.100.4:", "198.51.100.5:99999"]
+
+
+@pytest.mark.parametrize("server_name", [None, "named.example.test"])
+@pytest.mark.parametrize("name", [None, "a name"])
+def test_new_ipv4_addresses_are_not_parsed_again_and_give_the_parsers_target(
+    monkeypatch: pytest.MonkeyPatch, server_name: str | None, name: str | None
+) -> None:
+    adhoc._cache.clear()
+    adhoc._bases.clear()
+    adhoc._shapes.clear()
+    parses: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        parses.append(1)
+        return parse_config(*args, **kwargs)
+
+    def probe(address: str, protocol: str = "https") -> object:
+        return adhoc.adhoc_target(
+            address, protocol=protocol, server_name=server_name, profile="lean", config=CONFIG, owner="o", name=name
+        )
+
+    def parsed(address: str, protocol: str = "https") -> object:
+        return adhoc._adhoc_target(
+            address, protocol=protocol, server_name=server_name, profile="lean", config=CONFIG, owner="o", name=name
+        )
+
+    monkeypatch.setattr(adhoc, "parse_config", counted)
+    probe("198.51.100.1:8443")
+    assert len(parses) == 1
+    for address in ADDRESSES:
+        assert probe(address) == parsed(address)
+    assert len(parses) == 1 + len(ADDRESSES)  # the parsed() calls only
+    for address in NOT_FAST:  # the parser has its say: the same target, or the same message
+        try:
+            expected: object = parsed(address)
+        except ValueError as exc:
+            expected = str(exc)
+        try:
+            got: object = probe(address)
+        except ValueError as exc:
+            got = str(exc)
+        assert got == expected
+    assert len(parses) == 1 + len(ADDRESSES) + 2 * len(NOT_FAST)
+    probe("198.51.100.1:8443", "tls")
+    message = "target: protocol 'tls' has no default port: write host:port"
+    for make in (probe, parsed):  # no port, and none by default: the parser's message
+        with pytest.raises(ValueError, match=message):
+            make("198.51.100.6", "tls")
