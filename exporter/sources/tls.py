@@ -95,6 +95,8 @@ class TLSSource:
                     log=tuple(steps.lines),
                 )
             ]
+        if len(ips) == 1:  # most names have one address: no task of its own (a task per /probe costs)
+            return [await self._address(job, ips[0], deadline, steps.lines, client)]
         return list(await asyncio.gather(*(self._address(job, ip, deadline, steps.lines, client) for ip in ips)))
 
     async def _address(
