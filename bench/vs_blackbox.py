@@ -1,6 +1,7 @@
 """tls-exporter against blackbox_exporter, side by side in one run: CPU per /probe (issue 10).
 
     python bench/vs_blackbox.py [--requests 2000] [--rounds 3] [--concurrency 16 64] [--leaf good]
+                                [--workload both|same|distinct]
 
 What it starts (and stops, on success, error or Ctrl-C; children also get PR_SET_PDEATHSIG):
 
@@ -40,6 +41,22 @@ blackbox's tcp + tls module; ``/probe``'s default, https, also sends a HEAD requ
   background), the verdict for the name is new and the name does not match (the chain's trust,
   judged under the leaf's own name, is cached per chain: a name match on top).
 
+The **distinct** workload (``--workload both``, the default, or ``distinct``) sends every probe to
+a new address of 127/8 (127.77.0.1 and up, on one port): no per-address state of either exporter
+can help. nginx then also listens on a wildcard port, so the script enters a private network
+namespace of its own (``unshare -n``; root) after installing what it needs; there the wildcard is
+loopback alone. Its contenders are bb-handshake, bb-verify, ours-lean and ours-default.
+
+``handshake-floor`` (a row of the same workload, once per round): a child process does
+``--requests`` blocking handshakes one after another with the probe's own client context
+(``exporter.tls.client.client_context``: memory BIOs, OCSP request, the same callbacks), no event
+loop, no HTTP, no judgement; its CPU per handshake is what any prober on pyOpenSSL pays before it
+does anything else.
+
+A batch's CPU is read once the contender is idle again (under 10 ms of CPU in half a second, at
+most 5 minutes), so the version scans a batch queued (ours-default on new addresses, ours-first)
+count in that batch and not in the next contender's.
+
 The load generator is this process (aiohttp client, keep-alive, ``limit=concurrency``); it
 shares the 2 cores with nginx and the contender, so compare ratios within one run, not
 figures across machines. Every response must be 200 and report success; the first of each
@@ -77,6 +94,53 @@ BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 SETTLE = 0.3  # seconds after a batch before the CPU reading: background work of the batch counts
 IDLE_CPU = 0.01  # CPU seconds per 0.5 s under which a contender counts as idle again (background work done)
 DISTINCT_BASE = int(ipaddress.IPv4Address("127.77.0.1"))  # request n of the distinct workload: this + n
+
+
+# The floor under any Python prober: the probe's own client context (exporter.tls.client), one
+# blocking handshake after another over memory BIOs, nothing else (no event loop, no HTTP, no
+# judgement). CPU of this child per handshake, connect and close included.
+FLOOR = """
+import socket, sys, time
+from OpenSSL import SSL
+from exporter.tls.client import client_context
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctx = client_context()
+def one():
+    s = socket.create_connection((host, port))
+    c = SSL.Connection(ctx, None)
+    c.set_tlsext_host_name(b"localhost")
+    c.request_ocsp()
+    c.set_connect_state()
+    while True:
+        try:
+            c.do_handshake()
+            break
+        except SSL.WantReadError:
+            s.sendall(c.bio_read(65536))
+            c.bio_write(s.recv(65536))
+    assert len(c.get_peer_cert_chain(as_cryptography=True)) == 2
+    c.shutdown()
+    s.sendall(c.bio_read(65536))
+    s.close()
+for _ in range(50):
+    one()
+t0, w0 = time.process_time(), time.monotonic()
+for _ in range(n):
+    one()
+print(time.process_time() - t0, time.monotonic() - w0)
+"""
+
+
+def _floor(port: int, n: int, concurrency: int) -> Batch:
+    out = subprocess.run(
+        [sys.executable, "-c", FLOOR, "127.0.0.1", str(port), str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout.split()
+    cpu, wall = float(out[0]), float(out[1])
+    return Batch("handshake-floor", "same", concurrency, n, cpu * 1000 / n, n / wall, 0)
 
 
 def distinct_address(n: int) -> str:
@@ -381,6 +445,10 @@ http {{
                             f"{b.rate:7.1f} probes/s  non-200: {b.failures}",
                             flush=True,
                         )
+                    if "same" in workloads and (not args.only or "handshake-floor" in args.only):
+                        b = _floor(ports[0], args.requests, concurrency)
+                        batches.append(b)
+                        print(f"  c={concurrency} round {r + 1} same     floor {b.cpu_ms:6.3f} CPU ms/handshake")
             print(f"load average after: {_loadavg()}")
             return batches
         finally:
