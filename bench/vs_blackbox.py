@@ -47,6 +47,10 @@ can help. nginx then also listens on a wildcard port, so the script enters a pri
 namespace of its own (``unshare -n``; root) after installing what it needs; there the wildcard is
 loopback alone. Its contenders are bb-handshake, bb-verify, ours-lean and ours-default.
 
+``ours-http`` (``/-/healthy``: the HTTP server alone) and ``ours-refused`` (a lean ``/probe`` of
+a port where nothing listens: parameters, pipeline, a refused connect and the failure's answer)
+say what a probe costs around its handshake.
+
 ``handshake-floor`` (a row of the same workload, once per round): a child process does
 ``--requests`` blocking handshakes one after another with the probe's own client context
 (``exporter.tls.client.client_context``: memory BIOs, OCSP request, the same callbacks), no event
@@ -278,7 +282,7 @@ def run(args: argparse.Namespace) -> list[Batch]:
             listen = "\n".join(f"listen 127.0.0.1:{p} ssl;" for p in ports)
             # the distinct workload: every address of 127/8 on one port (a wildcard listener,
             # loopback-only because the namespace has nothing else)
-            dport = _free_port()
+            dport, closed = _free_port(), _free_port()  # closed: nothing listens there
             if "distinct" in workloads:
                 listen += f"\nlisten {dport} ssl;"
             (d / "nginx" / "nginx.conf").write_text(
@@ -407,6 +411,15 @@ http {{
                     lambda: ours.pid,
                     lambda i: f"{ours_url}?profile=default&protocol=tls&target={other}&server_name=n{i}.first.test",
                     "tls_probe_success 1",
+                ),
+                # what a probe costs before and around its handshake: the HTTP server alone, then a
+                # whole /probe whose connection is refused (parameters, pipeline, the failure's answer)
+                Contender("ours-http", lambda: ours.pid, lambda i: f"http://127.0.0.1:{ours_port}/-/healthy", "OK"),
+                Contender(
+                    "ours-refused",
+                    lambda: ours.pid,
+                    lambda i: f"{ours_url}?profile=lean&protocol=tls&target=127.0.0.1:{closed}&server_name=localhost",
+                    "tls_probe_success 0",
                 ),
             ]
 
