@@ -1,7 +1,7 @@
 """`check` and `--config.check` do not import the web stack (aiohttp, the handlers, prometheus_client),
 nor dnspython unless a profile asks for DANE or CAA; `check TARGET` neither the configuration
-loader and parser (YAML ...): they start faster without them. A behaviour test: which modules were
-loaded, never how long it took."""
+loader and parser (YAML ...) nor the discovery modules: they start faster without them. A
+behaviour test: which modules were loaded, never how long it took."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ from servers import LoopbackServers
 
 HEAVY = ("aiohttp", "exporter.app", "exporter.web.handlers", "prometheus_client", "uvloop", "dns", "exporter.judge.dns")
 # What `check TARGET` needs not besides (`--config.check` does: it loads a file).
-CHECK_HEAVY = ("yaml", "exporter.config.load", "exporter.config.parse")
+CHECK_HEAVY = (
+    "yaml",
+    "exporter.config.load",
+    "exporter.config.parse",
+    "exporter.config.discovery",
+    "exporter.config.discovery_model",
+    "exporter.sources.discovery",
+    "exporter.sources.discovered",
+)
 
 # Run the CLI in-process, then report which modules it loaded.
 PROGRAM = """
