@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from exporter import __version__
-from exporter.config import load_config, parse_duration
+from exporter.config.durations import parse_duration
 from exporter.config.model import Config, FileTarget, Job, Threshold
 from exporter.config.parse_profile import VALIDATION_POLICIES
 from exporter.judge.assess import Assessor
@@ -25,13 +25,15 @@ from exporter.judge.scan import Scanner
 from exporter.outputs.check import perfdata, render_text, result_json
 from exporter.outputs.verdict import Status, days_of, verdict, worst
 from exporter.pipeline import Pipeline
-from exporter.schedule.shard import Shard, parse_shard
 from exporter.sources import PROBERS
 from exporter.sources.adhoc import adhoc_target
 from exporter.support import logs
 from exporter.support.errors import ConfigError
 from exporter.support.netpolicy import FetchPolicy
 from exporter.support.protocols import PROTOCOLS
+
+if TYPE_CHECKING:
+    from exporter.schedule.shard import Shard
 
 # Paths the exporter serves itself: the telemetry path may not take one of them.
 RESERVED_PATHS = ("/", "/probe", "/sd", "/-/healthy", "/-/ready", "/-/reload")
@@ -180,6 +182,8 @@ def _telemetry_path(value: str) -> str:
 
 
 def _shard(value: str) -> Shard:
+    from exporter.schedule.shard import parse_shard  # the server's option: `check` starts faster without it
+
     try:
         return parse_shard(value)
     except ValueError as exc:
@@ -193,6 +197,8 @@ def _print_errors(source: str, exc: ConfigError) -> None:
 
 
 def config_check(path: str | None, web_config_file: str | None = None) -> int:
+    from exporter.config.load import load_config
+
     target = path or "config.yml"
     failed = False
     try:
@@ -220,6 +226,13 @@ def config_check(path: str | None, web_config_file: str | None = None) -> int:
     return 1 if failed else 0
 
 
+def _load(path: str) -> Config:
+    # The loader (YAML, every section's parser) only for --config.file: `check TARGET` starts faster.
+    from exporter.config.load import load_config
+
+    return load_config(path)
+
+
 def _timeout(value: str) -> float:
     try:
         return float(value)
@@ -235,7 +248,7 @@ def run_check(argv: Sequence[str]) -> int:
     args = _check_parser().parse_args(argv)
     logs.setup(args.log_level)
     try:
-        config = load_config(args.config_file) if args.config_file else Config()
+        config = _load(args.config_file) if args.config_file else Config()
         config = with_thresholds(config, args.warning, args.critical)
         if args.validation_policy:
             profiles = {

@@ -52,7 +52,7 @@ class Pipeline:
         scanner: Scanner | None = None,
         scan_inline: bool = False,
     ) -> None:
-        self.probers = dict(probers or PROBERS)
+        self.probers: Mapping[str, Source] = dict(probers) if probers else PROBERS
         self.assessor = assessor  # None: leaf analysis only (no chain, revocation or grade)
         self.scanner = scanner  # None: no version scans
         # `check`: scan inside the probe's deadline and grade with it; the daemon scans in the background.

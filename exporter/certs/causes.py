@@ -30,7 +30,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from exporter.certs.facts import sans_of, signature_of
 from exporter.certs.identity import ip_of
 from exporter.certs.pairmemo import PairMemo
-from exporter.certs.revocation import verify_signature
 
 WEAK_HASHES = frozenset({"md5", "sha1"})
 MAX_PATH = 10
@@ -99,6 +98,8 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
         return False
     except Exception:  # cryptography refuses SHA-1 and others here: check the signature ourselves
         pass
+    from exporter.certs.revocation import verify_signature  # (imported at first use: `check` starts faster)
+
     try:
         verify_signature(issuer.public_key(), cert.signature, cert.tbs_certificate_bytes, cert.signature_hash_algorithm)
     except InvalidSignature:

@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from exporter.certs.causes import Finding
-from exporter.certs.revocation import verify_signature
 
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
@@ -71,6 +70,8 @@ def _self_signed(cert: x509.Certificate) -> bool:
     """Signed by its own key (a root), whatever its issuer name says."""
     if cert.subject == cert.issuer:
         return True
+    from exporter.certs.revocation import verify_signature  # (imported at first use: `check` starts faster)
+
     try:
         verify_signature(cert.public_key(), cert.signature, cert.tbs_certificate_bytes, cert.signature_hash_algorithm)
     except Exception:  # another key signed it, or an algorithm we cannot check: not provably self-signed

@@ -10,13 +10,15 @@ from collections.abc import Mapping
 from dataclasses import Field, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from exporter.config.discovery_model import Scan
 from exporter.config.notify_model import Notifications, Report
 from exporter.support.errors import FileOutcome, Outcome
 from exporter.support.netpolicy import DEFAULT_FETCH_DENY
 from exporter.support.proxyurl import ProxyURL
+
+if TYPE_CHECKING:  # `check TARGET` starts faster without the discovery modules
+    from exporter.config.discovery_model import Scan
 
 
 class RevocationMode(StrEnum):

@@ -5,9 +5,10 @@ Each error is one line ``dotted.path: reason`` with 0-based list indices
 run of ``--config.check`` lists all of them. An explicit ``null`` on an optional key means
 "not set" (a value commented out), so the default applies.
 
-One parser per section, beside its model: the document, defaults, targets, files, owners, probe
-and fetch here; `profiles:` in ``parse_profile``; notifications and reports in ``parse_notify``;
-the value readers they share (strings, durations, labels, addresses ...) in ``reader``.
+One parser per section, beside its model: the document, defaults, files, owners, probe and fetch
+here; a `targets:` entry in ``parse_target``; `profiles:` in ``parse_profile``; notifications and
+reports in ``parse_notify``; the value readers they share (strings, durations, labels, addresses
+...) in ``reader``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ from collections import Counter
 from pathlib import Path
 from types import MappingProxyType
 
-from cryptography.hazmat.primitives import hashes
-
 from exporter.config.discovery import parse_discovery
 from exporter.config.model import (
     Config,
     Defaults,
     DnsSettings,
-    Expect,
     FetchSettings,
     FileTarget,
     OwnerRule,
@@ -35,23 +33,16 @@ from exporter.config.model import (
 )
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.config.parse_profile import ProfileParser
+from exporter.config.parse_target import TargetParser
 from exporter.config.reader import (
     Raw,
     _canonical_host,
-    _first_certificate,
     _join,
     _or,
-    _visible,
-    check_server_name,
-    did_you_mean,
-    normalise_fingerprint,
-    normalise_serial,
     split_address,
 )
 from exporter.config.sections import SECTIONS
 from exporter.support.errors import ConfigError
-from exporter.support.fileio import read_regular
-from exporter.support.protocols import PROTOCOLS
 
 TOP_KEYS = (
     "defaults",
@@ -69,20 +60,6 @@ TOP_KEYS = (
     *SECTIONS,
 )
 DEFAULTS_KEYS = ("interval", "timeout", "profile", "owner", "max_certificates_per_file")
-TARGET_KEYS = (
-    "address",
-    "protocol",
-    "server_name",
-    "name",
-    "owner",
-    "labels",
-    "all_addresses",
-    "expect",
-    "interval",
-    "timeout",
-    "profile",
-)
-EXPECT_KEYS = ("certificate", "serial", "fingerprint_sha256")
 FILE_KEYS = (
     "path",
     "name",
@@ -101,7 +78,6 @@ FETCH_KEYS = ("allow", "deny")
 DNS_KEYS = ("resolver",)
 _CAA_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-MAX_CERTIFICATE_BYTES = 1024 * 1024  # an expected certificate file
 
 
 def parse_config(data: object, *, base_dir: Path) -> Config:
@@ -113,7 +89,7 @@ def parse_config(data: object, *, base_dir: Path) -> Config:
     return config
 
 
-class _Parser(ProfileParser):
+class _Parser(ProfileParser, TargetParser):
     """Walks the document once; every check appends to ``errors`` and carries on."""
 
     def config(self, data: object) -> Config:
@@ -191,137 +167,6 @@ class _Parser(ProfileParser):
         endpoints = Counter(endpoint for _, endpoint in result)
         return tuple(
             dataclasses.replace(t, label_server_name=True) if endpoints[endpoint] > 1 else t for t, endpoint in result
-        )
-
-    def target(self, item: object, path: str, defaults: Defaults) -> Target | None:
-        m = self.mapping(item, path, TARGET_KEYS)
-        if m is None:
-            return None
-        protocol = self.protocol(m, path)
-        address = self.address(m, path, protocol)
-        server_name = self.server_name(m, path)
-        name = self.string(m, "name", path)
-        owner = self.string(m, "owner", path, empty_ok=True)
-        labels = self.labels(m, path)
-        all_addresses = self.boolean(m, "all_addresses", path)
-        expect = self.expect(m, path)
-        interval = self.duration(m, "interval", path)
-        timeout = self.duration(m, "timeout", path)
-        profile = self.profile_ref(m, "profile", path)
-        if self.timing_given(m, interval, timeout):
-            self.check_timeout(_or(timeout, defaults.timeout), _or(interval, defaults.interval), path)
-        if address is None or protocol is None:
-            return None
-        text, host, port = address
-        return Target(
-            target=text,
-            host=host,
-            port=port,
-            protocol=protocol,
-            server_name=_or(server_name, host),
-            name=_or(name, text),
-            owner=_or(owner, defaults.owner),
-            labels=_or(labels, ()),
-            all_addresses=_or(all_addresses, True),
-            expect=expect,
-            interval=_or(interval, defaults.interval),
-            timeout=_or(timeout, defaults.timeout),
-            profile=_or(profile, defaults.profile),
-        )
-
-    def protocol(self, m: Raw, path: str) -> str | None:
-        if "protocol" not in m:
-            return "https"
-        value = self.string(m, "protocol", path)
-        if value is None:
-            return None
-        if value.lower() not in PROTOCOLS:
-            names = sorted(PROTOCOLS)
-            hint = did_you_mean(value, names)
-            self.error(_join(path, "protocol"), f"unknown protocol '{value}'{hint} (one of {', '.join(names)})")
-            return None
-        return value.lower()
-
-    def address(self, m: Raw, path: str, protocol: str | None) -> tuple[str, str, int] | None:
-        if "address" not in m:
-            self.error(path, "missing required key 'address'")
-            return None
-        text = self.string(m, "address", path)
-        if text is None:
-            return None
-        where = _join(path, "address")
-        try:
-            host, port = split_address(text)
-        except ValueError as exc:
-            self.error(where, str(exc))
-            return None
-        if protocol is None:  # already reported; the port cannot be judged
-            return None
-        if port is None:
-            port = PROTOCOLS[protocol].default_port
-            if port is None:
-                self.error(where, f"protocol '{protocol}' has no default port: write host:port")
-                return None
-        return text, host, port
-
-    def server_name(self, m: Raw, path: str) -> str | None:
-        value = self.string(m, "server_name", path)
-        if value is None:
-            return None
-        try:
-            check_server_name(value)
-        except ValueError:
-            self.error(_join(path, "server_name"), f"invalid server name {_visible(value)}")
-            return None
-        return value
-
-    def expect(self, m: Raw, path: str) -> Expect | None:
-        if "expect" not in m:
-            return None
-        where = _join(path, "expect")
-        e = self.mapping(m["expect"], where, EXPECT_KEYS)
-        if e is None:
-            return None
-        if len(e) != 1:
-            self.error(where, "give exactly one of certificate, serial, fingerprint_sha256")
-            return None
-        key, value = next(iter(e.items()))
-        if not isinstance(value, str):
-            # Unquoted YAML turns 1234 or 0x1f into numbers; the serial's digits would be lost.
-            hint = " (quote it)" if isinstance(value, int | float) else ""
-            self.error(_join(where, key), f"expected a string{hint}")
-            return None
-        if key == "certificate":
-            return self.expected_certificate(value.strip(), _join(where, key))
-        if key == "serial":
-            serial = normalise_serial(value)
-            if serial is None:
-                self.error(_join(where, key), f"invalid serial '{value}' (hex digits, colons or 0x allowed)")
-                return None
-            return Expect(serial=serial)
-        fingerprint = normalise_fingerprint(value)
-        if fingerprint is None:
-            self.error(_join(where, key), f"invalid fingerprint '{value}' (64 hex digits, colons allowed)")
-            return None
-        return Expect(fingerprint_sha256=fingerprint)
-
-    def expected_certificate(self, value: str, where: str) -> Expect | None:
-        if not value:
-            self.error(where, "must not be empty")
-            return None
-        path = self.resolve(value)
-        try:
-            data = read_regular(path, MAX_CERTIFICATE_BYTES, what="expected certificate")
-        except OSError as exc:
-            self.error(where, f"cannot read '{path}': {exc.strerror or exc}")
-            return None
-        cert = _first_certificate(data)
-        if cert is None:
-            self.error(where, f"'{path}' is not a PEM or DER certificate")
-            return None
-        return Expect(
-            serial=format(cert.serial_number, "x"),
-            fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
         )
 
     def files(self, raw: object, defaults: Defaults) -> tuple[FileTarget, ...]:

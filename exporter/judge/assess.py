@@ -28,8 +28,6 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import Store
 
-from exporter.certs import caa as caa_rules
-from exporter.certs import dane as dane_rules
 from exporter.certs.chain import (
     ChainIssue,
     ChainVerdict,
@@ -44,7 +42,6 @@ from exporter.certs.chain import (
 from exporter.certs.facts import key_of, signature_of
 from exporter.certs.grade import Grade, GradeInput, grade
 from exporter.certs.judge import facts_from_der
-from exporter.certs.revocation import crl_urls, judge_crl_list, judge_ocsp, ocsp_request
 from exporter.certs.strength import key_weak
 from exporter.certs.trust import load_trust
 from exporter.certs.verdicts import VerdictCache
@@ -237,6 +234,10 @@ class Assessor:
         if not name or _is_ip(name):
             w.log.append("dns: no DANE or CAA for an IP address")
             return StepResult(StepStatus.SKIPPED, "the target is an IP address: no name to look up")
+        # Imported here: only profiles that ask for DANE or CAA come this far.
+        from exporter.certs import caa as caa_rules
+        from exporter.certs import dane as dane_rules
+
         servers = w.dns.resolvers
         facts = DnsFacts()
         w.dns_facts = facts
@@ -370,6 +371,8 @@ class Assessor:
             if issuer is None:
                 steps.append("ocsp: staple received, but the leaf's issuer is unknown")
             else:
+                from exporter.certs.revocation import judge_ocsp  # (imported at first use: `check` starts faster)
+
                 v = judge_ocsp(staple, leaf, issuer, at)
                 steps.append(
                     f"ocsp: staple {v.status}" + (f" ({v.detail})" if v.detail and v.status == "error" else "")
@@ -410,6 +413,8 @@ class Assessor:
         if not urls:
             steps.append(f"ocsp: {label} names no responder: not checked")
             return OcspStatus.NOT_CHECKED
+        from exporter.certs.revocation import judge_ocsp, ocsp_request
+
         request = ocsp_request(cert, issuer)
         failures = []
         for url in urls[:2]:
@@ -433,6 +438,8 @@ class Assessor:
         max_age: float,
         steps: list[str],
     ) -> bool:
+        from exporter.certs.revocation import crl_urls, judge_crl_list
+
         name = cert.subject.rfc4514_string()
         urls = crl_urls(cert)
         if not urls:
@@ -563,6 +570,8 @@ def _valid_staple(
     """A staple counts only when it is a valid, current answer about the leaf, signed for its issuer."""
     if not staple or not pairs or pairs[0][0] is not leaf:
         return False
+    from exporter.certs.revocation import judge_ocsp
+
     return judge_ocsp(staple, leaf, pairs[0][1], at).status != "error"
 
 

@@ -32,10 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 
-from exporter.certs.revocation import load_crl
 from exporter.judge.proxyfetch import ProxyFetchError
 from exporter.judge.proxyfetch import request as proxied_request
 from exporter.support.netpolicy import PROBE_SCOPE, FetchPolicy, parse_ip
@@ -338,6 +336,8 @@ class Fetcher:
         return await self._once(key, lambda: self._crl(key, url, now, max_age))
 
     async def _crl(self, key: object, url: str, now: float, max_age: float | None) -> x509.CertificateRevocationList:
+        from exporter.certs.revocation import load_crl  # (imported at first use: `check` starts faster)
+
         body = await self._request("GET", url, limit=self.crl_max_bytes)
         try:
             crl = await asyncio.to_thread(load_crl, body)
@@ -365,6 +365,8 @@ class Fetcher:
 
 
 def parse_certificates(data: bytes) -> tuple[x509.Certificate, ...]:
+    from cryptography.hazmat.primitives.serialization import pkcs7  # (it imports email: only for an AIA answer)
+
     try:
         if data[:1] == b"\x30":
             try:

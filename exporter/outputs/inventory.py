@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from exporter.certs.findings import Finding, Verdict
 from exporter.certs.tiers import days_left, tier_of
@@ -20,9 +20,11 @@ from exporter.config.model import Config, ExpiryTiers, Job, Profile
 from exporter.judge.scan import ScanResult
 from exporter.outputs.verdict import verdict
 from exporter.results import CertFacts, PathInfo, Result, Step, StepResult, steps_json
-from exporter.schedule.store import Entry
 
-Snapshot = Sequence[tuple[Job, Mapping[str, Entry]]]
+if TYPE_CHECKING:  # the scheduler's store: `check --json` builds entries without it, and starts faster
+    from exporter.schedule.store import Entry
+
+Snapshot: TypeAlias = "Sequence[tuple[Job, Mapping[str, Entry]]]"
 ScanOf = Callable[[Job, str], ScanResult | None]  # the latest version scan of a location
 DueOf = Callable[[Job], float | None]  # when the job's next probe is due (unix time); None: running now
 

@@ -1,12 +1,13 @@
-"""One-off targets for /probe and `check`, validated by the same parser as the config file."""
+"""One-off targets for /probe and `check`, validated by the config file's parser of a `targets:`
+entry (that one alone: `check TARGET` need not import the whole configuration parser)."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-from exporter.config import parse_config
 from exporter.config.model import Config, Target
+from exporter.config.parse_target import parse_target
 from exporter.config.reader import check_server_name, is_ipv4, split_address
 from exporter.support.errors import ConfigError
 from exporter.support.protocols import PROTOCOLS
@@ -114,7 +115,7 @@ def _adhoc_target(
     if server_name:
         entry["server_name"] = server_name
     try:
-        parsed = parse_config({"targets": [entry]}, base_dir=Path.cwd())
+        target = parse_target(entry, "targets[0]", base_dir=Path.cwd())
     except ConfigError as exc:
         messages = []
         for line in exc.errors:
@@ -123,7 +124,6 @@ def _adhoc_target(
             messages.append(f"{_PARAMETER.get(key, key)}: {reason}")
         raise ValueError("; ".join(messages)) from None
     d = config.defaults
-    target = parsed.targets[0]
     return dataclasses.replace(
         target,
         profile=profile or d.profile,

@@ -9,9 +9,10 @@ import yaml
 
 from exporter.config import load_config
 from exporter.config.discovery import DISCOVERY_KEYS
-from exporter.config.parse import FILE_KEYS, TARGET_KEYS, parse_config
+from exporter.config.parse import FILE_KEYS, parse_config
 from exporter.config.parse_notify import REPORT_KEYS, SMTP_KEYS, SNMP_KEYS
 from exporter.config.parse_profile import PROFILE_KEYS
+from exporter.config.parse_target import TARGET_KEYS
 from exporter.support.protocols import PROTOCOLS
 
 EXAMPLE = Path(__file__).parent.parent.parent / "config.example.yml"

@@ -10,6 +10,8 @@ import pytest
 
 import exporter.sources.adhoc as adhoc
 from exporter.config import parse_config
+from exporter.config.parse_target import parse_target
+from exporter.support.errors import ConfigError
 
 CONFIG = parse_config({"profiles": {"lean": {"revocation": "none"}}}, base_dir=Path.cwd())
 # An underscore is judged, not refused: a certificate for foo_bar.example.com gets its verdict.
@@ -42,9 +44,9 @@ def test_new_names_are_not_parsed_again_and_give_the_parsers_target(monkeypatch:
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         parses.append(1)
-        return parse_config(*args, **kwargs)
+        return parse_target(*args, **kwargs)
 
-    monkeypatch.setattr(adhoc, "parse_config", counted)
+    monkeypatch.setattr(adhoc, "parse_target", counted)
     first = _target("first.example.test")
     assert len(parses) == 1
     for name in NAMES:
@@ -81,7 +83,7 @@ def test_new_ipv4_addresses_are_not_parsed_again_and_give_the_parsers_target(
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         parses.append(1)
-        return parse_config(*args, **kwargs)
+        return parse_target(*args, **kwargs)
 
     def probe(address: str, protocol: str = "https") -> object:
         return adhoc.adhoc_target(
@@ -93,7 +95,7 @@ def test_new_ipv4_addresses_are_not_parsed_again_and_give_the_parsers_target(
             address, protocol=protocol, server_name=server_name, profile="lean", config=CONFIG, owner="o", name=name
         )
 
-    monkeypatch.setattr(adhoc, "parse_config", counted)
+    monkeypatch.setattr(adhoc, "parse_target", counted)
     probe("198.51.100.1:8443")
     assert len(parses) == 1
     for address in ADDRESSES:
@@ -115,3 +117,29 @@ def test_new_ipv4_addresses_are_not_parsed_again_and_give_the_parsers_target(
     for make in (probe, parsed):  # no port, and none by default: the parser's message
         with pytest.raises(ValueError, match=message):
             make("198.51.100.6", "tls")
+
+
+ENTRIES: list[dict[str, object]] = [
+    {"address": "198.51.100.1:8443", "protocol": "tls", "server_name": "a.example.test"},
+    {"address": "Example.TEST."},
+    {"address": "[2001:db8::1]:993", "protocol": "IMAPS"},
+    {"address": "a..b:443"},
+    {"address": "198.51.100.1", "protocol": "smpt"},
+    {"address": "198.51.100.1", "protocol": "tls"},
+    {"address": "https://example.test/"},
+    {"address": "example.test:99999", "server_name": "é.test"},
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_one_target_is_parsed_as_the_configuration_parser_does(entry: dict[str, object]) -> None:
+    """`check` and /probe parse one entry alone (without the whole parser): the same target, the same errors."""
+    try:
+        whole: object = parse_config({"targets": [entry]}, base_dir=Path.cwd()).targets[0]
+    except ConfigError as exc:
+        whole = exc.errors
+    try:
+        alone: object = parse_target(entry, "targets[0]", base_dir=Path.cwd())
+    except ConfigError as exc:
+        alone = exc.errors
+    assert alone == whole
