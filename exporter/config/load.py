@@ -18,6 +18,7 @@ import yaml
 from exporter.config.locate import locate
 from exporter.config.model import Config
 from exporter.config.parse import parse_config
+from exporter.schedule.shard import Shard
 from exporter.support import headroom
 from exporter.support.errors import ConfigError
 from exporter.support.fileio import FileTooLarge, read_regular
@@ -237,9 +238,10 @@ def read_config_file(path: str | Path) -> bytes:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
 
 
-def load_config(path: str | Path, *, data: bytes | None = None) -> Config:
+def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | None = None) -> Config:
     """Read, parse and validate ``path`` (or its ``data``, already read); relative paths inside it
-    are taken from its directory."""
+    are taken from its directory. With a ``shard`` of several, its ``targets`` are that shard's
+    share: every target is still validated, so every shard refuses the same file the same way."""
     source = Path(path)
     raw = read_config_file(source) if data is None else data
     try:
@@ -259,7 +261,8 @@ def load_config(path: str | Path, *, data: bytes | None = None) -> Config:
     except MemoryError:
         raise ConfigError([f"{path}: invalid YAML: too large to load"]) from None
     try:
-        config = parse_config(loaded, base_dir=source.parent.absolute())
+        owns = None if shard is None or shard.count == 1 else shard.owns
+        config = parse_config(loaded, base_dir=source.parent.absolute(), owns=owns)
     except ConfigError as exc:
         raise ConfigError(locate(text, exc.errors, str(path))) from None
     except RecursionError:

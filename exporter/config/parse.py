@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
@@ -32,6 +32,7 @@ from exporter.config.model import (
     OwnerRule,
     ProbeSettings,
     Target,
+    target_key,
 )
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.config.parse_profile import ProfileParser
@@ -104,17 +105,29 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_CERTIFICATE_BYTES = 1024 * 1024  # an expected certificate file
 
 
-def parse_config(data: object, *, base_dir: Path) -> Config:
-    """Validate a loaded YAML document; relative paths in it are taken from ``base_dir``."""
-    parser = _Parser(base_dir)
+def parse_config(data: object, *, base_dir: Path, owns: Callable[[str], bool] | None = None) -> Config:
+    """Validate a loaded YAML document; relative paths in it are taken from ``base_dir``. With
+    ``owns`` (a shard's test of a target key), every target is validated but only those it owns are
+    built and kept: the errors are the same for every shard."""
+    parser = _Parser(base_dir, owns)
     config = parser.config(data)
     if parser.errors:
         raise ConfigError(parser.errors)
     return config
 
 
+# A valid entry of `targets:` as the duplicate check sees it: protocol, canonical host, port,
+# canonical server name, and the target when this shard owns it (None: another shard's, not built).
+_Valid = tuple[str, str, int, str, Target | None]
+
+
 class _Parser(ProfileParser):
     """Walks the document once; every check appends to ``errors`` and carries on."""
+
+    def __init__(self, base_dir: Path, owns: Callable[[str], bool] | None = None) -> None:
+        super().__init__(base_dir)
+        self.owns = owns
+        self.targets_in_file = 0
 
     def config(self, data: object) -> Config:
         if data is None:
@@ -147,6 +160,7 @@ class _Parser(ProfileParser):
             notifications=parse_notifications(self, top.get("notifications")),
             reports=parse_reports(self, top.get("reports")),
             discovery=parse_discovery(self, top.get("discovery"), defaults, fetch.deny),
+            targets_in_file=None if self.owns is None else self.targets_in_file,
         )
 
     def defaults(self, raw: object) -> Defaults:
@@ -170,37 +184,49 @@ class _Parser(ProfileParser):
         return defaults
 
     def targets(self, raw: object, defaults: Defaults) -> tuple[Target, ...]:
+        """Every entry is checked, and duplicates are found among every shard's; only this shard's
+        targets are kept. The bookkeeping of the others is one string and one index each: a
+        replica of 1,000,000 targets over 10 shards keeps no object of the 900,000 it does not own."""
         items = self.sequence(raw, "targets")
-        result: list[tuple[Target, tuple[str, str, int]]] = []
-        seen: dict[tuple[str, str, int, str], int] = {}
+        kept: list[tuple[Target, str]] = []
+        # One endpoint, however it is spelt (case, trailing dot, default port written or not);
+        # the server name is part of a target's identity: one address with two server names is two
+        # targets, and both then carry a `server_name` label. ``first`` holds each endpoint's first
+        # target: its index, or (index, server name) when the name is not the host's; ``names``
+        # the endpoints probed under more than one server name (rare), name -> index.
+        first: dict[str, int | tuple[int, str]] = {}
+        names: dict[str, dict[str, int]] = {}
         for index, item in enumerate(items):
             path = f"targets[{index}]"
-            target = self.target(item, path, defaults)
-            if target is None:
+            valid = self.target(item, path, defaults)
+            if valid is None:
                 continue
-            # One endpoint, however it is spelt (case, trailing dot, default port written or not);
-            # the server name is part of it: one address with two server names is two targets.
-            host = _canonical_host(target.host)
-            name = host if target.server_name == target.host else _canonical_host(target.server_name)
-            key = (target.protocol, host, target.port, name)
-            if key in seen:
-                self.error(path, f"duplicate of targets[{seen[key]}] (same protocol, address and server name)")
-                continue
-            seen[key] = index
-            result.append((target, (target.protocol, host, target.port)))
-        endpoints = Counter(endpoint for _, endpoint in result)
-        return tuple(
-            dataclasses.replace(t, label_server_name=True) if endpoints[endpoint] > 1 else t for t, endpoint in result
-        )
+            protocol, host, port, name, target = valid
+            endpoint = f"{protocol}://{host}:{port}"  # the port is last and has no colon: unambiguous
+            known = first.get(endpoint)
+            if known is None:
+                first[endpoint] = index if name == host else (index, name)
+            else:
+                before, their_name = (known, host) if isinstance(known, int) else known
+                shared = names.get(endpoint) or {their_name: before}
+                if name in shared:
+                    self.error(path, f"duplicate of targets[{shared[name]}] (same protocol, address and server name)")
+                    continue
+                shared[name] = index
+                names[endpoint] = shared
+            self.targets_in_file += 1
+            if target is not None:
+                kept.append((target, endpoint))
+        return tuple(dataclasses.replace(t, label_server_name=True) if e in names else t for t, e in kept)
 
-    def target(self, item: object, path: str, defaults: Defaults) -> Target | None:
+    def target(self, item: object, path: str, defaults: Defaults) -> _Valid | None:
         m = self.mapping(item, path, TARGET_KEYS)
         if m is None:
             return None
         protocol = self.protocol(m, path)
         address = self.address(m, path, protocol)
         server_name = self.server_name(m, path)
-        name = self.string(m, "name", path)
+        display = self.string(m, "name", path)
         owner = self.string(m, "owner", path, empty_ok=True)
         labels = self.labels(m, path)
         all_addresses = self.boolean(m, "all_addresses", path)
@@ -213,13 +239,18 @@ class _Parser(ProfileParser):
         if address is None or protocol is None:
             return None
         text, host, port = address
-        return Target(
+        server_name = _or(server_name, host)
+        canonical = _canonical_host(host)
+        name = canonical if server_name == host else _canonical_host(server_name)
+        if self.owns is not None and not self.owns(target_key(protocol, text, host, server_name)):
+            return protocol, canonical, port, name, None
+        target = Target(
             target=text,
             host=host,
             port=port,
             protocol=protocol,
-            server_name=_or(server_name, host),
-            name=_or(name, text),
+            server_name=server_name,
+            name=_or(display, text),
             owner=_or(owner, defaults.owner),
             labels=_or(labels, ()),
             all_addresses=_or(all_addresses, True),
@@ -228,6 +259,7 @@ class _Parser(ProfileParser):
             timeout=_or(timeout, defaults.timeout),
             profile=_or(profile, defaults.profile),
         )
+        return protocol, canonical, port, name, target
 
     def protocol(self, m: Raw, path: str) -> str | None:
         if "protocol" not in m:
