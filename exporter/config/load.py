@@ -180,17 +180,20 @@ def _plain_value(loader: Any, strings: dict[str, str]) -> object:
     raise _NotPlain(type(event).__name__)
 
 
-def parse_yaml(text: str) -> object:
-    """The document in ``text``, within the limits; yaml.YAMLError or ValueError otherwise."""
+def parse_yaml(text: str, data: bytes | None = None) -> object:
+    """The document in ``text``, within the limits; yaml.YAMLError or ValueError otherwise.
+    ``data``, the UTF-8 bytes ``text`` was decoded from, if the caller has them: libyaml reads
+    bytes as they are, where from a text it first makes a UTF-8 copy (75 MB for a million targets)."""
+    source = text if data is None else data
     if _FastLoader is not None and _shallow(text):
-        plain = _FastLoader(text)
+        plain = _FastLoader(source)
         try:
             return _plain(plain)
         except (_NotPlain, yaml.YAMLError):
             pass  # composed below, with the limits and the messages of the node-graph loaders
         finally:
             plain.dispose()
-        fast = _FastLoader(text)
+        fast = _FastLoader(source)
         try:
             node = fast.get_single_node()
             if node is None:
@@ -249,7 +252,7 @@ def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | N
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from exc
     try:
-        loaded = parse_yaml(text)  # a SafeLoader subclass: safe_load plus duplicate keys and limits
+        loaded = parse_yaml(text, raw)  # a SafeLoader subclass: safe_load plus duplicate keys and limits
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_describe(str(path), exc)]) from exc
     except yaml.YAMLError as exc:
@@ -262,7 +265,9 @@ def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | N
         raise ConfigError([f"{path}: invalid YAML: too large to load"]) from None
     try:
         owns = None if shard is None or shard.count == 1 else shard.owns
-        config = parse_config(loaded, base_dir=source.parent.absolute(), owns=owns)
+        # A document without an anchor has no alias: no list in it is shared, so the parser may
+        # drop the targets' entries as it goes.
+        config = parse_config(loaded, base_dir=source.parent.absolute(), owns=owns, release="&" not in text)
     except ConfigError as exc:
         raise ConfigError(locate(text, exc.errors, str(path))) from None
     except RecursionError:

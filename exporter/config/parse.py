@@ -105,11 +105,15 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_CERTIFICATE_BYTES = 1024 * 1024  # an expected certificate file
 
 
-def parse_config(data: object, *, base_dir: Path, owns: Callable[[str], bool] | None = None) -> Config:
+def parse_config(
+    data: object, *, base_dir: Path, owns: Callable[[str], bool] | None = None, release: bool = False
+) -> Config:
     """Validate a loaded YAML document; relative paths in it are taken from ``base_dir``. With
     ``owns`` (a shard's test of a target key), every target is validated but only those it owns are
-    built and kept: the errors are the same for every shard."""
-    parser = _Parser(base_dir, owns)
+    built and kept: the errors are the same for every shard. With ``release`` the caller hands the
+    document over: each entry of `targets:` is dropped from it once checked, so that its memory
+    serves what is built next (a million entries are 250 MB of dicts)."""
+    parser = _Parser(base_dir, owns, release)
     config = parser.config(data)
     if parser.errors:
         raise ConfigError(parser.errors)
@@ -124,9 +128,9 @@ _Valid = tuple[str, str, int, str, Target | None]
 class _Parser(ProfileParser):
     """Walks the document once; every check appends to ``errors`` and carries on."""
 
-    def __init__(self, base_dir: Path, owns: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, base_dir: Path, owns: Callable[[str], bool] | None = None, release: bool = False) -> None:
         super().__init__(base_dir)
-        self.owns = owns
+        self.owns, self.release = owns, release
         self.targets_in_file = 0
 
     def config(self, data: object) -> Config:
@@ -199,6 +203,8 @@ class _Parser(ProfileParser):
         for index, item in enumerate(items):
             path = f"targets[{index}]"
             valid = self.target(item, path, defaults)
+            if self.release:
+                items[index] = None
             if valid is None:
                 continue
             protocol, host, port, name, target = valid

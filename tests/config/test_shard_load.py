@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.config import load_config
+from exporter.config import load_config, parse_config
 from exporter.config.model import Config, Target, target_key
 from exporter.metrics.internal import SelfMetrics
 from exporter.pipeline import Pipeline
@@ -170,3 +170,12 @@ def test_a_config_with_anchors_is_split_the_same_way(tmp_path: Path) -> None:
     for index in range(SHARDS):
         shard = Shard(index, SHARDS)
         assert load_config(path, shard=shard).targets == tuple(t for t in everything.targets if shard.owns(t.key))
+
+
+def test_the_document_is_left_as_it_was_unless_handed_over(tmp_path: Path) -> None:
+    doc: dict[str, object] = {"targets": [{"address": "a.example.test"}, {"address": "b.example.test"}]}
+    kept = parse_config(doc, base_dir=tmp_path)
+    assert doc == {"targets": [{"address": "a.example.test"}, {"address": "b.example.test"}]}
+    # load_config hands over a document without anchors: each entry goes once checked.
+    assert parse_config(doc, base_dir=tmp_path, release=True) == kept
+    assert doc == {"targets": [None, None]}
