@@ -9,15 +9,16 @@ is built from them. Every failure, RecursionError and MemoryError included, is a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from exporter.config.locate import locate
 from exporter.config.model import Config
-from exporter.config.parse import parse_config
+from exporter.config.parse import TargetStream, parse_config
 from exporter.schedule.shard import Shard
 from exporter.support import headroom
 from exporter.support.errors import ConfigError
@@ -121,27 +122,47 @@ class _NotPlain(Exception):
     merge keys, non-scalar or repeated keys, several documents."""
 
 
+class _Misordered(Exception):
+    """A top-level key the sink of `targets:` reads came after the list: read the file again without it."""
+
+
+class TargetSink(Protocol):
+    """Takes the entries of the top-level `targets:` list one at a time as they are read, so that
+    the document never holds them all (exporter.config.parse.TargetStream)."""
+
+    @property
+    def needs(self) -> tuple[str, ...]: ...  # top-level keys it reads: they must come before the list
+
+    def add(self, item: object) -> None: ...
+    def done(self) -> object: ...  # what the document holds in place of the list
+
+
+# A sink for the list, made from the top-level mapping as read when the list starts.
+Sinks = Callable[[dict[object, object]], TargetSink]
 _STR_TAG = "tag:yaml.org,2002:str"
+_STREAM_STRINGS = 4096  # strings shared between streamed entries, at most (the window is then emptied)
 
 
-def _plain(loader: Any) -> object:
+def _plain(loader: Any, targets: Sinks | None = None) -> object:
     """The single document of ``loader`` (libyaml's parser and PyYAML's safe constructors) built
     straight from the parser's events: no node graph is kept, where composing a 10,000-target
-    file first held 20 MB of nodes and marks. Plain documents only (``_NotPlain`` otherwise)."""
+    file first held 20 MB of nodes and marks. Plain documents only (``_NotPlain`` otherwise).
+    With ``targets``, the entries of a top-level `targets:` list go to its sink as they are built."""
     loader.get_event()  # stream start
     if loader.check_event(yaml.StreamEndEvent):
         return None
     loader.get_event()  # document start
-    value = _plain_value(loader, {})
+    value = _plain_value(loader, {}, targets)
     loader.get_event()  # document end
     if not loader.check_event(yaml.StreamEndEvent):
         raise _NotPlain("several documents")
     return value
 
 
-def _plain_value(loader: Any, strings: dict[str, str]) -> object:
+def _plain_value(loader: Any, strings: dict[str, str], targets: Sinks | None = None) -> object:
     """One value; ``strings`` keeps one copy of each string (keys and values such as a protocol
-    repeat on every target: 100,000 targets held 500,000 copies of a few words)."""
+    repeat on every target: 100,000 targets held 500,000 copies of a few words). ``targets``: see
+    ``_plain`` (the top-level mapping's only)."""
     event = loader.get_event()
     if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
         raise _NotPlain("anchor or alias")
@@ -168,31 +189,62 @@ def _plain_value(loader: Any, strings: dict[str, str]) -> object:
         return items
     if isinstance(event, yaml.MappingStartEvent):
         mapping: dict[object, object] = {}
+        sink, before = None, set[object]()
         while not loader.check_event(yaml.MappingEndEvent):
             if not loader.check_event(yaml.ScalarEvent):
                 raise _NotPlain("a key that is not a scalar")
             key = _plain_value(loader, strings)
             if key in mapping:
                 raise _NotPlain("a repeated key")
-            mapping[key] = _plain_value(loader, strings)
+            if key == "targets" and targets is not None and loader.check_event(yaml.SequenceStartEvent):
+                sink, before = targets(mapping), set(mapping)
+                mapping[key] = _streamed(loader, sink)
+            else:
+                mapping[key] = _plain_value(loader, strings)
         loader.get_event()
+        if sink is not None and any(k in mapping and k not in before for k in sink.needs):
+            raise _Misordered
         return mapping
     raise _NotPlain(type(event).__name__)
 
 
-def parse_yaml(text: str, data: bytes | None = None) -> object:
+def _streamed(loader: Any, sink: TargetSink) -> object:
+    """The entries of a list handed to ``sink`` one at a time; what it makes of them."""
+    event = loader.get_event()
+    if event.anchor is not None or (event.tag is not None and event.tag != "!"):
+        raise _NotPlain("anchor or tag")
+    strings: dict[str, str] = {}
+    while not loader.check_event(yaml.SequenceEndEvent):
+        if len(strings) > _STREAM_STRINGS:
+            strings.clear()  # each entry's own strings would otherwise all stay (an address each)
+        sink.add(_plain_value(loader, strings))
+    loader.get_event()
+    return sink.done()
+
+
+def _read_plain(source: str | bytes, targets: Sinks | None) -> object:
+    loader = _FastLoader(source)
+    try:
+        return _plain(loader, targets)
+    finally:
+        loader.dispose()
+
+
+def parse_yaml(text: str, data: bytes | None = None, targets: Sinks | None = None) -> object:
     """The document in ``text``, within the limits; yaml.YAMLError or ValueError otherwise.
     ``data``, the UTF-8 bytes ``text`` was decoded from, if the caller has them: libyaml reads
-    bytes as they are, where from a text it first makes a UTF-8 copy (75 MB for a million targets)."""
+    bytes as they are, where from a text it first makes a UTF-8 copy (75 MB for a million targets).
+    ``targets`` takes a plain document's top-level `targets:` list entry by entry (``_plain``);
+    any other document is built whole, and its list is the parser's to check."""
     source = text if data is None else data
     if _FastLoader is not None and _shallow(text):
-        plain = _FastLoader(source)
         try:
-            return _plain(plain)
+            try:
+                return _read_plain(source, targets)
+            except _Misordered:
+                return _read_plain(source, None)
         except (_NotPlain, yaml.YAMLError):
             pass  # composed below, with the limits and the messages of the node-graph loaders
-        finally:
-            plain.dispose()
         fast = _FastLoader(source)
         try:
             node = fast.get_single_node()
@@ -246,13 +298,17 @@ def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | N
     are taken from its directory. With a ``shard`` of several, its ``targets`` are that shard's
     share: every target is still validated, so every shard refuses the same file the same way."""
     source = Path(path)
+    base_dir = source.parent.absolute()
+    owns = None if shard is None or shard.count == 1 else shard.owns
     raw = read_config_file(source) if data is None else data
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from exc
     try:
-        loaded = parse_yaml(text, raw)  # a SafeLoader subclass: safe_load plus duplicate keys and limits
+        # A SafeLoader subclass: safe_load plus duplicate keys and limits; the entries of `targets:`
+        # are checked as they are read, and only this shard's are kept.
+        loaded = parse_yaml(text, raw, lambda top: TargetStream(top, base_dir=base_dir, owns=owns))
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_describe(str(path), exc)]) from exc
     except yaml.YAMLError as exc:
@@ -264,10 +320,9 @@ def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | N
     except MemoryError:
         raise ConfigError([f"{path}: invalid YAML: too large to load"]) from None
     try:
-        owns = None if shard is None or shard.count == 1 else shard.owns
         # A document without an anchor has no alias: no list in it is shared, so the parser may
         # drop the targets' entries as it goes.
-        config = parse_config(loaded, base_dir=source.parent.absolute(), owns=owns, release="&" not in text)
+        config = parse_config(loaded, base_dir=base_dir, owns=owns, release="&" not in text)
     except ConfigError as exc:
         raise ConfigError(locate(text, exc.errors, str(path))) from None
     except RecursionError:

@@ -12,7 +12,6 @@ the value readers they share (strings, durations, labels, addresses ...) in ``re
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import re
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from exporter.config.model import (
 )
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.config.parse_profile import ProfileParser
+from exporter.config.parse_targets import CheckedTargets, TargetList, Valid
 from exporter.config.reader import (
     Raw,
     _canonical_host,
@@ -120,9 +120,30 @@ def parse_config(
     return config
 
 
-# A valid entry of `targets:` as the duplicate check sees it: protocol, canonical host, port,
-# canonical server name, and the target when this shard owns it (None: another shard's, not built).
-_Valid = tuple[str, str, int, str, Target | None]
+class TargetStream:
+    """`targets:` checked entry by entry while load_config's YAML reader builds them, so that the
+    document never holds them all (a million entries are 250 MB of dicts). The entries are checked
+    against ``top``, the top-level mapping as read so far: the reader reads the file again the
+    usual way if one of ``needs`` comes after `targets:`. What ``done`` returns stands in the
+    document for the list, and ``parse_config`` reports its errors where the list's would be."""
+
+    needs = ("defaults", "profiles")  # what checking a target reads besides the target
+
+    def __init__(self, top: dict[object, object], *, base_dir: Path, owns: Callable[[str], bool] | None) -> None:
+        parser = _Parser(base_dir, owns)
+        profiles = top.get("profiles")
+        if isinstance(profiles, dict):
+            parser.profile_names |= {k for k in profiles if isinstance(k, str)}
+        defaults = parser.defaults(top.get("defaults"))
+        parser.errors.clear()  # the defaults' own errors are reported by the parse of the document
+        self._parser = parser
+        self._list = TargetList(lambda item, path: parser.target(item, path, defaults), parser.error)
+
+    def add(self, item: object) -> None:
+        self._list.add(item)
+
+    def done(self) -> CheckedTargets:
+        return CheckedTargets(self._list.targets(), tuple(self._parser.errors), self._list.in_file)
 
 
 class _Parser(ProfileParser):
@@ -189,43 +210,21 @@ class _Parser(ProfileParser):
 
     def targets(self, raw: object, defaults: Defaults) -> tuple[Target, ...]:
         """Every entry is checked, and duplicates are found among every shard's; only this shard's
-        targets are kept. The bookkeeping of the others is one string and one index each: a
-        replica of 1,000,000 targets over 10 shards keeps no object of the 900,000 it does not own."""
+        targets are kept (``TargetList``)."""
+        if isinstance(raw, CheckedTargets):  # checked while load_config read them (TargetStream)
+            self.errors.extend(raw.errors)
+            self.targets_in_file = raw.in_file
+            return raw.targets
         items = self.sequence(raw, "targets")
-        kept: list[tuple[Target, str]] = []
-        # One endpoint, however it is spelt (case, trailing dot, default port written or not);
-        # the server name is part of a target's identity: one address with two server names is two
-        # targets, and both then carry a `server_name` label. ``first`` holds each endpoint's first
-        # target: its index, or (index, server name) when the name is not the host's; ``names``
-        # the endpoints probed under more than one server name (rare), name -> index.
-        first: dict[str, int | tuple[int, str]] = {}
-        names: dict[str, dict[str, int]] = {}
+        checked = TargetList(lambda item, path: self.target(item, path, defaults), self.error)
         for index, item in enumerate(items):
-            path = f"targets[{index}]"
-            valid = self.target(item, path, defaults)
+            checked.add(item)
             if self.release:
                 items[index] = None
-            if valid is None:
-                continue
-            protocol, host, port, name, target = valid
-            endpoint = f"{protocol}://{host}:{port}"  # the port is last and has no colon: unambiguous
-            known = first.get(endpoint)
-            if known is None:
-                first[endpoint] = index if name == host else (index, name)
-            else:
-                before, their_name = (known, host) if isinstance(known, int) else known
-                shared = names.get(endpoint) or {their_name: before}
-                if name in shared:
-                    self.error(path, f"duplicate of targets[{shared[name]}] (same protocol, address and server name)")
-                    continue
-                shared[name] = index
-                names[endpoint] = shared
-            self.targets_in_file += 1
-            if target is not None:
-                kept.append((target, endpoint))
-        return tuple(dataclasses.replace(t, label_server_name=True) if e in names else t for t, e in kept)
+        self.targets_in_file = checked.in_file
+        return checked.targets()
 
-    def target(self, item: object, path: str, defaults: Defaults) -> _Valid | None:
+    def target(self, item: object, path: str, defaults: Defaults) -> Valid | None:
         m = self.mapping(item, path, TARGET_KEYS)
         if m is None:
             return None
