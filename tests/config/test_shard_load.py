@@ -3,9 +3,11 @@ exactly what every other replica refuses, with the same messages."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from exporter.config import load_config, parse_config
@@ -179,3 +181,45 @@ def test_the_document_is_left_as_it_was_unless_handed_over(tmp_path: Path) -> No
     # load_config hands over a document without anchors: each entry goes once checked.
     assert parse_config(doc, base_dir=tmp_path, release=True) == kept
     assert doc == {"targets": [None, None]}
+
+
+def test_defaults_and_profiles_after_the_targets_still_apply(tmp_path: Path) -> None:
+    # The entries are checked while they are read, against what came before them: when defaults or
+    # profiles come after, the file is read again the usual way, and the result is the same.
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "targets:\n"
+        + "".join(f"  - {{address: 'late-{i}.example.test', profile: strict}}\n" for i in range(40))
+        + "defaults: {interval: 1h, owner: ops}\n"
+        "profiles:\n  strict: {min_key_bits: {rsa: 3072}}\n"
+    )
+    everything = parse_config(yaml.safe_load(path.read_text()), base_dir=tmp_path)
+    assert {(t.interval, t.owner, t.profile) for t in everything.targets} == {(3600.0, "ops", "strict")}
+    for index in range(2):
+        shard = Shard(index, 2)
+        assert load_config(path, shard=shard).targets == tuple(t for t in everything.targets if shard.owns(t.key))
+
+
+def test_errors_of_targets_read_as_a_stream_keep_their_place_among_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "defaults: {interval: soon}\n"
+        "profiles:\n  strict: {colour: red}\n"
+        "targets:\n"
+        "  - {address: 'a.example.test', timeout: 1h}\n"
+        "  - {address: 'b.example.test', protocol: smpt}\n"
+        "  - {address: 'A.example.test.:443'}\n"
+        "files:\n  - {name: no-path}\n"
+    )
+    plain = _errors_of_document(path)
+    assert [e.split(":")[0] for e in plain] == [
+        "defaults.interval", "profiles.strict", "targets[0]", "targets[1].protocol", "targets[2]", "files[0]",
+    ]  # fmt: skip
+    for shard in (None, Shard(0, 2), Shard(1, 2)):
+        assert [re.sub(r"^.*?:\d+:\d+: ", "", e) for e in _errors(path, shard)] == plain
+
+
+def _errors_of_document(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_load(path.read_text()), base_dir=path.parent)
+    return caught.value.errors
