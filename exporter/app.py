@@ -219,7 +219,7 @@ class Exporter:
         path = self._path()
         if path is None:
             return Config(), None
-        raw = read_config_file(path)
+        raw = read_config_file(path, self.shard)
         return load_config(path, data=raw, shard=self.shard), hashlib.sha256(raw).hexdigest()
 
     def apply(self, config: Config, checksum: str | None) -> None:

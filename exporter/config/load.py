@@ -27,6 +27,10 @@ from exporter.support.fileio import FileTooLarge, read_regular
 # Peak memory of a load per byte of YAML: 17 measured for 100,000 targets (7.5 MB of YAML: 127 MB,
 # bench/startup.py --targets 100000), with room for longer lines per byte.
 LOAD_COST = 24
+# What of it a replica of N (--shard) pays whatever N: the text, the rest of the document, and the
+# duplicate check of every shard's targets (5.5 measured in all for 1,000,000 targets over 10
+# shards); the targets it keeps cost their share of the rest.
+SHARED_LOAD_COST = 10
 DEFAULT_LIMIT = 1 << 30  # where the system tells nothing of its memory (not Linux)
 MB = 1 << 20
 MAX_DEPTH = 64  # mappings and lists inside each other
@@ -269,11 +273,19 @@ def parse_yaml(text: str, data: bytes | None = None, targets: Sinks | None = Non
         loader.dispose()
 
 
-def read_config_file(path: str | Path) -> bytes:
+def _per_byte(shard: Shard | None) -> tuple[int, int]:
+    """The memory a load may take per byte of YAML for the replica ``shard``, as a fraction."""
+    count = 1 if shard is None else shard.count
+    return SHARED_LOAD_COST * count + LOAD_COST - SHARED_LOAD_COST, count
+
+
+def read_config_file(path: str | Path, shard: Shard | None = None) -> bytes:
     """The bytes of the configuration file; ConfigError when it cannot be read or when loading it
-    would not fit in the memory this process has left (its cgroup's limit included)."""
+    (as the replica ``shard``) would not fit in the memory this process has left (its cgroup's
+    limit included)."""
     available = headroom.available_bytes()
-    limit = DEFAULT_LIMIT if available is None else available // LOAD_COST
+    cost, count = _per_byte(shard)
+    limit = DEFAULT_LIMIT if available is None else available * count // cost
     try:
         return read_regular(path, limit, what="configuration file")
     except FileTooLarge as exc:
@@ -286,7 +298,7 @@ def read_config_file(path: str | Path) -> bytes:
         raise ConfigError(
             [
                 f"{path}: cannot read: loading this {size} byte configuration takes about "
-                f"{size * LOAD_COST // MB} MB of memory, and {available // MB} MB are left"
+                f"{size * cost // count // MB} MB of memory, and {available // MB} MB are left"
             ]
         ) from exc
     except OSError as exc:
@@ -300,7 +312,7 @@ def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | N
     source = Path(path)
     base_dir = source.parent.absolute()
     owns = None if shard is None or shard.count == 1 else shard.owns
-    raw = read_config_file(source) if data is None else data
+    raw = read_config_file(source, shard) if data is None else data
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

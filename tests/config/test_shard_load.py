@@ -17,6 +17,7 @@ from exporter.pipeline import Pipeline
 from exporter.schedule.scheduler import Scheduler
 from exporter.schedule.shard import Shard
 from exporter.schedule.store import Store
+from exporter.support import headroom
 from exporter.support.errors import ConfigError
 
 SHARDS = 3
@@ -223,3 +224,24 @@ def _errors_of_document(path: Path) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(yaml.safe_load(path.read_text()), base_dir=path.parent)
     return caught.value.errors
+
+
+def test_a_replica_of_several_needs_less_memory_left_to_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("targets: [{address: a.example.test}]\n" + "#" * (6 << 20) + "\n")
+    monkeypatch.setattr(headroom, "available_bytes", lambda: 100 << 20)
+    size = path.stat().st_size
+    assert (
+        _errors(path, None)
+        == _errors(path, Shard(0, 1))
+        == [
+            f"{path}: cannot read: loading this {size} byte configuration takes about {size * 24 >> 20} MB of memory, "
+            "and 100 MB are left"
+        ]
+    )
+    # 10 for what every replica reads and checks, 14/N for its share of the targets.
+    assert len(load_config(path, shard=Shard(0, 10)).targets) + len(load_config(path, shard=Shard(1, 10)).targets) <= 1
+    assert _errors(path, Shard(0, 2)) == [
+        f"{path}: cannot read: loading this {size} byte configuration takes about {size * 17 >> 20} MB of memory, "
+        "and 100 MB are left"
+    ]
