@@ -86,13 +86,13 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     return size
 
 
-def _alias_bomb(node: yaml.Node, text: str) -> int | None:
+def _alias_bomb(node: yaml.Node, anchored: bool) -> int | None:
     """The expanded size of a document whose aliases add more than MAX_NODES nodes, else None.
     The document's own nodes do not count: the file-size limit bounds them, and 100,000 targets
-    are more than 300,000 nodes. A document without an anchor (no ``&``) has no alias (one
-    without its anchor does not compose), so nothing to walk: the walk's memo cost 5 MB and
-    0.1 s at 10,000 targets."""
-    if "&" not in text:
+    are more than 300,000 nodes. A document without an anchor (no ``&``: not ``anchored``) has
+    no alias (one without its anchor does not compose), so nothing to walk: the walk's memo cost
+    5 MB and 0.1 s at 10,000 targets."""
+    if not anchored:
         return None
     memo: dict[int, int] = {}
     size = _expanded_size(node, memo)
@@ -110,14 +110,23 @@ if _CLoader is not None:
     _FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
+_SHALLOW_CHUNK = 1 << 20  # characters split into lines at a time (all at once: 131 MB of lines for 75 MB)
+
+
 def _shallow(text: str) -> bool:
     """No line opens more than MAX_DEPTH / 2 brackets and no line is indented past MAX_DEPTH / 2
-    levels of two spaces: nothing the C composer could recurse deeply on."""
-    for line in text.splitlines():
-        if line.count("[") + line.count("{") > MAX_DEPTH // 2:
-            return False
-        if len(line) - len(line.lstrip(" -")) > MAX_DEPTH:
-            return False
+    levels of two spaces: nothing the C composer could recurse deeply on. The text is cut after a
+    newline, which always ends a line, so the lines are those of ``text.splitlines()``."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + _SHALLOW_CHUNK)
+        end = len(text) if end < 0 else end + 1
+        for line in text[start:end].splitlines():
+            if line.count("[") + line.count("{") > MAX_DEPTH // 2:
+                return False
+            if len(line) - len(line.lstrip(" -")) > MAX_DEPTH:
+                return False
+        start = end
     return True
 
 
@@ -237,11 +246,16 @@ def _read_plain(source: str | bytes, targets: Sinks | None) -> object:
 def parse_yaml(text: str, data: bytes | None = None, targets: Sinks | None = None) -> object:
     """The document in ``text``, within the limits; yaml.YAMLError or ValueError otherwise.
     ``data``, the UTF-8 bytes ``text`` was decoded from, if the caller has them: libyaml reads
-    bytes as they are, where from a text it first makes a UTF-8 copy (75 MB for a million targets).
+    bytes as they are, where from a text it first makes a UTF-8 copy, and the text is let go (a
+    caller that passes it as a temporary then holds none of it) until a loader that reads text
+    needs it again: 75 MB each for a million targets.
     ``targets`` takes a plain document's top-level `targets:` list entry by entry (``_plain``);
     any other document is built whole, and its list is the parser's to check."""
-    source = text if data is None else data
+    anchored = "&" in text
     if _FastLoader is not None and _shallow(text):
+        source: str | bytes = text
+        if data is not None:
+            source, text = data, ""  # decoded again below, for the pure-Python loader
         try:
             try:
                 return _read_plain(source, targets)
@@ -254,18 +268,20 @@ def parse_yaml(text: str, data: bytes | None = None, targets: Sinks | None = Non
             node = fast.get_single_node()
             if node is None:
                 return None
-            if _alias_bomb(node, text) is None:
+            if _alias_bomb(node, anchored) is None:
                 return fast.construct_document(node)
         except yaml.YAMLError:
             pass  # the pure-Python loader says what is wrong, in its words
         finally:
             fast.dispose()
+        if data is not None:
+            text = data.decode("utf-8")
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        size = _alias_bomb(node, text)
+        size = _alias_bomb(node, anchored)
         if size is not None:
             raise ValueError(f"the document expands to {size} nodes (aliases), over the limit of {MAX_NODES}")
         return loader.construct_document(node)
@@ -314,13 +330,10 @@ def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | N
     owns = None if shard is None or shard.count == 1 else shard.owns
     raw = read_config_file(source, shard) if data is None else data
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from exc
-    try:
         # A SafeLoader subclass: safe_load plus duplicate keys and limits; the entries of `targets:`
-        # are checked as they are read, and only this shard's are kept.
-        loaded = parse_yaml(text, raw, lambda top: TargetStream(top, base_dir=base_dir, owns=owns))
+        # are checked as they are read, and only this shard's are kept. The text is a temporary:
+        # libyaml reads the bytes, and no copy of the file's text stays while the targets are built.
+        loaded = parse_yaml(_text(raw, path), raw, lambda top: TargetStream(top, base_dir=base_dir, owns=owns))
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_describe(str(path), exc)]) from exc
     except yaml.YAMLError as exc:
@@ -334,14 +347,21 @@ def load_config(path: str | Path, *, data: bytes | None = None, shard: Shard | N
     try:
         # A document without an anchor has no alias: no list in it is shared, so the parser may
         # drop the targets' entries as it goes.
-        config = parse_config(loaded, base_dir=base_dir, owns=owns, release="&" not in text)
+        config = parse_config(loaded, base_dir=base_dir, owns=owns, release=b"&" not in raw)
     except ConfigError as exc:
-        raise ConfigError(locate(text, exc.errors, str(path))) from None
+        raise ConfigError(locate(raw.decode("utf-8"), exc.errors, str(path))) from None
     except RecursionError:
         raise ConfigError([f"{path}: nested too deeply"]) from None
     except MemoryError:
         raise ConfigError([f"{path}: too large to load"]) from None
     return replace(config, source=str(path))
+
+
+def _text(raw: bytes, path: str | Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from exc
 
 
 def _describe(path: str, exc: yaml.MarkedYAMLError) -> str:
