@@ -78,7 +78,7 @@ CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECOD
 
 def child_cpu(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=CHILD_ENV)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=CHILD_ENV, cwd=ROOT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
 
@@ -149,7 +149,7 @@ def _loads(config: Path, args: argparse.Namespace) -> list[dict[str, float]]:
     loads = [
         json.loads(subprocess.run(
             [sys.executable, "-c", LOAD, str(config), args.shard], capture_output=True, text=True, check=True,
-            env=CHILD_ENV,
+            env=CHILD_ENV, cwd=ROOT,  # `-c` puts the working directory first on sys.path: this checkout's
         ).stdout)
         for _ in range(runs)
     ]  # fmt: skip
