@@ -19,22 +19,32 @@ import yaml
 from exporter.config.locate import locate
 from exporter.config.model import Config
 from exporter.config.parse import TargetStream, parse_config
-from exporter.schedule.shard import Shard
 from exporter.support import headroom
 from exporter.support.errors import ConfigError
 from exporter.support.fileio import FileTooLarge, read_regular
 
 # Peak memory of a load per byte of YAML: 17 measured for 100,000 targets (7.5 MB of YAML: 127 MB,
-# bench/startup.py --targets 100000), with room for longer lines per byte.
+# bench/startup.py --targets 100000), 11 since the load holds neither the text nor the whole
+# document (85 MB), with room for longer lines per byte.
 LOAD_COST = 24
-# What of it a replica of N (--shard) pays whatever N: the text, the rest of the document, and the
-# duplicate check of every shard's targets (5.5 measured in all for 1,000,000 targets over 10
-# shards); the targets it keeps cost their share of the rest.
+# What of it a replica of N (--shard) pays whatever N: the bytes, the rest of the document, and the
+# duplicate check of every shard's targets (4.3 measured in all for 1,000,000 targets over 10
+# shards: 326 MB); the targets it keeps cost their share of the rest.
 SHARED_LOAD_COST = 10
 DEFAULT_LIMIT = 1 << 30  # where the system tells nothing of its memory (not Linux)
 MB = 1 << 20
 MAX_DEPTH = 64  # mappings and lists inside each other
 MAX_NODES = 200_000  # nodes that aliases add when expanded
+
+
+class Shard(Protocol):
+    """The replica a configuration is loaded for: exporter.schedule.shard.Shard, which the config
+    layer does not import (the scheduler imports the config)."""
+
+    @property
+    def count(self) -> int: ...
+
+    def owns(self, key: str) -> bool: ...
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -6,8 +6,10 @@ run of ``--config.check`` lists all of them. An explicit ``null`` on an optional
 "not set" (a value commented out), so the default applies.
 
 One parser per section, beside its model: the document, defaults, targets, files, owners, probe
-and fetch here; `profiles:` in ``parse_profile``; notifications and reports in ``parse_notify``;
-the value readers they share (strings, durations, labels, addresses ...) in ``reader``.
+and fetch here (the list of targets as a whole, duplicates and a shard's share, in
+``parse_targets``); `profiles:` in ``parse_profile``; notifications and reports in
+``parse_notify``; the value readers they share (strings, durations, labels, addresses ...) in
+``reader``.
 """
 
 from __future__ import annotations
