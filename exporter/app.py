@@ -219,8 +219,8 @@ class Exporter:
         path = self._path()
         if path is None:
             return Config(), None
-        raw = read_config_file(path)
-        return load_config(path, data=raw), hashlib.sha256(raw).hexdigest()
+        raw = read_config_file(path, self.shard)
+        return load_config(path, data=raw, shard=self.shard), hashlib.sha256(raw).hexdigest()
 
     def apply(self, config: Config, checksum: str | None) -> None:
         self.config, self._checksum = config, checksum
@@ -381,7 +381,8 @@ def summary(config: Config) -> dict[str, object]:
     protocols = Counter(t.protocol for t in config.targets)
     return {
         "config": config.source or "(none)",
-        "targets": len(config.targets),
+        "targets": len(config.targets),  # with --shard: this replica's share
+        **({"targets_in_file": config.targets_in_file} if config.targets_in_file is not None else {}),
         "files": len(config.files),
         **{name: len(jobs) for name, jobs in config.sections.items()},
         **({"discovery": len(config.discovery)} if config.discovery else {}),

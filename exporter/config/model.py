@@ -137,8 +137,7 @@ class Target:
     sharded: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        key = f"{self.protocol}://{self.target}"
-        object.__setattr__(self, "key", key if self.server_name == self.host else f"{key}#{self.server_name}")
+        object.__setattr__(self, "key", target_key(self.protocol, self.target, self.host, self.server_name))
 
     def location_target(self, location: str) -> str:
         return self.target
@@ -186,6 +185,13 @@ class FileTarget:
 
 
 ScanKey = tuple[str, str, str]  # (protocol, address, server name): what a version scan is kept under
+
+
+def target_key(protocol: str, target: str, host: str, server_name: str) -> str:
+    """``Target.key`` from its parts: the loader computes it to decide, before building a target,
+    whether this instance's shard owns it."""
+    key = f"{protocol}://{target}"
+    return key if server_name == host else f"{key}#{server_name}"
 
 
 class Job(Protocol):
@@ -275,6 +281,9 @@ class Config:
     caa_issuer_domains: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     discovery: tuple[Scan, ...] = ()  # `discovery:` scans (exporter.config.discovery_model)
     source: str | None = None  # the file it came from, for logs
+    # Loaded for one shard (`--shard`): `targets` is that shard's share, and this the number of
+    # targets in the file (every shard's). None: `targets` is all of them.
+    targets_in_file: int | None = None
 
     def profile(self, name: str) -> Profile:
         return self.profiles.get(name) or self.profiles["default"]

@@ -6,17 +6,17 @@ run of ``--config.check`` lists all of them. An explicit ``null`` on an optional
 "not set" (a value commented out), so the default applies.
 
 One parser per section, beside its model: the document, defaults, files, owners, probe and fetch
-here; a `targets:` entry in ``parse_target``; `profiles:` in ``parse_profile``; notifications and
-reports in ``parse_notify``; the value readers they share (strings, durations, labels, addresses
-...) in ``reader``.
+here; a `targets:` entry in ``parse_target``, the list of targets as a whole (duplicates and a
+shard's share) in ``parse_targets``; `profiles:` in ``parse_profile``; notifications and reports in
+``parse_notify``; the value readers they share (strings, durations, labels, addresses ...) in
+``reader``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import re
-from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
@@ -34,9 +34,9 @@ from exporter.config.model import (
 from exporter.config.parse_notify import parse_notifications, parse_reports
 from exporter.config.parse_profile import ProfileParser
 from exporter.config.parse_target import TargetParser
+from exporter.config.parse_targets import CheckedTargets, TargetList
 from exporter.config.reader import (
     Raw,
-    _canonical_host,
     _join,
     _or,
     split_address,
@@ -80,17 +80,54 @@ _CAA_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def parse_config(data: object, *, base_dir: Path) -> Config:
-    """Validate a loaded YAML document; relative paths in it are taken from ``base_dir``."""
-    parser = _Parser(base_dir)
+def parse_config(
+    data: object, *, base_dir: Path, owns: Callable[[str], bool] | None = None, release: bool = False
+) -> Config:
+    """Validate a loaded YAML document; relative paths in it are taken from ``base_dir``. With
+    ``owns`` (a shard's test of a target key), every target is validated but only those it owns are
+    built and kept: the errors are the same for every shard. With ``release`` the caller hands the
+    document over: each entry of `targets:` is dropped from it once checked, so that its memory
+    serves what is built next (a million entries are 250 MB of dicts)."""
+    parser = _Parser(base_dir, owns, release)
     config = parser.config(data)
     if parser.errors:
         raise ConfigError(parser.errors)
     return config
 
 
+class TargetStream:
+    """`targets:` checked entry by entry while load_config's YAML reader builds them, so that the
+    document never holds them all (a million entries are 250 MB of dicts). The entries are checked
+    against ``top``, the top-level mapping as read so far: the reader reads the file again the
+    usual way if one of ``needs`` comes after `targets:`. What ``done`` returns stands in the
+    document for the list, and ``parse_config`` reports its errors where the list's would be."""
+
+    needs = ("defaults", "profiles")  # what checking a target reads besides the target
+
+    def __init__(self, top: dict[object, object], *, base_dir: Path, owns: Callable[[str], bool] | None) -> None:
+        parser = _Parser(base_dir, owns)
+        profiles = top.get("profiles")
+        if isinstance(profiles, dict):
+            parser.profile_names |= {k for k in profiles if isinstance(k, str)}
+        defaults = parser.defaults(top.get("defaults"))
+        parser.errors.clear()  # the defaults' own errors are reported by the parse of the document
+        self._parser = parser
+        self._list = TargetList(lambda item, path: parser.checked(item, path, defaults), parser.error)
+
+    def add(self, item: object) -> None:
+        self._list.add(item)
+
+    def done(self) -> CheckedTargets:
+        return CheckedTargets(self._list.targets(), tuple(self._parser.errors), self._list.in_file)
+
+
 class _Parser(ProfileParser, TargetParser):
     """Walks the document once; every check appends to ``errors`` and carries on."""
+
+    def __init__(self, base_dir: Path, owns: Callable[[str], bool] | None = None, release: bool = False) -> None:
+        super().__init__(base_dir)
+        self.owns, self.release = owns, release
+        self.targets_in_file = 0
 
     def config(self, data: object) -> Config:
         if data is None:
@@ -123,6 +160,7 @@ class _Parser(ProfileParser, TargetParser):
             notifications=parse_notifications(self, top.get("notifications")),
             reports=parse_reports(self, top.get("reports")),
             discovery=parse_discovery(self, top.get("discovery"), defaults, fetch.deny),
+            targets_in_file=None if self.owns is None else self.targets_in_file,
         )
 
     def defaults(self, raw: object) -> Defaults:
@@ -146,28 +184,20 @@ class _Parser(ProfileParser, TargetParser):
         return defaults
 
     def targets(self, raw: object, defaults: Defaults) -> tuple[Target, ...]:
+        """Every entry is checked, and duplicates are found among every shard's; only this shard's
+        targets are kept (``TargetList``)."""
+        if isinstance(raw, CheckedTargets):  # checked while load_config read them (TargetStream)
+            self.errors.extend(raw.errors)
+            self.targets_in_file = raw.in_file
+            return raw.targets
         items = self.sequence(raw, "targets")
-        result: list[tuple[Target, tuple[str, str, int]]] = []
-        seen: dict[tuple[str, str, int, str], int] = {}
+        checked = TargetList(lambda item, path: self.checked(item, path, defaults), self.error)
         for index, item in enumerate(items):
-            path = f"targets[{index}]"
-            target = self.target(item, path, defaults)
-            if target is None:
-                continue
-            # One endpoint, however it is spelt (case, trailing dot, default port written or not);
-            # the server name is part of it: one address with two server names is two targets.
-            host = _canonical_host(target.host)
-            name = host if target.server_name == target.host else _canonical_host(target.server_name)
-            key = (target.protocol, host, target.port, name)
-            if key in seen:
-                self.error(path, f"duplicate of targets[{seen[key]}] (same protocol, address and server name)")
-                continue
-            seen[key] = index
-            result.append((target, (target.protocol, host, target.port)))
-        endpoints = Counter(endpoint for _, endpoint in result)
-        return tuple(
-            dataclasses.replace(t, label_server_name=True) if endpoints[endpoint] > 1 else t for t, endpoint in result
-        )
+            checked.add(item)
+            if self.release:
+                items[index] = None
+        self.targets_in_file = checked.in_file
+        return checked.targets()
 
     def files(self, raw: object, defaults: Defaults) -> tuple[FileTarget, ...]:
         result: list[FileTarget] = []

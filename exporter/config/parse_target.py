@@ -7,14 +7,17 @@ notifications ...): ``check`` starts faster without them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 
-from exporter.config.model import Defaults, Expect, Target
+from exporter.config.model import Defaults, Expect, Target, target_key
+from exporter.config.parse_targets import Valid
 from exporter.config.reader import (
     Raw,
     Reader,
+    _canonical_host,
     _first_certificate,
     _join,
     _or,
@@ -57,9 +60,18 @@ def parse_target(entry: object, path: str, *, base_dir: Path, defaults: Defaults
 
 
 class TargetParser(Reader):
-    """The readers of one `targets:` entry; every check appends to ``errors`` and carries on."""
+    """The readers of one `targets:` entry; every check appends to ``errors`` and carries on.
+    ``owns``: a shard's test of a target key (None: every target is this instance's)."""
+
+    owns: Callable[[str], bool] | None = None
 
     def target(self, item: object, path: str, defaults: Defaults) -> Target | None:
+        valid = self.checked(item, path, defaults)
+        return None if valid is None else valid[4]
+
+    def checked(self, item: object, path: str, defaults: Defaults) -> Valid | None:
+        """The entry as the duplicate check sees it, with its target when this shard owns it:
+        another shard's entry is checked the same way but never built."""
         m = self.mapping(item, path, TARGET_KEYS)
         if m is None:
             return None
@@ -79,12 +91,17 @@ class TargetParser(Reader):
         if address is None or protocol is None:
             return None
         text, host, port = address
-        return Target(
+        server_name = _or(server_name, host)
+        canonical = _canonical_host(host)
+        endpoint_name = canonical if server_name == host else _canonical_host(server_name)
+        if self.owns is not None and not self.owns(target_key(protocol, text, host, server_name)):
+            return protocol, canonical, port, endpoint_name, None
+        target = Target(
             target=text,
             host=host,
             port=port,
             protocol=protocol,
-            server_name=_or(server_name, host),
+            server_name=server_name,
             name=_or(name, text),
             owner=_or(owner, defaults.owner),
             labels=_or(labels, ()),
@@ -94,6 +111,7 @@ class TargetParser(Reader):
             timeout=_or(timeout, defaults.timeout),
             profile=_or(profile, defaults.profile),
         )
+        return protocol, canonical, port, endpoint_name, target
 
     def protocol(self, m: Raw, path: str) -> str | None:
         if "protocol" not in m:

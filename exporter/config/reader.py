@@ -324,13 +324,20 @@ def _visible(text: str) -> str:
 def _canonical_host(host: str) -> str:
     """One spelling per host: an IP address compressed, a name in lower case. ``_IPV4`` matches what
     ``IPv4Address`` takes and is already canonical; only a text with a colon can be IPv6 (parsing
-    every address with ``ipaddress`` was most of the load time of 100,000 targets)."""
+    every address with ``ipaddress`` was most of the load time of 100,000 targets). A name already
+    in lower case is returned as it is: the duplicate check of every shard's targets keeps it, and
+    the YAML reader's copy is shared (a million server names `localhost` were 58 MB)."""
     if ":" not in host:
-        return host if _IPV4.fullmatch(host) else host.lower()
+        return host if _IPV4.fullmatch(host) else _lower(host)
     try:
         return ipaddress.ip_address(host).compressed
     except ValueError:
-        return host.lower()
+        return _lower(host)
+
+
+def _lower(text: str) -> str:
+    lowered = text.lower()
+    return text if lowered == text else lowered
 
 
 def _parses(pem: bytes) -> bool:

@@ -88,3 +88,22 @@ def test_events_are_used_for_a_plain_file(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(loader_module, "_alias_bomb", refuse)
     assert parse_yaml("targets:\n  - {address: 'example.com:443'}\n") == {"targets": [{"address": "example.com:443"}]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufefftargets:\n  - {address: 'bücher.example:443', name: \"caf\\u00e9 \\U0001F512\", owner: équipe}\n",
+        "a: &x [1, 2]\nb: *x\n",  # the composer's path
+        "targets: [1, 2\n",  # refused: the same error either way
+    ],
+)
+def test_the_utf8_bytes_give_what_the_text_gives(text: str) -> None:
+    # libyaml reads the file's bytes as they are (from a text it first makes a UTF-8 copy).
+    def outcome(data: bytes | None) -> object:
+        try:
+            return parse_yaml(text, data)
+        except yaml.YAMLError as exc:
+            return str(exc)
+
+    assert outcome(text.encode()) == outcome(None)
