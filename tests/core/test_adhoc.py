@@ -67,7 +67,7 @@ def test_a_name_the_parser_refuses_gets_the_parsers_message() -> None:
         assert _error(_target, name).startswith("server_name: ")
 
 
-ADDRESSES = ["198.51.100.2:8443", "198.51.100.3", "203.0.113.9:443", "10.0.0.1:1", "192.0.2.1:65535"]
+ADDRESSES = ["198.51.100.2:8443", "198.51.100.3", "203.0.113.9:443", "198.51.100.9:1", "192.0.2.1:65535"]
 NOT_FAST = ["host.example.test:8443", "[2001:db8::2]:8443", "2001:db8::3", "198.51.100.4:", "198.51.100.5:99999"]
 
 
