@@ -284,6 +284,9 @@ class Config:
     # Loaded for one shard (`--shard`): `targets` is that shard's share, and this the number of
     # targets in the file (every shard's). None: `targets` is all of them.
     targets_in_file: int | None = None
+    # Loaded for one shard: `/sd` of every target in the file, gzip-compressed JSON (the others'
+    # targets are not kept, their groups are). None: `/sd` is made from `targets`.
+    sd_body: bytes | None = field(default=None, repr=False)
 
     def profile(self, name: str) -> Profile:
         return self.profiles.get(name) or self.profiles["default"]

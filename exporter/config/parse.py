@@ -112,13 +112,17 @@ class TargetStream:
         defaults = parser.defaults(top.get("defaults"))
         parser.errors.clear()  # the defaults' own errors are reported by the parse of the document
         self._parser = parser
-        self._list = TargetList(lambda item, path: parser.checked(item, path, defaults), parser.error)
+        sd = defaults.profile if owns is not None else None
+        self._list = TargetList(
+            lambda item, path: parser.checked(item, path, defaults), parser.error, sd_default_profile=sd
+        )
 
     def add(self, item: object) -> None:
         self._list.add(item)
 
     def done(self) -> CheckedTargets:
-        return CheckedTargets(self._list.targets(), tuple(self._parser.errors), self._list.in_file)
+        targets = self._list.targets()
+        return CheckedTargets(targets, tuple(self._parser.errors), self._list.in_file, self._list.sd_body())
 
 
 class _Parser(ProfileParser, TargetParser):
@@ -128,6 +132,7 @@ class _Parser(ProfileParser, TargetParser):
         super().__init__(base_dir)
         self.owns, self.release = owns, release
         self.targets_in_file = 0
+        self.sd_body: bytes | None = None  # a shard's replica: every target's `/sd` group
 
     def config(self, data: object) -> Config:
         if data is None:
@@ -161,6 +166,7 @@ class _Parser(ProfileParser, TargetParser):
             reports=parse_reports(self, top.get("reports")),
             discovery=parse_discovery(self, top.get("discovery"), defaults, fetch.deny),
             targets_in_file=None if self.owns is None else self.targets_in_file,
+            sd_body=self.sd_body,
         )
 
     def defaults(self, raw: object) -> Defaults:
@@ -188,15 +194,16 @@ class _Parser(ProfileParser, TargetParser):
         targets are kept (``TargetList``)."""
         if isinstance(raw, CheckedTargets):  # checked while load_config read them (TargetStream)
             self.errors.extend(raw.errors)
-            self.targets_in_file = raw.in_file
+            self.targets_in_file, self.sd_body = raw.in_file, raw.sd_body
             return raw.targets
         items = self.sequence(raw, "targets")
-        checked = TargetList(lambda item, path: self.checked(item, path, defaults), self.error)
+        sd = defaults.profile if self.owns is not None else None
+        checked = TargetList(lambda item, path: self.checked(item, path, defaults), self.error, sd_default_profile=sd)
         for index, item in enumerate(items):
             checked.add(item)
             if self.release:
                 items[index] = None
-        self.targets_in_file = checked.in_file
+        self.targets_in_file, self.sd_body = checked.in_file, checked.sd_body()
         return checked.targets()
 
     def files(self, raw: object, defaults: Defaults) -> tuple[FileTarget, ...]:

@@ -67,7 +67,7 @@ class TargetParser(Reader):
 
     def target(self, item: object, path: str, defaults: Defaults) -> Target | None:
         valid = self.checked(item, path, defaults)
-        return None if valid is None else valid[4]
+        return valid[4] if valid is not None and isinstance(valid[4], Target) else None
 
     def checked(self, item: object, path: str, defaults: Defaults) -> Valid | None:
         """The entry as the duplicate check sees it, with its target when this shard owns it:
@@ -95,7 +95,16 @@ class TargetParser(Reader):
         canonical = _canonical_host(host)
         endpoint_name = canonical if server_name == host else _canonical_host(server_name)
         if self.owns is not None and not self.owns(target_key(protocol, text, host, server_name)):
-            return protocol, canonical, port, endpoint_name, None
+            unowned = (
+                text,
+                protocol,
+                server_name,
+                _or(owner, defaults.owner),
+                _or(name, text),
+                _or(labels, ()),
+                _or(profile, defaults.profile),
+            )
+            return protocol, canonical, port, endpoint_name, unowned
         target = Target(
             target=text,
             host=host,

@@ -11,10 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from exporter.config.model import Target
+from exporter.config.sd_body import SdBody, sd_group
 
+# Another shard's entry, never built as a Target: what its `/sd` group says (target, protocol,
+# server name, owner, name, labels, profile).
+Unowned = tuple[str, str, str, str, str, tuple[tuple[str, str], ...], str]
 # A valid entry as the duplicate check sees it: protocol, canonical host, port, canonical server
-# name, and the target when this shard owns it (None: another shard's, never built).
-Valid = tuple[str, str, int, str, Target | None]
+# name, and the target when this shard owns it.
+Valid = tuple[str, str, int, str, Target | Unowned]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class CheckedTargets:
     targets: tuple[Target, ...]
     errors: tuple[str, ...]
     in_file: int
+    sd_body: bytes | None  # see TargetList.sd_body
 
 
 class TargetList:
@@ -32,8 +37,18 @@ class TargetList:
     reports a duplicate. A replica of 1,000,000 targets over 10 shards keeps one endpoint string and
     one index for each of the 900,000 it does not own, and no other object of theirs."""
 
-    def __init__(self, check: Callable[[object, str], Valid | None], error: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        check: Callable[[object, str], Valid | None],
+        error: Callable[[str, str], None],
+        *,
+        sd_default_profile: str | None = None,
+    ) -> None:
         self._check, self._error = check, error
+        # A shard's replica writes every entry's `/sd` group (its share and the others'), given the
+        # default profile (a group names its profile when it is another).
+        self._sd = None if sd_default_profile is None else SdBody()
+        self._default_profile = sd_default_profile or ""
         self._index = 0
         self.in_file = 0
         self._kept: list[tuple[Target, str]] = []
@@ -65,8 +80,33 @@ class TargetList:
             shared[name] = index
             self._names[endpoint] = shared
         self.in_file += 1
-        if target is not None:
+        if isinstance(target, Target):
             self._kept.append((target, endpoint))
+            if self._sd is not None:
+                t = target
+                self._sd_add((t.target, t.protocol, t.server_name, t.owner, t.name, t.labels, t.profile))
+        elif self._sd is not None:
+            self._sd_add(target)
+
+    def _sd_add(self, entry: Unowned) -> None:
+        assert self._sd is not None
+        target, protocol, server_name, owner, name, labels, profile = entry
+        self._sd.add(
+            sd_group(
+                target=target,
+                protocol=protocol,
+                server_name=server_name,
+                owner=owner,
+                name=name,
+                labels=labels,
+                profile=profile,
+                default_profile=self._default_profile,
+            )
+        )
+
+    def sd_body(self) -> bytes | None:
+        """The `/sd` body of every valid entry in file order, gzip-compressed (None: not asked for)."""
+        return None if self._sd is None else self._sd.gzipped()
 
     def targets(self) -> tuple[Target, ...]:
         names = self._names

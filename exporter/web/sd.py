@@ -1,40 +1,55 @@
-"""`GET /sd`: the configured targets as Prometheus `http_sd_config` JSON.
+"""`GET /sd`: the configured targets as Prometheus `http_sd_config` JSON (``exporter.config.sd_body``).
 
-One group per target. Its `targets` entry becomes `__address__`; the `__param_*` labels become the
-`/probe` query of the scrape, so a Prometheus that relabels `__address__` to the exporter (and
-spreads the groups over replicas with `hashmod`) probes each target exactly as configured.
+Every replica lists every target of the file: a replica started with `--shard` serves the body its
+loader wrote for all of them (it keeps only its share of the targets themselves).
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from exporter.config.model import Config
-
-Group = dict[str, object]
+from exporter.config.sd_body import Group, SdBody, sd_group
+from exporter.metrics.text import accepts_gzip
 
 
 def sd_groups(config: Config) -> list[Group]:
-    groups: list[Group] = []
-    for t in config.targets:
-        labels = {
-            "__param_target": t.target,
-            "__param_protocol": t.protocol,
-            "__param_server_name": t.server_name,
-            "owner": t.owner,
-            "name": t.name,
-            **dict(t.labels),
-        }
-        if t.profile != config.defaults.profile:  # /probe would otherwise judge by the default profile
-            labels["__param_profile"] = t.profile
-        groups.append({"targets": [t.target], "labels": labels})
+    """The groups of ``/sd``, as Python values."""
+    groups: list[Group] = json.loads(gzip.decompress(sd_body(config)))
     return groups
+
+
+def sd_body(config: Config) -> bytes:
+    """The `/sd` body, gzip-compressed: the loader's for a shard's replica, else made from the targets."""
+    if config.sd_body is not None:
+        return config.sd_body
+    body = SdBody()
+    for t in config.targets:
+        body.add(
+            sd_group(
+                target=t.target,
+                protocol=t.protocol,
+                server_name=t.server_name,
+                owner=t.owner,
+                name=t.name,
+                labels=t.labels,
+                profile=t.profile,
+                default_profile=config.defaults.profile,
+            )
+        )
+    return body.gzipped()
 
 
 def sd_handler(config: Callable[[], Config]) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        return web.json_response(sd_groups(config()))
+        body = sd_body(config())
+        headers = {"Content-Type": "application/json", "Vary": "Accept-Encoding"}
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            return web.Response(body=body, headers={**headers, "Content-Encoding": "gzip"})
+        return web.Response(body=gzip.decompress(body), headers=headers)
 
     return handle

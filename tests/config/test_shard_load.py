@@ -27,7 +27,7 @@ def _entries() -> list[str]:
     """Targets of several protocols, ports, server names and spellings, and one address probed
     under two server names (whose series then carry `server_name`)."""
     entries = [f"{{address: 'host-{i}.example.test:{443 + i % 3}', owner: team-{i % 4}}}" for i in range(120)]
-    entries += [f"{{address: '10.0.{i // 250}.{i % 250}:25', protocol: smtp}}" for i in range(60)]
+    entries += [f"{{address: '198.51.100.{i}:25', protocol: smtp}}" for i in range(60)]
     entries += [
         f"{{address: '[2001:db8::{i:x}]:8443', protocol: tls, server_name: svc-{i}.example.test}}" for i in range(30)
     ]
@@ -245,3 +245,43 @@ def test_a_replica_of_several_needs_less_memory_left_to_load(tmp_path: Path, mon
         f"{path}: cannot read: loading this {size} byte configuration takes about {size * 17 >> 20} MB of memory, "
         "and 100 MB are left"
     ]
+
+
+LAB = "{address: 'lab.example.test:8443', profile: strict, labels: %s}"
+LAB_GROUP = {
+    "targets": ["lab.example.test:8443"],
+    "labels": {
+        "__param_target": "lab.example.test:8443",
+        "__param_protocol": "https",
+        "__param_server_name": "lab.example.test",
+        "owner": "",
+        "name": "lab.example.test:8443",
+        "env": "lab",
+        "__param_profile": "strict",
+    },
+}
+
+
+@pytest.mark.parametrize("layout", ["streamed", "defaults after the list", "anchors"])
+def test_every_replica_lists_every_target_in_sd(tmp_path: Path, layout: str) -> None:
+    """`/sd` is the file's, not the replica's share: Prometheus may ask any replica (a Service)."""
+    from exporter.web.sd import sd_groups
+
+    defaults, profiles = "defaults: {interval: 5m, timeout: 10s}\n", "profiles:\n  strict: {revocation: none}\n"
+    entries = [*_entries(), LAB % "{env: lab}"]
+    if layout == "anchors":  # not a plain document: built whole, then checked as a list
+        entries[-1] = LAB % "&lab {env: lab}"
+        entries.append("{address: 'lab2.example.test:8443', labels: *lab}")
+    listed = "targets:\n" + "".join(f"  - {e}\n" for e in entries)
+    path = tmp_path / "config.yml"
+    # streamed: the entries are checked as they are read; defaults after the list: read again whole
+    path.write_text(
+        listed + profiles + defaults if layout == "defaults after the list" else defaults + profiles + listed
+    )
+    whole = sd_groups(load_config(path))
+    assert len(whole) == len(entries)
+    assert LAB_GROUP in whole
+    for index in range(SHARDS):
+        config = load_config(path, shard=Shard(index, SHARDS))
+        assert len(config.targets) < len(entries)  # its share only ...
+        assert sd_groups(config) == whole  # ... and every target in /sd, in file order
