@@ -27,9 +27,9 @@ from exporter.support.fileio import FileTooLarge, read_regular
 # bench/startup.py --targets 100000), 11 since the load holds neither the text nor the whole
 # document (85 MB), with room for longer lines per byte.
 LOAD_COST = 24
-# What of it a replica of N (--shard) pays whatever N: the bytes, the rest of the document, and the
-# duplicate check of every shard's targets (4.3 measured in all for 1,000,000 targets over 10
-# shards: 326 MB); the targets it keeps cost their share of the rest.
+# What of it a replica of N (--shard) pays whatever N: the bytes, the rest of the document, the
+# duplicate check and the `/sd` groups of every shard's targets (4.6 measured in all for 1,000,000
+# targets over 10 shards: 345 MB); the targets it keeps cost their share of the rest.
 SHARED_LOAD_COST = 10
 DEFAULT_LIMIT = 1 << 30  # where the system tells nothing of its memory (not Linux)
 MB = 1 << 20

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from exporter.config.model import Target
-from exporter.config.sd_body import SdBody, sd_group
+from exporter.config.sd_body import SdBody
 
 # Another shard's entry, never built as a Target: what its `/sd` group says (target, protocol,
 # server name, owner, name, labels, profile).
@@ -92,16 +92,14 @@ class TargetList:
         assert self._sd is not None
         target, protocol, server_name, owner, name, labels, profile = entry
         self._sd.add(
-            sd_group(
-                target=target,
-                protocol=protocol,
-                server_name=server_name,
-                owner=owner,
-                name=name,
-                labels=labels,
-                profile=profile,
-                default_profile=self._default_profile,
-            )
+            target=target,
+            protocol=protocol,
+            server_name=server_name,
+            owner=owner,
+            name=name,
+            labels=labels,
+            profile=profile,
+            default_profile=self._default_profile,
         )
 
     def sd_body(self) -> bytes | None:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from exporter.config.model import Config
-from exporter.config.sd_body import Group, SdBody, sd_group
+from exporter.config.sd_body import Group, SdBody
 from exporter.metrics.text import accepts_gzip
 
 
@@ -30,16 +30,14 @@ def sd_body(config: Config) -> bytes:
     body = SdBody()
     for t in config.targets:
         body.add(
-            sd_group(
-                target=t.target,
-                protocol=t.protocol,
-                server_name=t.server_name,
-                owner=t.owner,
-                name=t.name,
-                labels=t.labels,
-                profile=t.profile,
-                default_profile=config.defaults.profile,
-            )
+            target=t.target,
+            protocol=t.protocol,
+            server_name=t.server_name,
+            owner=t.owner,
+            name=t.name,
+            labels=t.labels,
+            profile=t.profile,
+            default_profile=config.defaults.profile,
         )
     return body.gzipped()
 
