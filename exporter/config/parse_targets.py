@@ -47,8 +47,7 @@ class TargetList:
         self._check, self._error = check, error
         # A shard's replica writes every entry's `/sd` group (its share and the others'), given the
         # default profile (a group names its profile when it is another).
-        self._sd = None if sd_default_profile is None else SdBody()
-        self._default_profile = sd_default_profile or ""
+        self._sd = None if sd_default_profile is None else SdBody(sd_default_profile)
         self._index = 0
         self.in_file = 0
         self._kept: list[tuple[Target, str]] = []
@@ -83,24 +82,9 @@ class TargetList:
         if isinstance(target, Target):
             self._kept.append((target, endpoint))
             if self._sd is not None:
-                t = target
-                self._sd_add((t.target, t.protocol, t.server_name, t.owner, t.name, t.labels, t.profile))
+                self._sd.add_target(target)
         elif self._sd is not None:
-            self._sd_add(target)
-
-    def _sd_add(self, entry: Unowned) -> None:
-        assert self._sd is not None
-        target, protocol, server_name, owner, name, labels, profile = entry
-        self._sd.add(
-            target=target,
-            protocol=protocol,
-            server_name=server_name,
-            owner=owner,
-            name=name,
-            labels=labels,
-            profile=profile,
-            default_profile=self._default_profile,
-        )
+            self._sd.add(*target)
 
     def sd_body(self) -> bytes | None:
         """The `/sd` body of every valid entry in file order, gzip-compressed (None: not asked for)."""

@@ -15,22 +15,28 @@ import zlib
 from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii as _quoted  # json.dumps' own string writer
 
+from exporter.config.model import Target
+
 Group = dict[str, object]
 
 
 class SdBody:
     """The JSON list of groups, written as text (a million groups through ``json.dumps`` cost 10 s
     of a sharded load, as text 2 s) and gzip-compressed as they come (level 1: twice as fast as
-    the default and the body is still a small fraction of the JSON)."""
+    the default and the body is still a small fraction of the JSON). ``default_profile``: a group
+    names its target's profile only when it is another (/probe would otherwise judge by it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_profile: str) -> None:
+        self._default_profile = default_profile
         self._zip = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
         self._parts = [self._zip.compress(b"[")]
         self._separator = ""
 
+    def add_target(self, t: Target) -> None:
+        self.add(t.target, t.protocol, t.server_name, t.owner, t.name, t.labels, t.profile)
+
     def add(
         self,
-        *,
         target: str,
         protocol: str,
         server_name: str,
@@ -38,12 +44,11 @@ class SdBody:
         name: str,
         labels: Iterable[tuple[str, str]],
         profile: str,
-        default_profile: str,
     ) -> None:
         """One target's group: `__param_*` for /probe's query, its owner, name and labels, and its
-        profile when it is not the default one (/probe would otherwise judge by the default)."""
+        profile when it is not the default one."""
         extra = "".join(f",{_quoted(k)}:{_quoted(v)}" for k, v in labels)
-        if profile != default_profile:
+        if profile != self._default_profile:
             extra += f',"__param_profile":{_quoted(profile)}'
         text = (
             f'{self._separator}{{"targets":[{_quoted(target)}],"labels":{{"__param_target":{_quoted(target)},'

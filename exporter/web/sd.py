@@ -27,18 +27,9 @@ def sd_body(config: Config) -> bytes:
     """The `/sd` body, gzip-compressed: the loader's for a shard's replica, else made from the targets."""
     if config.sd_body is not None:
         return config.sd_body
-    body = SdBody()
+    body = SdBody(config.defaults.profile)
     for t in config.targets:
-        body.add(
-            target=t.target,
-            protocol=t.protocol,
-            server_name=t.server_name,
-            owner=t.owner,
-            name=t.name,
-            labels=t.labels,
-            profile=t.profile,
-            default_profile=config.defaults.profile,
-        )
+        body.add_target(t)
     return body.gzipped()
 
 
