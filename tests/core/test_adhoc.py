@@ -37,16 +37,22 @@ def _error(make: Callable[[str], object], server_name: str) -> str:
     return str(e.value)
 
 
-def test_new_names_are_not_parsed_again_and_give_the_parsers_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    adhoc._cache.clear()
-    adhoc._bases.clear()
-    parses: list[int] = []
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per parse of a target by the parser; the caches start empty."""
+    for cache in (adhoc._cache, adhoc._bases, adhoc._shapes):
+        cache.clear()
+    counted: list[int] = []
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        parses.append(1)
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        counted.append(1)
         return parse_target(*args, **kwargs)
 
-    monkeypatch.setattr(adhoc, "parse_target", counted)
+    monkeypatch.setattr(adhoc, "parse_target", parse)
+    return counted
+
+
+def test_new_names_are_not_parsed_again_and_give_the_parsers_target(parses: list[int]) -> None:
     first = _target("first.example.test")
     assert len(parses) == 1
     for name in NAMES:
@@ -74,17 +80,8 @@ NOT_FAST = ["host.example.test:8443", "[2001:db8::2]:8443", "2001:db8::3", "198.
 @pytest.mark.parametrize("server_name", [None, "named.example.test"])
 @pytest.mark.parametrize("name", [None, "a name"])
 def test_new_ipv4_addresses_are_not_parsed_again_and_give_the_parsers_target(
-    monkeypatch: pytest.MonkeyPatch, server_name: str | None, name: str | None
+    parses: list[int], server_name: str | None, name: str | None
 ) -> None:
-    adhoc._cache.clear()
-    adhoc._bases.clear()
-    adhoc._shapes.clear()
-    parses: list[int] = []
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        parses.append(1)
-        return parse_target(*args, **kwargs)
-
     def probe(address: str, protocol: str = "https") -> object:
         return adhoc.adhoc_target(
             address, protocol=protocol, server_name=server_name, profile="lean", config=CONFIG, owner="o", name=name
@@ -95,7 +92,6 @@ def test_new_ipv4_addresses_are_not_parsed_again_and_give_the_parsers_target(
             address, protocol=protocol, server_name=server_name, profile="lean", config=CONFIG, owner="o", name=name
         )
 
-    monkeypatch.setattr(adhoc, "parse_target", counted)
     probe("198.51.100.1:8443")
     assert len(parses) == 1
     for address in ADDRESSES:
